@@ -1,0 +1,34 @@
+"""The data layer: registry -> fetch -> HDF5 -> ``load``."""
+
+from __future__ import annotations
+
+
+from clusterbench import paths
+from clusterbench.data.hdf5 import DatasetInfo, read_dataset
+from clusterbench.data.registry import get_spec, load_registry
+from clusterbench.errors import DataError
+
+
+def load(name: str, *, extras: bool = False):
+    """Load a fetched data set: ``(X, y, info)`` (``(X, y, info, extras)`` with ``extras=True``).
+
+    X: float32 array, samples first (images N x C x H x W), or ``scipy.sparse.csr_matrix``.
+    y: int64 labels in 0..n_clusters-1. info: :class:`DatasetInfo` (n_clusters, checksum, recipe...).
+    Embedded data sets (``digits``) are prepared on first use; others need ``clusterbench fetch``.
+    """
+    from clusterbench.data.fetch import fetch
+
+    spec = get_spec(name)
+    path = paths.dataset_file(name)
+    if not path.exists():
+        if spec.source == "embedded":
+            fetch(name, progress=False)
+        else:
+            raise DataError(
+                f"Data set {name!r} has not been fetched yet (no {path}).",
+                hint=f"Run `clusterbench fetch {name}` first.",
+            )
+    return read_dataset(path, extras=extras)
+
+
+__all__ = ["load", "load_registry", "get_spec", "DatasetInfo"]

@@ -1,0 +1,20 @@
+"""One preprocessor per raw format. ``PREPROCESSORS`` maps the ``preprocessor`` key of a
+``datasets.toml`` entry to a function::
+
+    preprocess(files: dict[str, Path], *, spec: DatasetSpec, **options) -> Prepared
+
+``files`` maps each file's ``role`` (or name) to its verified local path; ``options`` is the
+entry's ``[name.options]`` table (the recipe). The function returns float32 ``X`` (images
+N x C x H x W) and int64 ``y`` in 0..K-1, plus ``recipe`` = a dict naming itself, its options and
+its version (bump ``VERSION`` when the output changes). Raise ``DataError`` on malformed input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from clusterbench.data.preprocessors import embedded
+
+PREPROCESSORS: dict[str, Callable] = {
+    "sklearn-digits": embedded.digits,
+}
