@@ -15,6 +15,7 @@ from clusterbench.data.registry import load_registry
 from clusterbench.errors import ConfigError
 
 console = Console()
+err_console = Console(stderr=True)
 
 
 def _size(path: Path) -> str:
@@ -69,6 +70,20 @@ def datasets(
     console.print(t)
 
 
+def _setup_logging() -> None:
+    """Show clusterbench's INFO log lines (fallback mirrors, recorded checksums) on stderr."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("clusterbench")
+    if not any(getattr(h, "_clusterbench", False) for h in logger.handlers):
+        h = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False)
+        h._clusterbench = True  # type: ignore[attr-defined]
+        logger.addHandler(h)
+    logger.setLevel(logging.INFO)
+
+
 def fetch(
     names: Annotated[Optional[list[str]], typer.Argument(help="Data set names (see `clusterbench datasets`).")] = None,
     mirror: Annotated[
@@ -82,10 +97,16 @@ def fetch(
     label_column: Annotated[str, typer.Option("--label-column", help="Label column of a .csv given with --from/--name.")] = "label",
     n_clusters: Annotated[Optional[int], typer.Option("--n-clusters", help="Clusters of a registered data set (default: distinct labels).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Download and preprocess again even if intact files exist.")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
 ) -> None:
     """Download, verify and preprocess data sets into HDF5 (or register your own with --from/--name)."""
-    from clusterbench.data.fetch import fetch as do_fetch
+    import time
 
+    from clusterbench.data.fetch import fetch as do_fetch
+    from clusterbench.data.fetch import is_fetched
+    from clusterbench.errors import ClusterbenchError
+
+    _setup_logging()
     if name is not None:
         if from_file is None:
             raise ConfigError("--name registers a data set from a file and needs --from FILE.")
@@ -94,20 +115,50 @@ def fetch(
         from clusterbench.data.byod import register_local
 
         info = register_local(from_file, name=name, label_column=label_column, n_clusters=n_clusters, force=force)
-        _done(info)
+        _done(info, "registered")
         return
     if not names:
         raise ConfigError("Name at least one data set to fetch.", hint="`clusterbench datasets` lists them.")
     if from_file is not None and len(names) != 1:
         raise ConfigError("--from FILE goes with exactly one data set name.")
+    names = list(dict.fromkeys(names))
+    if len(names) == 1:  # one data set: its error is the command's error
+        t0 = time.perf_counter()
+        cached = is_fetched(names[0]) and not force and from_file is None
+        info = do_fetch(names[0], mirror=mirror, from_file=from_file, force=force, progress=not no_progress)
+        _done(info, "cached" if cached else f"{time.perf_counter() - t0:.1f} s")
+        return
+    rows, failed = [], []
     for n in names:
-        info = do_fetch(n, mirror=mirror, from_file=from_file, force=force)
-        _done(info)
+        t0 = time.perf_counter()
+        try:
+            cached = is_fetched(n) and not force
+            info = do_fetch(n, mirror=mirror, force=force, progress=not no_progress)
+        except ClusterbenchError as exc:
+            err_console.print(f"[bold red]Error ({n}):[/] {exc}", highlight=False, soft_wrap=True)
+            rows.append((n, "[red]failed[/]", "", "", ""))
+            failed.append(n)
+            continue
+        shape = "x".join(map(str, info.sample_shape))
+        status = "cached" if cached else f"fetched in {time.perf_counter() - t0:.1f} s"
+        rows.append((n, f"[green]{status}[/]", f"{info.n_samples:,}", shape, str(info.n_clusters)))
+    t = Table(title="fetch summary")
+    for col in ("data set", "status", "samples", "shape", "classes"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(*r)
+    console.print(t)
+    if failed:
+        raise ClusterbenchError(
+            f"{len(failed)} of {len(names)} data sets could not be fetched: {', '.join(failed)}.",
+            hint="See the messages above.",
+        )
 
 
-def _done(info) -> None:
+def _done(info, status: str) -> None:
     shape = "x".join(map(str, info.sample_shape))
     console.print(
         f"[green]✓[/] {info.name}: {info.n_samples:,} samples of shape {shape}, {info.n_clusters} clusters"
-        f" → {info.path}"
+        f" → {info.path} ({status})",
+        highlight=False,
     )

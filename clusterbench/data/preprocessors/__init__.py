@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from clusterbench.data import byod
 from clusterbench.data.preprocessors import embedded
 
 PREPROCESSORS: dict[str, Callable] = {
     "sklearn-digits": embedded.digits,
+    "local": byod.local,  # data sets registered with `fetch --from FILE --name NAME`
 }
