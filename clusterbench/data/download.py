@@ -703,8 +703,14 @@ def _ensure_one(
         if v.ok:
             if force:
                 log.info("%s: no source to fetch it again from; reusing the cached copy.", fs.name)
-            if not fs.has_checksum:
-                log.info("%s: verified against the sha256 %s", fs.name, v.how)
+            if not fs.has_checksum and recorded:
+                log.info("%s: no pinned checksum; checked against the sha256 recorded on first download.", fs.name)
+            elif not fs.has_checksum:
+                _set_record(raw_dir, fs.name, v.sha256)
+                log.info(
+                    "%s: UNVERIFIED (no pinned checksum); recorded sha256 %s of the cached copy in %s; later reads are checked against it.",
+                    fs.name, v.sha256, raw_dir / CHECKSUMS_FILE,
+                )
             origin = _read_json(raw_dir / PROVENANCE_FILE).get(fs.name, {}).get("origin", "cache")
             out.origins[fs.name] = {"sha256": v.sha256, "verified": v.how}
             return final, origin
