@@ -78,7 +78,9 @@ def _setup_logging() -> None:
 
     logger = logging.getLogger("clusterbench")
     if not any(getattr(h, "_clusterbench", False) for h in logger.handlers):
-        h = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False)
+        from clusterbench.data.download import stderr_console
+
+        h = RichHandler(console=stderr_console(), show_time=False, show_path=False, markup=False)
         h._clusterbench = True  # type: ignore[attr-defined]
         logger.addHandler(h)
     logger.setLevel(logging.INFO)

@@ -38,7 +38,6 @@ import json
 import logging
 import lzma
 import os
-import shutil
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -267,15 +266,27 @@ def verify_file(path: str | Path, fs: FileSpec, *, recorded: str | None = None) 
 # progress
 
 
+_CONSOLE = None
+
+
+def stderr_console():
+    """The one Rich console on stderr shared by progress bars and log lines (so they interleave)."""
+    global _CONSOLE
+    if _CONSOLE is None:
+        from rich.console import Console
+
+        _CONSOLE = Console(stderr=True)
+    return _CONSOLE
+
+
 class _Progress:
     """A Rich progress bar on stderr, silent when disabled or not on a terminal."""
 
     def __init__(self, enabled: bool) -> None:
         self._p = None
+        self._tasks: dict[str, Any] = {}
         if enabled:
-            from rich.console import Console
-
-            console = Console(stderr=True)
+            console = stderr_console()
             if console.is_terminal:
                 from rich.progress import (
                     BarColumn,
@@ -308,7 +319,11 @@ class _Progress:
     def task(self, label: str, total: int | None, completed: int = 0) -> Callable[[int], None]:
         if self._p is None:
             return lambda n: None
-        tid = self._p.add_task(label, total=total, completed=completed)
+        tid = self._tasks.get(label)
+        if tid is None:
+            tid = self._tasks[label] = self._p.add_task(label, total=total, completed=completed)
+        else:  # a retry or another source of the same file: one bar per file
+            self._p.reset(tid, total=total, completed=completed)
         return lambda n: self._p.advance(tid, n)
 
 

@@ -100,6 +100,7 @@ def fetch_spec(
         files = download.ensure_files_locked(
             spec, raw, mirror=mirror, from_file=from_file, force=force, progress=progress
         )
+        log.info("%s: preprocessing with %r ...", spec.name, spec.preprocessor)
         try:
             prepared = run_preprocessor(spec, files)
         except BaseException as exc:
