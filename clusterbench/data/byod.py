@@ -268,13 +268,20 @@ def register_local(
                 hint="Add --force to replace it, or choose another --name.",
             )
         X = prepared.X
-        info = write_dataset(
-            paths.dataset_file(name),
-            prepared,
-            name=name,
-            n_clusters=n_clusters,
-            sources={path.name: {"role": "file", "sha256": sha, "origin": str(path), "verified": "local file"}},
-        )
+        try:
+            info = write_dataset(
+                paths.dataset_file(name),
+                prepared,
+                name=name,
+                n_clusters=n_clusters,
+                sources={path.name: {"role": "file", "sha256": sha, "origin": str(path), "verified": "local file"}},
+            )
+        except OSError as exc:
+            from clusterbench.data.download import disk_full_error, is_disk_full
+
+            if is_disk_full(exc):
+                raise disk_full_error(paths.dataset_file(name)) from None
+            raise
         entries[name] = {
             "title": f"{name} (your file {path.name})",
             "used_by": ["registered with `clusterbench fetch --from FILE --name NAME`"],

@@ -491,10 +491,14 @@ class FetchedFiles(dict):
             _unlink(r.prev)
         self.replaced = []
 
-    def rollback(self) -> list[Path]:
-        """Restore replaced files; return where the new (rejected) ones were set aside."""
+    def rollback(self, only: set[Path] | None = None) -> list[Path]:
+        """Restore replaced files (all, or those in ``only``; the others are committed);
+        return where the new (rejected) ones were set aside."""
         bad = []
         for r in self.replaced:
+            if only is not None and r.final not in only:
+                _unlink(r.prev)
+                continue
             if r.final.exists():
                 bad.append(set_aside(r.final))
             if r.prev.exists():

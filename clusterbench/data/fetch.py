@@ -169,8 +169,12 @@ def _preprocessor_failure(spec: DatasetSpec, files: download.FetchedFiles, exc: 
         return exc
     paths_ = {role: Path(p) for role, p in files.items()}
     corrupt = {role: why for role, p in paths_.items() if p.is_file() and (why := integrity_problem(p))}
+    if not corrupt and not isinstance(exc, (ClusterbenchError, *MALFORMED)):
+        files.commit()
+        return exc  # a bug in the preprocessor, not bad input: keep the traceback
     replaced = {r.final for r in files.replaced}
-    set_aside = files.rollback()  # files that had just replaced a cached copy
+    # new files that had just replaced a cached copy: the corrupt ones, or all if none is identified
+    set_aside = files.rollback(only={paths_[r] for r in corrupt} or None)
     for role, p in paths_.items():
         if role in corrupt and p not in replaced and p.exists():
             set_aside.append(download.set_aside(p))
