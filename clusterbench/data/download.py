@@ -244,7 +244,7 @@ def verify_file(path: str | Path, fs: FileSpec, *, recorded: str | None = None) 
         if not pbad:
             how = "+".join(k for k, _ in payload)
             if bad:
-                how += " (archive bytes differ from the pinned ones, e.g. recompressed by a mirror; accepted: identical decompressed content)"
+                how += " (recompressed copy: the archive differs, the decompressed content is identical)"
             return Verdict(True, how, got["sha256"])
         return Verdict(False, "payload", got["sha256"], [*bad, *pbad])
     if bad:
