@@ -403,7 +403,7 @@ def _download(url: str, part: Path, *, policy: Policy, bar: _Progress, label: st
             except _Transient as exc:
                 last = exc
         n = policy.retries + 1
-        raise _SourceFailed(f"{last} ({n} attempt{'s' if n > 1 else ''})")
+        raise _SourceFailed(f"{last}, {n} attempt{'s' if n > 1 else ''}")
     finally:
         session.close()
 
@@ -419,7 +419,10 @@ def _get_once(session, url: str, part: Path, *, policy: Policy, bar: _Progress, 
     except requests.exceptions.InvalidURL as exc:
         raise _SourceFailed(f"invalid URL ({exc})") from None
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-        raise _Transient(_short(exc)) from None
+        why = _short(exc)
+        if why.startswith(("host not found", "network unreachable", "no route")):
+            raise _SourceFailed(why) from None  # no network: retrying will not help
+        raise _Transient(why) from None
     except requests.exceptions.RequestException as exc:
         raise _SourceFailed(_short(exc)) from None
     with r:
@@ -757,7 +760,7 @@ def _ensure_one(
                 _download(loc, part, policy=policy, bar=bar, label=fs.name)
         except _SourceFailed as exc:
             tried.append(f"{loc} ({exc})")
-            log.info("%s: %s", loc, exc)
+            log.debug("%s: %s", loc, exc)
             continue
         except OSError as exc:
             _unlink(part, _meta(part))
