@@ -36,6 +36,7 @@ _ALLOWED = {
     ("copyreg", "_reconstructor"),
     ("__builtin__", "object"),
     ("builtins", "object"),
+    ("_codecs", "encode"),  # how Python 3 protocol-2 pickles store bytes (pure function)
 }
 
 

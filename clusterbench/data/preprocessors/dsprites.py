@@ -23,6 +23,7 @@ from clusterbench.errors import ConfigError
 
 VERSION = 1
 LATENT_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
+LATENT_SIZES = (1, 3, 6, 40, 32, 32)  # the grid: one value of each factor per image
 _CHUNK = 16384  # images per read (64 MB of uint8)
 
 
@@ -64,13 +65,21 @@ def dsprites_npz(files: dict[str, Path], *, spec, label: str = "shape") -> Prepa
 
     files: role ``archive`` (the npz).
     label: the latent factor used as ``y`` (default "shape": square/ellipse/heart, 3 classes;
-        the DC3-GAN Table 3 disentanglement scores use the extras, not ``y``).
+        the DC3-GAN Table 3 disentanglement scores use the extras, not ``y``). Its number of
+        classes must equal the entry's n_clusters (ConfigError otherwise).
     Returns X: (N, 1, 64, 64) float32 in {0, 1} (the pixels are already 0/1: no /255);
     y: (N,) int64 = ``latents_classes[:, factor]``; extras ``latents_values`` (N, 6) float64 and
     ``latents_classes`` (N, 6) int64.
     """
     if label not in LATENT_NAMES:
         raise ConfigError(f"{spec.name}: option label must be one of {LATENT_NAMES}, got {label!r}.")
+    k_label = LATENT_SIZES[LATENT_NAMES.index(label)]
+    if k_label != spec.n_clusters:
+        raise ConfigError(
+            f"{spec.name}: label = {label!r} has {k_label} classes but the registry entry says n_clusters = "
+            f"{spec.n_clusters}.",
+            hint="Use the entry's label, or register a data set with the matching n_clusters.",
+        )
     path = need(files, "archive", spec=spec)
     try:
         zf = zipfile.ZipFile(path)
