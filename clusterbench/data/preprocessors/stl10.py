@@ -57,8 +57,8 @@ def read_tar_members(path: Path, names: set[str], *, spec=None) -> dict[str, byt
 def stl10_from_bytes(x_bytes: bytes, y_bytes: bytes, *, spec=None, path: Path | str = "") -> tuple[np.ndarray, np.ndarray]:
     """Decode one STL-10 split from the bytes of ``*_X.bin`` and ``*_y.bin``.
 
-    Returns images (N, 3, 96, 96) uint8 in (channel, row, column) order, C-contiguous, and
-    labels (N,) int64 in 0..9 (file labels 1..10 minus 1).
+    Returns images (N, 3, 96, 96) uint8 in (channel, row, column) order (a read-only strided view
+    of ``x_bytes``) and labels (N,) int64 in 0..9 (file labels 1..10 minus 1).
     """
     if len(x_bytes) % IMAGE_BYTES:
         raise corrupt(spec, path, f"image data of {len(x_bytes)} bytes is not a whole number of 3x96x96 images")
@@ -66,7 +66,7 @@ def stl10_from_bytes(x_bytes: bytes, y_bytes: bytes, *, spec=None, path: Path | 
     if len(y_bytes) != n:
         raise corrupt(spec, path, f"{n} images but {len(y_bytes)} labels")
     raw = np.frombuffer(x_bytes, dtype=np.uint8).reshape(n, 3, SIDE, SIDE)
-    images = np.ascontiguousarray(raw.transpose(0, 1, 3, 2))  # column-major -> (row, col)
+    images = raw.transpose(0, 1, 3, 2)  # column-major -> (row, col); a view, copied by the caller
     labels = np.frombuffer(y_bytes, dtype=np.uint8).astype(np.int64) - 1
     n_clusters = getattr(spec, "n_clusters", 10)
     return images, check_labels(labels, n_clusters=n_clusters, spec=spec, path=path)
@@ -81,14 +81,19 @@ def read_stl10(files: dict[str, Path], *, spec, split: str = "all") -> tuple[np.
     path = need(files, "archive", spec=spec)
     wanted = {f"{MEMBER_DIR}/{p}_{k}.bin" for p in parts for k in ("X", "y")}
     members = read_tar_members(path, wanted, spec=spec)
-    images, labels = [], []
-    for p in parts:
-        im, lb = stl10_from_bytes(
-            members.pop(f"{MEMBER_DIR}/{p}_X.bin"), members.pop(f"{MEMBER_DIR}/{p}_y.bin"), spec=spec, path=path
-        )
-        images.append(im)
+    decoded = [
+        stl10_from_bytes(members.pop(f"{MEMBER_DIR}/{p}_X.bin"), members.pop(f"{MEMBER_DIR}/{p}_y.bin"), spec=spec, path=path)
+        for p in parts
+    ]
+    # One C-contiguous output; the raw member bytes are released as soon as they are copied.
+    X = np.empty((sum(len(lb) for _, lb in decoded), 3, SIDE, SIDE), dtype=np.uint8)
+    labels, start = [], 0
+    while decoded:
+        im, lb = decoded.pop(0)
+        X[start : start + len(lb)] = im
+        start += len(lb)
         labels.append(lb)
-    X = images[0] if len(images) == 1 else np.concatenate(images)
+        del im
     return X, np.concatenate(labels)
 
 
