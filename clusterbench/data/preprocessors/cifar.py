@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.data.preprocessors._common import check_labels, check_split, corrupt, need, recipe
 from clusterbench.data.preprocessors.stl10 import read_tar_members
 
@@ -64,7 +65,7 @@ def load_batch(data: bytes, *, spec=None, path: Path | str = "", name: str = "")
     return x.reshape(-1, 3, 32, 32), check_labels(lb, n_clusters=n_clusters, spec=spec, path=path)
 
 
-def cifar10(files: dict[str, Path], *, spec, split: str = "all") -> Prepared:
+def cifar10(files: dict[str, Path], *, spec: DatasetSpec, split: str = "all") -> Prepared:
     """CIFAR-10 pixels, 50,000 train then 10,000 test merged (DEC-keras ``load_cifar10``), /255.
 
     files: role ``archive`` = cifar-10-python.tar.gz (read as a stream, nothing extracted).

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.data.preprocessors._common import corrupt, need, recipe
 from clusterbench.errors import ConfigError
 
@@ -36,7 +37,7 @@ def _pil():
     return Image
 
 
-def coil_png_zip(files: dict[str, Path], *, spec, channels: int = 3, size: int = 128) -> Prepared:
+def coil_png_zip(files: dict[str, Path], *, spec: DatasetSpec, channels: int = 3, size: int = 128) -> Prepared:
     """COIL images from the zip of PNGs, pixels /255.
 
     files: role ``archive`` (coil-100.zip or coil-20-proc.zip).

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.data.preprocessors._common import corrupt, need, recipe
 from clusterbench.errors import ConfigError
 
@@ -60,7 +61,7 @@ def _read_small(zf: zipfile.ZipFile, key: str, *, spec, path: Path) -> np.ndarra
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
-def dsprites_npz(files: dict[str, Path], *, spec, label: str = "shape") -> Prepared:
+def dsprites_npz(files: dict[str, Path], *, spec: DatasetSpec, label: str = "shape") -> Prepared:
     """dSprites images, the 6 latent factors as extras, and one factor as the class label.
 
     files: role ``archive`` (the npz).

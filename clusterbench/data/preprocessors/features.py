@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.data.preprocessors._common import need, recipe
 from clusterbench.data.preprocessors.stl10 import read_stl10
 from clusterbench.errors import ChecksumError, ConfigError, DataError
@@ -222,7 +223,7 @@ def extract_features(
 def stl10_resnet50(
     files: dict[str, Path],
     *,
-    spec,
+    spec: DatasetSpec,
     split: str = "all",
     weights: str = "imagenet",
     batch_size: int = 256,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.data.preprocessors._common import (
     check_labels,
     check_split,
@@ -54,7 +55,7 @@ def parse_idx(data: bytes, *, expect_magic: int, path: Path | str = "", spec=Non
 def idx(
     files: dict[str, Path],
     *,
-    spec,
+    spec: DatasetSpec,
     split: str = "all",
 ) -> Prepared:
     """MNIST / Fashion-MNIST from the four IDX files, pixels divided by 255.

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.data.preprocessors._common import corrupt, need, recipe
 from clusterbench.errors import ConfigError
 
@@ -20,7 +21,7 @@ INPUT_RANGES = ("auto", "255", "1")
 def jule_h5(
     files: dict[str, Path],
     *,
-    spec,
+    spec: DatasetSpec,
     channels: int,
     height: int,
     width: int,

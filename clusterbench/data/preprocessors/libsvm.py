@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.data.preprocessors._common import check_split, corrupt, need, read_maybe_compressed, recipe
 
 VERSION = 1
@@ -39,7 +40,7 @@ def read_libsvm(path: Path, *, n_features: int, spec=None) -> tuple[np.ndarray, 
 def usps_libsvm(
     files: dict[str, Path],
     *,
-    spec,
+    spec: DatasetSpec,
     split: str = "all",
     side: int = 16,
 ) -> Prepared:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.data.preprocessors._common import check_labels, check_split, corrupt, need, recipe
 
 VERSION = 1
@@ -28,7 +29,8 @@ MEMBER_DIR = "stl10_binary"
 
 
 def read_tar_members(path: Path, names: set[str], *, spec=None) -> dict[str, bytes]:
-    """Stream through the tar archive at ``path`` and return the bytes of the members in ``names``.
+    """Stream through the tar archive at ``path`` and return the bytes of the members in ``names``
+    (member names compared without a leading "./").
 
     Other members are skipped without being kept. DataError on a corrupt/truncated archive or a
     missing member.
@@ -37,13 +39,14 @@ def read_tar_members(path: Path, names: set[str], *, spec=None) -> dict[str, byt
     try:
         with tarfile.open(path, mode="r|*") as tf:
             for member in tf:
-                if member.name in names and member.isfile():
+                name = member.name.removeprefix("./")
+                if name in names and member.isfile():
                     fh = tf.extractfile(member)
                     assert fh is not None
                     data = fh.read()
                     if len(data) != member.size:
-                        raise corrupt(spec, path, f"member {member.name} is truncated")
-                    found[member.name] = data
+                        raise corrupt(spec, path, f"member {name} is truncated")
+                    found[name] = data
                     if len(found) == len(names):
                         break
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
@@ -72,7 +75,7 @@ def stl10_from_bytes(x_bytes: bytes, y_bytes: bytes, *, spec=None, path: Path | 
     return images, check_labels(labels, n_clusters=n_clusters, spec=spec, path=path)
 
 
-def read_stl10(files: dict[str, Path], *, spec, split: str = "all") -> tuple[np.ndarray, np.ndarray]:
+def read_stl10(files: dict[str, Path], *, spec: DatasetSpec, split: str = "all") -> tuple[np.ndarray, np.ndarray]:
     """The labelled STL-10 images of ``split`` ("all" = train 5,000 then test 8,000).
 
     Returns images (N, 3, 96, 96) uint8 and labels (N,) int64 in 0..9.
@@ -97,7 +100,7 @@ def read_stl10(files: dict[str, Path], *, spec, split: str = "all") -> tuple[np.
     return X, np.concatenate(labels)
 
 
-def stl10_images(files: dict[str, Path], *, spec, split: str = "all") -> Prepared:
+def stl10_images(files: dict[str, Path], *, spec: DatasetSpec, split: str = "all") -> Prepared:
     """STL-10 pixels for methods that train on images (ClusterGAN-BSPL Table 2: 3x96x96).
 
     files: role ``archive`` = stl10_binary.tar.gz. split: "all" (13,000 = 5,000 train then 8,000
