@@ -118,7 +118,7 @@ def run_preprocessor(spec: DatasetSpec, files: dict[str, Path]) -> Prepared:
     fn = PREPROCESSORS[spec.preprocessor]
     prepared = fn(files, spec=spec, **spec.options)
     n = prepared.X.shape[0]
-    if spec.n_samples is not None and n != spec.n_samples and not spec.options.get("allow_other_size"):
+    if spec.n_samples is not None and n != spec.n_samples:
         raise DataError(
             f"{spec.name}: preprocessing produced {n} samples, the registry expects {spec.n_samples}.",
             hint="The raw files are not the documented version; check them, or use `--force` to refetch.",

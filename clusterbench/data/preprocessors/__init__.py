@@ -14,9 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clusterbench.data import byod
-from clusterbench.data.preprocessors import embedded
+from clusterbench.data.preprocessors import cifar, coil, dsprites, embedded, features, idx, jule_h5, libsvm, stl10
 
 PREPROCESSORS: dict[str, Callable] = {
     "sklearn-digits": embedded.digits,
     "local": byod.local,  # data sets registered with `fetch --from FILE --name NAME`
+    "idx": idx.idx,
+    "usps-libsvm": libsvm.usps_libsvm,
+    "stl10-images": stl10.stl10_images,
+    "stl10-resnet50": features.stl10_resnet50,
+    "cifar10-pickles": cifar.cifar10,
+    "coil-png-zip": coil.coil_png_zip,
+    "jule-h5": jule_h5.jule_h5,
+    "dsprites-npz": dsprites.dsprites_npz,
 }
