@@ -14,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clusterbench.data.preprocessors import embedded
+from clusterbench.data.preprocessors import har, pendigits, reuters, tenx
 
 PREPROCESSORS: dict[str, Callable] = {
     "sklearn-digits": embedded.digits,
+    "uci-har": har.har,
+    "reuters-dec": reuters.reuters,
+    "uci-pendigits": pendigits.pendigits,
+    "10x-mtx": tenx.tenx_73k,
 }
