@@ -135,9 +135,10 @@ def iter_token_documents(
     """
     pending: tuple[int, list[str]] | None = None
     for path in paths:
-        in_text = False
+        in_text = header_seen = False
         for lineno, line in _gz_lines(path, name=name):
             if line.startswith(".I"):
+                header_seen = True
                 if pending is not None:
                     yield pending[0], "".join(pending[1])
                 parts = line.split()
@@ -149,13 +150,13 @@ def iter_token_documents(
                 pending = (int(parts[1]), [])
                 in_text = False
             elif line.startswith(".W"):
-                if pending is None or pending[1] or in_text:
+                if not header_seen or pending[1] or in_text:
                     raise DataError(
                         f"{path.name} line {lineno}: '.W' outside a document header.",
                         hint=_FIX.format(name=name),
                     )
                 in_text = True
-            elif pending is None:
+            elif not header_seen:  # every file starts with a header (DEC would glue it to the last document)
                 if line.strip():
                     raise DataError(
                         f"{path.name} line {lineno}: text before the first '.I' line; not a LYRL2004 token file.",
