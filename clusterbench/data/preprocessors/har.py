@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.errors import DataError
 
 VERSION = 1
@@ -73,7 +74,7 @@ def _read_labels(zf: zipfile.ZipFile, member: str, *, n_classes: int, path: Path
 def har(
     files: dict[str, Path],
     *,
-    spec=None,
+    spec: DatasetSpec | None = None,
     splits: list[str] | tuple[str, ...] = ("train", "test"),
     n_features: int = 561,
     n_classes: int = 6,

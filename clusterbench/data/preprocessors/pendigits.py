@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.errors import DataError
 
 VERSION = 1
@@ -46,7 +47,7 @@ def _read(path: Path, *, name: str) -> tuple[np.ndarray, np.ndarray]:
 def pendigits(
     files: dict[str, Path],
     *,
-    spec=None,
+    spec: DatasetSpec | None = None,
     splits: list[str] | tuple[str, ...] = ("train", "test"),
     scale: float = 100.0,
 ) -> Prepared:

@@ -46,7 +46,9 @@ Choices where DEC's code is not a specification:
   version and CPU. Here ties are broken alphabetically (stable sort over the alphabetically
   ordered vocabulary); the recipe records whether such a tie occurred (``tie_at_cutoff``).
 * **Completeness.** As DEC asserts, every single-label id of the qrels must be found in the
-  token files; a missing document means a truncated or wrong token file (``DataError``).
+  token files, once; a missing or repeated document means a truncated or wrong token file
+  (``DataError``). Every file must start with a ``.I`` header (DEC would silently glue leading
+  text to the previous file's last document).
 
 Memory: the counts are accumulated per chunk of documents as int32 CSR pieces over the full
 vocabulary, cut to the 2000 kept columns, and transformed in place; nothing is densified (except
@@ -71,6 +73,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.errors import ConfigError, DataError
 
 VERSION = 1
@@ -224,7 +227,7 @@ def tfidf_inplace(X: sp.csr_matrix, *, scale: float) -> np.ndarray:
 def reuters(
     files: dict[str, Path],
     *,
-    spec=None,
+    spec: DatasetSpec | None = None,
     max_features: int = 2000,
     categories: list[str] | tuple[str, ...] = CATEGORIES,
     seed: int = 1234,
@@ -248,6 +251,8 @@ def reuters(
     name = getattr(spec, "name", "reuters")
     if max_features < 1:
         raise ConfigError(f"reuters: max_features must be >= 1, got {max_features}.")
+    if not (scale == "sqrt_features" or isinstance(scale, (int, float))):
+        raise ConfigError(f"reuters: scale must be 'sqrt_features' or a number, got {scale!r}.")
     if first is not None and first < 1:
         raise ConfigError(f"reuters: first must be a positive number of rows or omitted, got {first}.")
     missing = [r for r in (*TOKEN_ROLES, QRELS_ROLE) if r not in files]

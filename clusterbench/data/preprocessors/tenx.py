@@ -36,6 +36,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from clusterbench.data.hdf5 import Prepared
+from clusterbench.data.registry import DatasetSpec
 from clusterbench.errors import DataError
 
 VERSION = 1
@@ -83,7 +84,7 @@ def _read_matrix(fh: IO[bytes], member: str, *, path: Path) -> sp.coo_matrix:
 def tenx_73k(
     files: dict[str, Path],
     *,
-    spec=None,
+    spec: DatasetSpec | None = None,
     label_map: dict[str, int] | None = None,
 ) -> Prepared:
     """10x_73k from the user's archive (see the module docstring).
