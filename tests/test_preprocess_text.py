@@ -319,6 +319,15 @@ def test_reuters_dec_drop_last_document(rfiles, rfull):
     dec = reuters.reuters(rfiles, drop_last_document=True)
     assert dec.X.shape[0] == rfull.X.shape[0] - 1
     assert dec.recipe["documents_parsed"] == N_DOCS - 1
+    last_train_id = max(reuters_layout_ids_of_train())
+    assert dec.recipe["document_dropped_as_dec"] == last_train_id
+    assert rfull.recipe["document_dropped_as_dec"] is None
+
+
+def reuters_layout_ids_of_train():
+    from fakes_text import reuters_layout
+
+    return [d["id"] for d in reuters_layout(N_DOCS) if d["role"] == "tokens-train"]
 
 
 def _rewrite_gz(path, text):

@@ -130,11 +130,12 @@ def read_qrels(path: Path, *, categories: tuple[str, ...] = CATEGORIES, name: st
 
 
 def iter_token_documents(
-    paths: list[Path], *, drop_last_document: bool = False, name: str = "reuters"
+    paths: list[Path], *, drop_last_document: bool = False, dropped: list[int] | None = None, name: str = "reuters"
 ) -> Iterator[tuple[int, str]]:
     """Stream ``(doc_id, text)`` from LYRL2004 token files, in the order of ``paths``.
 
-    ``drop_last_document=True`` skips the last document of the last file, as DEC's parser does.
+    ``drop_last_document=True`` skips the last document of the last file, as DEC's parser does;
+    its id is appended to ``dropped`` when given.
     """
     pending: tuple[int, list[str]] | None = None
     for path in paths:
@@ -167,8 +168,11 @@ def iter_token_documents(
                     )
             else:
                 pending[1].append(line)
-    if pending is not None and not drop_last_document:
-        yield pending[0], "".join(pending[1])
+    if pending is not None:
+        if not drop_last_document:
+            yield pending[0], "".join(pending[1])
+        elif dropped is not None:
+            dropped.append(pending[0])
 
 
 def _count_chunk(ids: array, lengths: list[int]) -> sp.csr_matrix:
@@ -271,6 +275,7 @@ def reuters(
     chunks: list[sp.csr_matrix] = []
     ids, lengths, y_list, found = array("i"), [], array("b"), set()
     n_parsed = 0
+    dropped: list[int] = []
 
     def flush() -> None:
         nonlocal ids, lengths
@@ -279,7 +284,7 @@ def reuters(
         ids, lengths = array("i"), []
 
     paths = [Path(files[r]) for r in TOKEN_ROLES]
-    for did, text in iter_token_documents(paths, drop_last_document=drop_last_document, name=name):
+    for did, text in iter_token_documents(paths, drop_last_document=drop_last_document, dropped=dropped, name=name):
         n_parsed += 1
         c = labels_of.get(did)
         if c is None:
@@ -295,9 +300,11 @@ def reuters(
             flush()
     flush()
 
-    absent = len(labels_of) - len(found)
-    if absent > (1 if drop_last_document else 0):  # DEC asserts len(data) == len(did_to_cat)
-        example = sorted(set(labels_of) - found)[:5]
+    # DEC asserts len(data) == len(did_to_cat); the document DEC's parser drops is excused
+    absent_ids = set(labels_of) - found - set(dropped)
+    if absent_ids:
+        absent = len(absent_ids)
+        example = sorted(absent_ids)[:5]
         raise DataError(
             f"{name}: {absent} single-label documents of the qrels are not in the token files "
             f"(e.g. {example}); the token files are incomplete or not the LYRL2004 ones.",
@@ -368,6 +375,7 @@ def reuters(
         "token_pattern": TOKEN_PATTERN,
         "file_order": list(TOKEN_ROLES),
         "documents_parsed": n_parsed,
+        "document_dropped_as_dec": dropped[0] if dropped else None,
         "documents_kept": int(N),
         "vocabulary_size_before_cut": V,
         "tie_at_cutoff": tie,
