@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clusterbench.data import byod
-from clusterbench.data.preprocessors import cifar, coil, dsprites, embedded, features, idx, jule_h5, libsvm, stl10
+from clusterbench.data.preprocessors import (
+    cifar, coil, dsprites, embedded, features, har, idx, jule_h5, libsvm, pendigits, reuters, stl10, tenx,
+)
 
 PREPROCESSORS: dict[str, Callable] = {
     "sklearn-digits": embedded.digits,
@@ -27,4 +29,8 @@ PREPROCESSORS: dict[str, Callable] = {
     "coil-png-zip": coil.coil_png_zip,
     "jule-h5": jule_h5.jule_h5,
     "dsprites-npz": dsprites.dsprites_npz,
+    "uci-har": har.har,
+    "reuters-dec": reuters.reuters,
+    "uci-pendigits": pendigits.pendigits,
+    "10x-mtx": tenx.tenx_73k,
 }
