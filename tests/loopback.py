@@ -17,6 +17,8 @@ a copy of the spec pointing at them, with sha256 and size pinned.
 
 from __future__ import annotations
 
+import urllib.parse
+
 import dataclasses
 import hashlib
 import socket
@@ -82,7 +84,7 @@ class LoopbackServer:
                 pass
 
             def do_GET(self):
-                path = self.path.lstrip("/").split("?", 1)[0]
+                path = urllib.parse.unquote(self.path.lstrip("/").split("?", 1)[0])
                 rng = self.headers.get("Range")
                 with server._lock:
                     seen = sum(1 for p, _ in server.requests if p == path)

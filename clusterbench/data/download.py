@@ -30,6 +30,8 @@ environment variables ``CLUSTERBENCH_DOWNLOAD_RETRIES``, ``CLUSTERBENCH_DOWNLOAD
 
 from __future__ import annotations
 
+import urllib.parse
+
 import bz2
 import contextlib
 import errno
@@ -575,7 +577,7 @@ def _candidates(fs: FileSpec, mirror: str | None) -> list[tuple[str, str]]:
         if mirror.startswith("file://"):
             mirror = mirror[len("file://") :]
         if _is_url(mirror):
-            out.append(("url", mirror.rstrip("/") + "/" + fs.name))
+            out.append(("url", mirror.rstrip("/") + "/" + urllib.parse.quote(fs.name)))
         else:
             out.append(("dir", str(Path(mirror).expanduser() / fs.name)))
     for u in fs.urls:
