@@ -184,6 +184,7 @@ def reject_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureRep
 
 def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples: int = TSNE_MAX_SAMPLES) -> FigureReport:
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     rep = FigureReport()
     latest = _latest_per([(p, r) for p, r in _ok(records) if p.with_suffix(".h5").exists()],
@@ -201,7 +202,9 @@ def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples:
         colour, what = (y[idx], "label") if y is not None else (
             (stored["proba"].argmax(1)[idx], "cluster") if "proba" in stored else (None, ""))
         perplexity = float(min(30.0, max(2.0, (len(idx) - 1) / 3)))
-        xy = TSNE(n_components=2, init="pca", random_state=0, perplexity=perplexity).fit_transform(emb[idx])
+        # small inputs: one thread (OpenMP start-up on a busy machine costs more than it saves)
+        with threadpool_limits(1 if len(idx) < 1000 else None):
+            xy = TSNE(n_components=2, init="pca", random_state=0, perplexity=perplexity).fit_transform(emb[idx])
         fig, ax = plt.subplots(figsize=(5, 5))
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=4, cmap="tab10" if colour is not None else None)
         if colour is not None:
