@@ -150,7 +150,7 @@ def reject_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureRep
     rep = FigureReport()
     latest = _latest_per([(p, r) for p, r in _ok(records) if p.with_suffix(".h5").exists()],
                          key=lambda r: (r.method, r.dataset, r.seed))
-    groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[tuple[int, tuple[np.ndarray, np.ndarray]]]] = defaultdict(list)
     for (m, ds, _), (p, r) in sorted(latest.items()):
         stored = _read_outputs(p.with_suffix(".h5"))
         if "proba" not in stored:
@@ -159,19 +159,18 @@ def reject_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureRep
         if y is None:
             rep.missing.append(f"reject_{m}_{ds}: {why}")
             continue
-        groups[(m, ds)].append(reject_curve(y, stored["proba"]))
+        groups[(m, ds)].append((r.seed, reject_curve(y, stored["proba"])))
     if not groups and not rep.missing:
         rep.missing.append("reject-option curve (Dual-AAE Table IV): no ok record has stored posteriors (<key>.h5 with 'proba')")
     plt = _plt()
     for (m, ds), curves in sorted(groups.items()):
         fig, ax = plt.subplots(figsize=(6, 4))
-        for i, (rate, acc) in enumerate(curves):
-            ax.plot(rate * 100, acc * 100, alpha=0.8, label=f"seed run {i + 1}" if len(curves) > 1 else None)
+        for seed, (rate, acc) in curves:
+            ax.plot(rate * 100, acc * 100, alpha=0.8, label=f"seed {seed}")
         ax.set_xlabel("rejection rate (%)")
         ax.set_ylabel("ACC on accepted samples (%)")
         ax.set_title(f"Reject option: {m} on {ds} (threshold 0 to 0.99)")
-        if len(curves) > 1:
-            ax.legend(fontsize=8)
+        ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         path = out / f"reject_{m}_{ds}.png"
         _save(fig, path)
