@@ -97,6 +97,7 @@ class CellResult:
     n: int = 0                      # seeds aggregated
     n_failed: int = 0               # failed runs (never averaged)
     n_subset: int = 0               # ok runs on a subset (not counted)
+    n_without_metric: int = 0       # ok full-data runs that did not record this cell's metric
     value: float | None = None      # mean (mean_std) or best (best)
     std: float | None = None        # mean_std only
     diff: float | None = None       # value - paper value
@@ -167,6 +168,9 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
     full = full[np.isfinite(full["value"].astype(float))] if len(full) else full
     cmd = fill_command(cell, spec.seeds)
     res = CellResult(cell, "missing", n_failed=n_failed, n_subset=n_subset, command=cmd, decimals=decimals)
+    if len(full) == 0 and len(runs):
+        ok_full = runs[(runs["status"] == "ok") & runs["subset"].isna()]
+        res.n_without_metric = int(ok_full["key"].nunique())
     if len(full) == 0:
         if cell.method not in implemented:
             res.status = "not_implemented"
@@ -267,6 +271,8 @@ def _cell_parts(c: CellResult, notes: _Notes) -> tuple[str, str, str | None]:
         return "not implemented yet", printed, None
     if c.status == "not_in_paper":
         return "", printed, None
+    if c.n_without_metric:
+        return f"{c.spec.metric} not recorded by {c.n_without_metric} run(s)", printed, None
     return f"no runs [{notes.ref(c.command)}]", printed, None
 
 
@@ -429,7 +435,7 @@ def cell_rows(t: TableResult) -> list[dict[str, Any]]:
                 "method": s.method, "dataset": s.dataset, "metric": s.metric,
                 "settings": json.dumps(s.settings, sort_keys=True), "status": c.status,
                 "aggregation": spec.aggregation, "scale": spec.scale, "n": c.n, "seeds": c.seeds,
-                "n_failed": c.n_failed, "n_subset": c.n_subset,
+                "n_failed": c.n_failed, "n_subset": c.n_subset, "n_without_metric": c.n_without_metric,
                 "measured": _none_nan(c.value), "measured_std": _none_nan(c.std),
                 "paper_printed": s.printed, "paper_value": _none_nan(s.paper_value),
                 "paper_std": _none_nan(s.paper_std), "diff": _none_nan(c.diff), "command": c.command,
