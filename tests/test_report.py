@@ -431,3 +431,33 @@ def test_reject_curve_numbers():
     # t=0: all accepted, pred [0,1,1,1] -> 3/4; t=0.58: sample 3 (0.55) rejected; t=0.85: only sample 0
     assert list(rate) == [0.0, 0.25, 0.75]
     assert list(acc) == pytest.approx([0.75, 2 / 3, 1.0])
+
+
+# --------------------------------------------------------------------------- regression bands
+
+
+def test_regression_bands(tmp_path):
+    from clusterbench.report.regression import compare, has_regression, render_changes, update_references
+
+    ref, cur = tmp_path / "ref", tmp_path / "cur"
+    for seed in (0, 1):
+        rec(ref, "kmeans", "digits", seed, {"acc": 0.80, "nmi": 0.70, "fid": 1.0}, subset=300, key=f"old{seed}")
+        rec(ref, "gmm", "digits", seed, {"acc": 0.60}, subset=300, key=f"oldg{seed}")
+    # kmeans: acc within band, nmi dropped beyond it, fid (lower is better) went down: improved
+    for seed in (0, 1):
+        rec(cur, "kmeans", "digits", seed, {"acc": 0.81, "nmi": 0.60, "fid": 0.5}, subset=300, key=f"new{seed}")
+    rec(cur, "kmeans", "digits", 9, {"acc": 0.0}, subset=300, key="extra")       # seed absent from the reference
+    rec(cur, "nmf", "digits", 0, {"acc": 0.5}, subset=300, key="nmf")             # new group
+    rec(cur, "gmm", "digits", 0, {"acc": 0.1}, status="failed", subset=300)        # gmm only failed: missing
+    changes, _ = compare(cur, ref)
+    st = {(c.method, c.metric): c.status for c in changes}
+    assert st == {("kmeans", "acc"): "ok", ("kmeans", "nmi"): "regressed", ("kmeans", "fid"): "improved",
+                  ("nmf", "acc"): "new", ("gmm", "acc"): "missing"}
+    assert has_regression(changes)
+    text = render_changes(changes)
+    assert "REGRESSED" in text and "MISSING" in text and "-0.1000" in text
+    written = update_references(cur, ref)
+    assert len(written) == 4  # the stale gmm reference records are removed
+    assert sorted(p.stem for p in ref.glob("*/*/*.json")) == sorted(["new0", "new1", "extra", "nmf"])
+    changes, _ = compare(cur, ref)
+    assert not has_regression(changes)
