@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -302,14 +303,17 @@ def test_latex_compiles_with_pdflatex(home, tmp_path):
     table1_fixture(home)
     res = load_results(home)
     doc = [render_latex(fill_table(S.get_table("dual-aae", 1), res, implemented=IMPL), standalone=True)]
-    # a wide table with unicode in labels and values too
-    doc.append(render_latex(fill_table(S.get_table("dc3", 3), res, implemented=IMPL), standalone=True))
+    # every table of the four papers in one document (unicode labels, wide tables, footnotes)
+    body = "\n".join(render_latex(fill_table(t, res, implemented=IMPL)) + "\\clearpage" for t in S.all_tables())
+    doc.append(doc[0].split("\\begin{table}")[0] + body + "\n\\end{document}\n")
     for i, text in enumerate(doc):
         (tmp_path / f"t{i}.tex").write_text(text, encoding="utf-8")
         p = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", f"t{i}.tex"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stdout[-3000:]
         assert (tmp_path / f"t{i}.pdf").stat().st_size > 1000
+    pages = int(re.search(r"Output written on t1.pdf \((\d+) pages?", p.stdout.replace("\n", "")).group(1))
+    assert pages >= len(S.all_tables())
 
 
 # --------------------------------------------------------------------------- CLI
@@ -461,3 +465,13 @@ def test_regression_bands(tmp_path):
     assert sorted(p.stem for p in ref.glob("*/*/*.json")) == sorted(["new0", "new1", "extra", "nmf"])
     changes, _ = compare(cur, ref)
     assert not has_regression(changes)
+
+
+def test_cli_metrics_and_bad_format(home, capsys):
+    main(["report", "--metrics"])
+    out = capsys.readouterr().out
+    for key in ("acc", "purity", "nmi_geometric", "modes", "kl", "epoch_seconds", "fid", "precision@1000", "reject_acc@"):
+        assert key in out
+    with pytest.raises(SystemExit) as e:
+        main(["report", "--format", "html", "--results", str(home)])
+    assert e.value.code == 1 and "Valid formats" in capsys.readouterr().err
