@@ -415,7 +415,7 @@ def render_latex(t: TableResult, *, standalone: bool = False) -> str:
     body = "\n".join(lines) + "\n"
     if not standalone:
         return body
-    return ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
+    return ("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
             "\\usepackage[margin=2cm]{geometry}\n\\begin{document}\n" + body + "\\end{document}\n")
 
 
