@@ -28,6 +28,7 @@ def _register() -> None:
 
     app.command("datasets")(data_cli.datasets)
     app.command("fetch")(data_cli.fetch)
+    from clusterbench.cli import report as report_cli; app.command("report")(report_cli.report)  # noqa: E702
 
 
 _register()

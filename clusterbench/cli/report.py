@@ -1,0 +1,79 @@
+"""``clusterbench report``: the papers' tables with the user's measurements beside the paper's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from clusterbench.errors import ConfigError, UnknownNameError
+
+FORMATS = ("md", "latex", "csv", "json")
+
+
+def _warn(lines: list[str]) -> None:
+    for w in lines:
+        typer.echo(f"Warning: {w}", err=True)
+
+
+def report(
+    table: Annotated[Optional[str], typer.Option("--table", "-t", help="Table number (1, 'I', 'Table I'). Default: every table of the paper.")] = None,
+    paper: Annotated[str, typer.Option("--paper", "-p", help="dual-aae (default), dls, dc3 or clustergan-bspl.")] = "dual-aae",
+    list_: Annotated[bool, typer.Option("--list", help="List every table with how many cells have measurements.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Every table (md + tex) and the figures into the folder --out.")] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, latex, csv or json.")] = "md",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file (a folder with --all) instead of stdout.")] = None,
+    results: Annotated[Optional[Path], typer.Option("--results", help="Results home to read run records from (default: the clusterbench results home).")] = None,
+    metrics: Annotated[bool, typer.Option("--metrics", help="List the metric keys the tables read from run records.")] = False,
+) -> None:
+    """Render the papers' tables: measured (mean ± std or best of n, as the paper) / paper value (difference).
+
+    Cells without runs are marked and a footnote gives the `clusterbench run` command that fills them.
+    """
+    from clusterbench import paths
+    from clusterbench.fsutil import write_text_atomic
+    import clusterbench.report.spec as S
+    from clusterbench.report.render import fill_table, load_results, render
+    from clusterbench.report.build import write_all
+
+    if fmt not in FORMATS:
+        raise UnknownNameError("format", fmt, FORMATS)
+    if metrics:
+        for key, info in S.METRICS.items():
+            typer.echo(f"{key:16s} {'higher' if info.better == 'max' else 'lower'} is better; {info.description}")
+        for pattern, desc, better in S.METRIC_PATTERNS:
+            typer.echo(f"{pattern:16s} {'higher' if better == 'max' else 'lower'} is better; {desc}")
+        return
+    home = Path(results).expanduser() if results is not None else paths.results_home()
+    if results is not None and not home.is_dir():
+        raise ConfigError(f"--results {home} is not a folder.", hint="Give the folder that holds the run records (METHOD/DATASET/KEY.json).")
+    res = load_results(home)
+    _warn(res.warnings)
+
+    if list_:
+        typer.echo(f"Run records: {home}")
+        for pid, p in S.load_papers().items():
+            for num, spec in p.tables.items():
+                t = fill_table(spec, res)
+                cmd = f"--paper {pid} --table {num}"
+                typer.echo(f"{spec.label:10s} {cmd:38s} {t.n_measured:3d}/{t.n_to_fill:<3d} cells measured  "
+                           f"{spec.caption[:60]}")
+        return
+
+    if all_:
+        if out is None:
+            raise ConfigError("--all needs --out DIR.", hint="E.g. `clusterbench report --all --out report/`.")
+        rep = write_all(out, res)
+        typer.echo(f"Wrote {len(rep.tables)} tables (Markdown + LaTeX) and {len(rep.figures.made)} figures to {out}")
+        for m in rep.figures.missing:
+            typer.echo(f"Missing figure: {m}", err=True)
+        return
+
+    specs = [S.get_table(paper, table)] if table is not None else list(S.get_paper(paper).tables.values())
+    text = render([fill_table(s, res) for s in specs], fmt)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        write_text_atomic(out, text)
+        typer.echo(f"Wrote {out}", err=True)

@@ -1,0 +1,51 @@
+"""``clusterbench report --all``: every table (Markdown + LaTeX) and every figure into a folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clusterbench.fsutil import write_text_atomic
+from clusterbench.report.figures import FigureReport, make_figures
+from clusterbench.report.render import Results, TableResult, fill_table, render_latex, render_markdown
+from clusterbench.report.spec import load_papers
+
+
+@dataclass
+class BuildReport:
+    tables: list[TableResult] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    figures: FigureReport = field(default_factory=FigureReport)
+
+
+def write_all(out: Path, results: Results, *, implemented: set[str] | None = None) -> BuildReport:
+    """Write ``out/<paper>/table-<n>.{md,tex}``, ``out/figures/*.png``, ``out/figures/MISSING.md``
+    and ``out/index.md`` (every file written atomically). Returns what was written."""
+    out = Path(out)
+    rep = BuildReport()
+    index = ["# clusterbench report", "", f"Run records: `{results.home}`", "", "## Tables", ""]
+    for pid, paper in load_papers().items():
+        index.append(f"### {paper.title} (`{pid}`)")
+        index.append("")
+        for num, spec in paper.tables.items():
+            t = fill_table(spec, results, implemented=implemented)
+            rep.tables.append(t)
+            for ext, text in (("md", render_markdown(t)), ("tex", render_latex(t))):
+                path = out / pid / f"table-{num}.{ext}"
+                write_text_atomic(path, text)
+                rep.files.append(path)
+            index.append(f"- [{spec.label}]({pid}/table-{num}.md) ([LaTeX]({pid}/table-{num}.tex)): "
+                         f"{t.n_measured} of {t.n_to_fill} cells measured")
+        index.append("")
+    rep.figures = make_figures(results.records(), out / "figures")
+    index += ["## Figures", ""]
+    index += [f"- [{p.relative_to(out)}]({p.relative_to(out)})" for p in rep.figures.made] or ["- none"]
+    index += ["", "## Missing figures", ""]
+    index += [f"- {m}" for m in rep.figures.missing] or ["- none"]
+    missing = "# Missing figures\n\n" + "".join(f"- {m}\n" for m in rep.figures.missing or ["none"])
+    write_text_atomic(out / "figures" / "MISSING.md", missing)
+    if results.warnings:
+        index += ["", "## Skipped run records", ""] + [f"- {w}" for w in results.warnings]
+    write_text_atomic(out / "index.md", "\n".join(index) + "\n")
+    rep.files += [out / "figures" / "MISSING.md", out / "index.md"]
+    return rep

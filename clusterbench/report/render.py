@@ -1,0 +1,485 @@
+"""Fill table specs from run records and render them (Markdown, LaTeX, CSV, JSON).
+
+Data flow: ``records_frame`` (tidy rows) -> :func:`fill_table` (one :class:`CellResult` per cell:
+the matching ok runs aggregated as the paper did) -> a renderer. Every number comes from a run
+record (measured) or a table spec (paper); none is written here.
+
+Which runs count for a cell: status ``ok``, full data set (``subset`` is None), same method,
+data set and metric, and a config that has every setting of the cell (``set``) and of the
+paper's ``method_defaults`` (a config without the key counts as having the default). Several
+records of one seed (e.g. after a code change): the most recent one counts. Failed runs are
+counted in a footnote and never averaged. Runs on a subset are counted in a footnote.
+
+Aggregation: ``mean_std`` = mean and population std (numpy ``std``, ddof=0) over seeds;
+``best`` = best over seeds (max, or min for lower-is-better metrics such as FID, KL, time).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import unicodedata
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from clusterbench.report.spec import CellSpec, TableSpec, get_paper, metric_info, printed_decimals
+from clusterbench.results.records import iter_records, records_frame
+
+Status = Literal["measured", "missing", "not_implemented", "reported", "not_in_paper"]
+_ABSENT = object()
+
+
+# --------------------------------------------------------------------------- loading records
+
+
+@dataclass
+class Results:
+    """Everything the report reads from a results home.
+
+    frame: tidy rows of ``records_frame`` plus derived ``epoch_seconds`` rows.
+    warnings: messages about skipped (corrupt) records, to show the user.
+    """
+
+    home: Path
+    frame: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    def records(self):
+        """``(path, RunRecord)`` pairs (corrupt records skipped; their warnings are in ``warnings``)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return list(iter_records(self.home))
+
+
+def load_results(home: Path) -> Results:
+    """Read every run record under ``home``; corrupt ones are skipped and listed in ``warnings``."""
+    home = Path(home)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = records_frame(home)
+        records = list(iter_records(home))
+    msgs = list(dict.fromkeys(str(w.message) for w in caught))
+    extra = []
+    for path, r in records:  # epoch_seconds from timings when the record has no such metric
+        if r.status != "ok" or "epoch_seconds" in r.metrics:
+            continue
+        ep = r.timings.get("epoch_s") if isinstance(r.timings, dict) else None
+        if isinstance(ep, list) and ep and all(isinstance(x, (int, float)) for x in ep):
+            extra.append({"key": r.key, "method": r.method, "dataset": r.dataset, "seed": r.seed,
+                          "subset": r.subset, "status": r.status,
+                          "config": json.dumps(r.config, sort_keys=True), "created": r.created,
+                          "path": str(path), "metric": "epoch_seconds", "value": float(np.mean(ep))})
+    if extra:
+        frame = pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)], ignore_index=True)
+    if len(frame):
+        frame = frame.assign(_config=[json.loads(c) for c in frame["config"]])
+    else:
+        frame = frame.assign(_config=pd.Series(dtype=object))
+    return Results(home=home, frame=frame, warnings=msgs)
+
+
+# --------------------------------------------------------------------------- filling cells
+
+
+@dataclass
+class CellResult:
+    """A cell with its measurement. Values are on the paper's scale (``metric x scale``)."""
+
+    spec: CellSpec
+    status: Status
+    n: int = 0                      # seeds aggregated
+    n_failed: int = 0               # failed runs (never averaged)
+    n_subset: int = 0               # ok runs on a subset (not counted)
+    n_without_metric: int = 0       # ok full-data runs that did not record this cell's metric
+    value: float | None = None      # mean (mean_std) or best (best)
+    std: float | None = None        # mean_std only
+    diff: float | None = None       # value - paper value
+    seeds: list[int] = field(default_factory=list)
+    command: str | None = None      # `clusterbench run ...` that fills / completes the cell
+    decimals: int = 3
+
+
+@dataclass
+class TableResult:
+    spec: TableSpec
+    cells: list[list[CellResult]]
+
+    @property
+    def n_measured(self) -> int:
+        return sum(1 for row in self.cells for c in row if c.status == "measured")
+
+    @property
+    def n_to_fill(self) -> int:
+        """Cells the suite can measure and the paper has a value for."""
+        return sum(1 for row in self.cells for c in row
+                   if not c.spec.reported and c.spec.paper_value is not None)
+
+
+def _settings_text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def fill_command(cell: CellSpec, seeds: int) -> str:
+    """The exact ``clusterbench run`` command that produces the runs ``cell`` reads."""
+    cmd = f"clusterbench run {cell.method} --dataset {cell.dataset} --seeds {seeds}"
+    for k, v in sorted(cell.settings.items()):
+        cmd += f" --set {k}={_settings_text(v)}"
+    return cmd
+
+
+def _config_matches(config: dict[str, Any], required: dict[str, Any], defaults: dict[str, Any]) -> bool:
+    for k, want in required.items():
+        have = config.get(k, defaults.get(k, _ABSENT))
+        if have is _ABSENT or have != want:
+            return False
+    return True
+
+
+def _runs_for(frame: pd.DataFrame, cell: CellSpec, defaults: dict[str, Any]) -> pd.DataFrame:
+    sel = frame[(frame["method"] == cell.method) & (frame["dataset"] == cell.dataset)]
+    if sel.empty:
+        return sel
+    required = {**defaults, **cell.settings}
+    mask = [_config_matches(c, required, defaults) for c in sel["_config"]]
+    return sel[np.asarray(mask, dtype=bool)]
+
+
+def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: set[str]) -> CellResult:
+    """Aggregate the runs of one cell as the paper did (see module docstring)."""
+    paper_dec = printed_decimals(cell.printed)
+    decimals = paper_dec if paper_dec is not None else (2 if spec.scale == 100 else 3)
+    if cell.reported:
+        return CellResult(cell, "reported", decimals=decimals)
+    defaults = spec.method_defaults.get(cell.method or "", {})
+    runs = _runs_for(results.frame, cell, defaults)
+    n_failed = int(runs.loc[runs["status"] != "ok", "key"].nunique()) if len(runs) else 0
+    ok = runs[(runs["status"] == "ok") & (runs["metric"] == cell.metric)] if len(runs) else runs
+    full = ok[ok["subset"].isna()] if len(ok) else ok
+    n_subset = int(ok.loc[ok["subset"].notna(), "key"].nunique()) if len(ok) else 0
+    full = full[np.isfinite(full["value"].astype(float))] if len(full) else full
+    cmd = fill_command(cell, spec.seeds)
+    res = CellResult(cell, "missing", n_failed=n_failed, n_subset=n_subset, command=cmd, decimals=decimals)
+    if len(full) == 0 and len(runs):
+        ok_full = runs[(runs["status"] == "ok") & runs["subset"].isna()]
+        res.n_without_metric = int(ok_full["key"].nunique())
+    if len(full) == 0:
+        if cell.method not in implemented:
+            res.status = "not_implemented"
+        elif cell.paper_value is None:
+            res.status = "not_in_paper"
+        return res
+    # one value per seed: the most recent record
+    per_seed = full.sort_values(["seed", "created", "key"]).groupby("seed").tail(1)
+    vals = per_seed["value"].astype(float).to_numpy() * spec.scale
+    res.status = "measured"
+    res.n = len(vals)
+    res.seeds = sorted(int(s) for s in per_seed["seed"])
+    if spec.aggregation == "best":
+        res.value = float(vals.min() if metric_info(cell.metric).better == "min" else vals.max())
+    else:
+        res.value = float(vals.mean())
+        res.std = float(vals.std())
+    if cell.paper_value is not None:
+        res.diff = res.value - cell.paper_value
+    if res.n >= spec.seeds:
+        res.command = None
+    return res
+
+
+def fill_table(spec: TableSpec, results: Results, *, implemented: set[str] | None = None) -> TableResult:
+    """Every cell of ``spec`` filled from ``results``. ``implemented``: method ids available now
+    (default: ``clusterbench.methods.METHODS``)."""
+    if implemented is None:
+        from clusterbench.methods import METHODS
+
+        implemented = set(METHODS)
+    cells = [[fill_cell(spec, c, results, implemented) for c in row] for row in spec.cells]
+    return TableResult(spec, cells)
+
+
+# --------------------------------------------------------------------------- shared text pieces
+
+
+def _fmt(x: float, d: int) -> str:
+    return f"{x:.{d}f}"
+
+
+def _fmt_diff(x: float, d: int) -> str:
+    s = f"{x:+.{d}f}"
+    return "+" + s[1:] if s.startswith("+") else s
+
+
+def _agg_text(spec: TableSpec) -> str:
+    if spec.aggregation == "best":
+        return f"best of {spec.seeds} seeds"
+    return f"mean ± std over {spec.seeds} seeds"
+
+
+def _row_label(spec: TableSpec, i: int) -> str:
+    row = spec.rows[i]
+    label = str(row["label"])
+    if row.get("reported"):
+        label += " (reported)"
+    return label
+
+
+def _col_label(spec: TableSpec, j: int) -> str:
+    col = spec.columns[j]
+    return str(col["label"]) + (" (reported)" if col.get("reported") else "")
+
+
+@dataclass
+class _Notes:
+    """Footnotes of one rendered table: fill commands numbered in order of first use."""
+
+    commands: dict[str, int] = field(default_factory=dict)
+
+    def ref(self, cmd: str) -> int:
+        if cmd not in self.commands:
+            self.commands[cmd] = len(self.commands) + 1
+        return self.commands[cmd]
+
+
+def _measured_text(c: CellResult, pm: str, best: str) -> str:
+    d = c.decimals
+    if c.std is not None:
+        return f"{_fmt(c.value, d)} {pm} {_fmt(c.std, d)} (n={c.n})"
+    return f"{_fmt(c.value, d)} ({best} {c.n})"
+
+
+def _cell_parts(c: CellResult, notes: _Notes) -> tuple[str, str, str | None]:
+    """(measured text, paper text, diff text) with footnote numbers resolved (plain text)."""
+    printed = c.spec.printed
+    if c.status == "reported":
+        return "", printed, None
+    if c.status == "measured":
+        m = _measured_text(c, "±", "best of")
+        if c.command:
+            m += f" [{notes.ref(c.command)}]"
+        diff = _fmt_diff(c.diff, c.decimals) if c.diff is not None else None
+        return m, printed, diff
+    if c.status == "not_implemented":
+        return "not implemented yet", printed, None
+    if c.status == "not_in_paper":
+        return "", printed, None
+    if c.n_without_metric:
+        return f"{c.spec.metric} not recorded by {c.n_without_metric} run(s)", printed, None
+    return f"no runs [{notes.ref(c.command)}]", printed, None
+
+
+def _failed_lines(t: TableResult) -> list[str]:
+    seen: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for row in t.cells:
+        for c in row:
+            key = (c.spec.method or "", c.spec.dataset or "", json.dumps(c.spec.settings, sort_keys=True))
+            f, s = seen.get(key, (0, 0))
+            seen[key] = (max(f, c.n_failed), max(s, c.n_subset))
+    out = []
+    for (m, d, st), (f, s) in seen.items():
+        extra = "" if st == "{}" else f" ({st})"
+        if f:
+            out.append(f"{f} failed run(s) of {m} on {d}{extra} not counted (the reason is in each record's error field).")
+        if s:
+            out.append(f"{s} run(s) of {m} on {d}{extra} on a subset of the data not counted.")
+    return out
+
+
+def _header_lines(spec: TableSpec) -> list[str]:
+    return [
+        f"Metric: {spec.metric_definition}",
+        f"NMI normalisation: {spec.nmi}.",
+        f"Split: {spec.split}",
+        f"Aggregation: {_agg_text(spec)}. {spec.aggregation_note}",
+        *(f"Note: {n}" for n in spec.notes),
+    ]
+
+
+def _title(spec: TableSpec) -> str:
+    return f"{get_paper(spec.paper).title} — {spec.label}"
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md_escape(s: str) -> str:
+    return s.replace("|", "\\|").replace("*", "\\*")
+
+
+def render_markdown(t: TableResult) -> str:
+    """A GitHub-flavoured Markdown table with footnotes."""
+    spec, notes = t.spec, _Notes()
+    first = "Method" if any("method" in r for r in spec.rows) else ""
+    header = [first] + [_md_escape(_col_label(spec, j)) for j in range(len(spec.columns))]
+    body = []
+    for i, row in enumerate(t.cells):
+        cells = [_md_escape(_row_label(spec, i))]
+        for c in row:
+            m, p, d = _cell_parts(c, notes)
+            if not m:
+                cells.append(_md_escape(p))
+            else:
+                txt = f"{m} / {_md_escape(p)}"
+                if d is not None:
+                    txt += f" (Δ {d})"
+                cells.append(txt)
+        body.append(cells)
+    lines = [f"### {spec.paper} {spec.label}: {spec.caption}", ""]
+    lines.append(f"_{_title(spec)}. Each cell: measured by this suite / printed in the paper (Δ = measured − paper). "
+                 f"{t.n_measured} of {t.n_to_fill} cells measured._")
+    lines.append("")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] * len(header)) + "|")
+    for cells in body:
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    for cmd, k in notes.commands.items():
+        lines.append(f"[{k}] `{cmd}`  ")
+    if notes.commands:
+        lines.append("")
+        lines.append("[k]: the command that fills the cell (or completes it to the table's number of seeds; finished runs are skipped).")
+        lines.append("")
+    for line in _failed_lines(t) + _header_lines(spec):
+        lines.append(f"- {line}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- LaTeX
+
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+_TEX_UNICODE = {"±": r"$\pm$", "†": r"\dag{}", "∗": "*", "—": "---", "–": "--", "−": "-", "Δ": r"$\Delta$",
+                "β": r"$\beta$", "λ": r"$\lambda$", "≤": r"$\le$", "≥": r"$\ge$", "×": r"$\times$",
+                "‖": r"$\|$", "’": "'", "‘": "`", "“": "``", "”": "''", "·": r"$\cdot$", "…": r"\ldots{}"}
+
+
+def latex_escape(s: str) -> str:
+    """Escape text for LaTeX (pdflatex, no unicode engine needed)."""
+    out = []
+    for ch in s:
+        if ch in _TEX_SPECIAL:
+            out.append(_TEX_SPECIAL[ch])
+        elif ch in _TEX_UNICODE:
+            out.append(_TEX_UNICODE[ch])
+        elif ord(ch) < 128:
+            out.append(ch)
+        else:
+            ascii_ = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+            out.append(latex_escape(ascii_) if ascii_ else "?")
+    return "".join(out)
+
+
+def render_latex(t: TableResult, *, standalone: bool = False) -> str:
+    """A booktabs ``table``; ``standalone=True`` wraps it in a compilable ``article`` document."""
+    spec, notes = t.spec, _Notes()
+    ncol = len(spec.columns)
+    head = ["Method" if any("method" in r for r in spec.rows) else ""]
+    head += [latex_escape(_col_label(spec, j)) for j in range(ncol)]
+    rows_tex = []
+    for i, row in enumerate(t.cells):
+        cells = [latex_escape(_row_label(spec, i))]
+        for c in row:
+            m, p, d = _cell_parts(c, notes)
+            if not m:
+                cells.append(latex_escape(p))
+            else:
+                txt = f"{latex_escape(m)} / {latex_escape(p)}"
+                if d is not None:
+                    txt += f" ($\\Delta$ {latex_escape(d)})"
+                cells.append(txt)
+        rows_tex.append(" & ".join(cells) + r" \\")
+    tabular = [r"\begin{tabular}{l" + "c" * ncol + "}", r"\toprule", " & ".join(head) + r" \\", r"\midrule",
+               *rows_tex, r"\bottomrule", r"\end{tabular}"]
+    if ncol > 4:
+        tabular = [r"\resizebox{\linewidth}{!}{%", *tabular, "}"]
+    foot = [f"[{k}] \\texttt{{{latex_escape(cmd)}}}" for cmd, k in notes.commands.items()]
+    if notes.commands:
+        foot.append("[k]: the command that fills the cell (or completes it to the table's number of seeds).")
+    foot += [latex_escape(x) for x in _failed_lines(t) + _header_lines(spec)]
+    caption = (f"{latex_escape(spec.label)} of {latex_escape(get_paper(spec.paper).title)}: "
+               f"{latex_escape(spec.caption)} Each cell: measured / paper ($\\Delta$ = measured $-$ paper); "
+               f"{t.n_measured} of {t.n_to_fill} cells measured.")
+    lines = [r"\begin{table}[htbp]", r"\centering", r"\small", f"\\caption{{{caption}}}",
+             f"\\label{{tab:{spec.paper}-{spec.number}}}", *tabular,
+             r"\par\medskip\begin{minipage}{\linewidth}\footnotesize",
+             *(f"{x}\\par" for x in foot), r"\end{minipage}", r"\end{table}"]
+    body = "\n".join(lines) + "\n"
+    if not standalone:
+        return body
+    return ("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
+            "\\usepackage[margin=2cm]{geometry}\n\\begin{document}\n" + body + "\\end{document}\n")
+
+
+# --------------------------------------------------------------------------- CSV / JSON
+
+
+def cell_rows(t: TableResult) -> list[dict[str, Any]]:
+    """Long rows, one per cell: ids, status, n, measured value/std, paper value, difference, command."""
+    spec = t.spec
+    out = []
+    for row in t.cells:
+        for c in row:
+            s = c.spec
+            out.append({
+                "paper": spec.paper, "table": spec.number, "label": spec.label,
+                "row": str(spec.rows[s.row]["label"]), "column": str(spec.columns[s.col]["label"]),
+                "method": s.method, "dataset": s.dataset, "metric": s.metric,
+                "settings": json.dumps(s.settings, sort_keys=True), "status": c.status,
+                "aggregation": spec.aggregation, "scale": spec.scale, "n": c.n, "seeds": c.seeds,
+                "n_failed": c.n_failed, "n_subset": c.n_subset, "n_without_metric": c.n_without_metric,
+                "measured": _none_nan(c.value), "measured_std": _none_nan(c.std),
+                "paper_printed": s.printed, "paper_value": _none_nan(s.paper_value),
+                "paper_std": _none_nan(s.paper_std), "diff": _none_nan(c.diff), "command": c.command,
+            })
+    return out
+
+
+def _none_nan(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def render_csv(tables: list[TableResult]) -> str:
+    rows = [r for t in tables for r in cell_rows(t)]
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (json.dumps(v) if isinstance(v, list) else ("" if v is None else v)) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def render_json(tables: list[TableResult]) -> str:
+    doc = []
+    for t in tables:
+        s = t.spec
+        doc.append({"paper": s.paper, "table": s.number, "label": s.label, "caption": s.caption,
+                    "metric_definition": s.metric_definition, "nmi": s.nmi, "split": s.split,
+                    "aggregation": s.aggregation, "seeds": s.seeds, "aggregation_note": s.aggregation_note,
+                    "notes": s.notes, "n_measured": t.n_measured, "n_to_fill": t.n_to_fill,
+                    "cells": cell_rows(t)})
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def render(tables: list[TableResult], fmt: str) -> str:
+    """Render ``tables`` in ``fmt`` (md, latex, csv, json)."""
+    if fmt == "md":
+        return "\n".join(render_markdown(t) for t in tables)
+    if fmt == "latex":
+        return "\n".join(render_latex(t) for t in tables)
+    if fmt == "csv":
+        return render_csv(tables)
+    if fmt == "json":
+        return render_json(tables)
+    from clusterbench.errors import UnknownNameError
+
+    raise UnknownNameError("format", fmt, ["md", "latex", "csv", "json"])

@@ -1,0 +1,351 @@
+"""Table specs: the papers' tables as data (``clusterbench/report/tables/<paper>.toml``).
+
+One TOML file per paper holds ``[paper]`` and a list of ``[[table]]``. A table has ``columns``
+and ``rows``; every row carries the paper's printed ``values`` (one string per column, exactly as
+printed: ``"97.86"``, ``"0.793*"``, ``"8.10±2.99"``, ``"-"``, ``"N/A"``). What a cell measures is
+the merge, in this order, of the attributes of the table, its row and its column:
+
+* ``method``   clusterbench method id (``dual-aae``, ``kmeans``, ...); see :data:`SUITE_METHODS`.
+* ``dataset``  data set id from :data:`DATASET_IDS`.
+* ``metric``   the key of ``RunRecord.metrics`` the cell reads; see :data:`METRICS`. A row may
+  give ``metrics = [...]`` (one per column) instead.
+* ``set``      config overrides a run must have (and that the fill command passes as ``--set``).
+* ``reported`` true for rows/columns the paper only cites (VaDE, DEC, ...): paper value only.
+
+Table attributes besides: ``number``, ``label``, ``caption``, ``scale`` (paper value = metric x
+scale, e.g. 100 for percent), ``aggregation`` (``mean_std``: mean +- std over seeds; ``best``:
+best of N seeds, max or min by the metric's direction), ``seeds`` (N for the fill command),
+``metric_definition``, ``nmi`` (``arithmetic``/``geometric``/``none``), ``split``,
+``aggregation_note``, ``notes``. A row may give ``numbers = [...]`` where a printed value cannot
+be parsed (a typo in the paper), and ``note``.
+
+``[paper.method_defaults.<method>]`` gives config switches a run is assumed to have when its
+config lacks them (so ablation runs, e.g. DC3-GAN ``loss_ce = false``, never count as the full
+model).
+
+Metric keys (what methods/runners must write into ``RunRecord.metrics`` for a cell to fill):
+see :data:`METRICS` and :data:`METRIC_PATTERNS` (``clusterbench report --metrics`` lists them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from clusterbench.errors import ConfigError, UnknownNameError
+
+TABLES_DIR = Path(__file__).with_name("tables")
+
+#: The data set ids the four papers use (validated here because not every one is in
+#: ``datasets.toml`` yet), plus ``digits`` (the embedded smoke-test data set).
+DATASET_IDS: tuple[str, ...] = (
+    "mnist", "fashion-mnist", "usps", "usps-11k", "hhar", "stl10", "reuters", "reuters10k",
+    "pendigits", "10x_73k", "ytf", "coil100", "coil20", "cifar10", "frgc", "dsprites", "digits",
+)
+
+#: Method ids the suite implements or will implement (a row with one of these is runnable; at
+#: render time a method not in ``clusterbench.methods.METHODS`` is shown "not implemented yet").
+#: ``clustergan`` is Mukherjee et al. (AAAI'19); ``clustergan-bspl`` is Ghasedi Dizaji et al.
+SUITE_METHODS: tuple[str, ...] = (
+    "dual-aae", "dual-aae-nocr", "aae", "infogan", "catgan", "kmeans", "gmm", "ncuts", "nmf",
+    "spectral", "agglomerative", "dls", "dc3-gan", "clustergan", "clustergan-bspl",
+)
+
+Direction = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    key: str
+    description: str
+    better: Direction = "max"
+
+
+def _m(key: str, description: str, better: Direction = "max") -> tuple[str, MetricInfo]:
+    return key, MetricInfo(key, description, better)
+
+
+#: Fixed metric keys.
+METRICS: dict[str, MetricInfo] = dict(
+    [
+        _m("acc", "Hungarian (one-to-one) clustering accuracy in [0, 1]"),
+        _m("purity", "majority-class purity in [0, 1] (what ClusterGAN/DLS/DC3 call 'ACC')"),
+        _m("nmi", "NMI, arithmetic normalisation (sklearn >= 0.22 default)"),
+        _m("nmi_geometric", "NMI, geometric normalisation (sklearn <= 0.21 default)"),
+        _m("ari", "adjusted Rand index"),
+        _m("modes", "number of classes covered by generated samples (Dual-AAE Table II)"),
+        _m("kl", "KL(q(y) || p(y)) of the aggregated cluster posterior vs uniform (Dual-AAE Table II)", "min"),
+        _m("epoch_seconds", "mean wall-clock seconds per training epoch (from RunRecord.timings['epoch_s'] when absent)", "min"),
+        _m("fid", "Frechet Inception Distance of generated samples", "min"),
+        _m("factorvae", "FactorVAE disentanglement score (dSprites)"),
+        _m("dci", "DCI disentanglement (dSprites)"),
+        _m("sap", "SAP score (dSprites)"),
+        _m("explicitness", "explicitness (dSprites)"),
+        _m("modularity", "modularity (dSprites)"),
+        _m("mig", "mutual information gap (dSprites)"),
+        _m("betavae", "BetaVAE score (dSprites)"),
+        _m("precision@1000", "retrieval precision of the top 1000 by Hamming distance, in [0, 1]"),
+        _m("map", "retrieval mean average precision over the whole gallery, in [0, 1]"),
+        _m("map@1000", "retrieval mean average precision of the top 1000, in [0, 1]"),
+    ]
+)
+
+#: Parameterised metric keys: (regex, description, direction).
+METRIC_PATTERNS: tuple[tuple[str, str, Direction], ...] = (
+    (r"reject_acc@(0|0?\.\d+|1)", "Hungarian ACC on samples whose max posterior > t (reject option, Dual-AAE Table IV)", "max"),
+    (r"reject_rate@(0|0?\.\d+|1)", "fraction of samples rejected (max posterior <= t)", "min"),
+    (r"ssim@\d+", "mean SSIM of 200 generated pairs of the cluster matched to class c (DC3 Table 2)", "min"),
+)
+
+
+def metric_info(key: str) -> MetricInfo:
+    """The :class:`MetricInfo` of a metric key (fixed or parameterised); UnknownNameError else."""
+    if key in METRICS:
+        return METRICS[key]
+    for pattern, desc, better in METRIC_PATTERNS:
+        if re.fullmatch(pattern, key):
+            return MetricInfo(key, desc, better)
+    raise UnknownNameError("metric", key, list(METRICS) + [p for p, _, _ in METRIC_PATTERNS])
+
+
+Aggregation = Literal["mean_std", "best"]
+MISSING_MARKS = ("-", "—", "–", "N/A", "n/a", "")
+_NUM = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def parse_printed(text: str) -> tuple[float | None, float | None]:
+    """``"8.10±2.99"`` -> (8.10, 2.99); ``"0.793*"`` -> (0.793, None); ``"-"`` -> (None, None).
+
+    ``"0.617 (0.576)*"`` -> (0.617, None): the first number is the cell's value.
+    """
+    t = text.strip()
+    if t in MISSING_MARKS:
+        return None, None
+    parts = re.split(r"±|\+-|\\pm", t)
+    m = _NUM.search(parts[0])
+    if not m:
+        return None, None
+    value = float(m.group())
+    std = None
+    if len(parts) > 1:
+        s = _NUM.search(parts[1])
+        std = float(s.group()) if s else None
+    return value, std
+
+
+def printed_decimals(text: str) -> int | None:
+    """Decimals of the first number printed in ``text`` (None when there is no number)."""
+    m = _NUM.search(text.split("±")[0])
+    if not m:
+        return None
+    g = m.group()
+    return len(g.split(".")[1]) if "." in g else 0
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One cell: what it measures and what the paper printed."""
+
+    row: int
+    col: int
+    printed: str                 # exactly as printed
+    paper_value: float | None    # parsed (None for "-", "N/A")
+    paper_std: float | None
+    method: str | None
+    dataset: str | None
+    metric: str | None
+    settings: dict[str, Any]     # config overrides the runs must have
+    reported: bool               # cited by the paper: paper value only
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    paper: str
+    number: str
+    label: str
+    caption: str
+    columns: list[dict[str, Any]]
+    rows: list[dict[str, Any]]
+    cells: list[list[CellSpec]]
+    scale: float
+    aggregation: Aggregation
+    seeds: int
+    metric_definition: str
+    nmi: str
+    split: str
+    aggregation_note: str
+    notes: list[str] = field(default_factory=list)
+    method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.paper}:{self.number}"
+
+    def iter_cells(self):
+        for row in self.cells:
+            yield from row
+
+
+@dataclass(frozen=True)
+class PaperSpec:
+    id: str
+    number: str
+    title: str
+    source: str
+    tables: dict[str, TableSpec]
+
+
+_TABLE_REQUIRED = ("number", "label", "caption", "columns", "rows", "aggregation", "seeds",
+                   "metric_definition", "nmi", "split", "aggregation_note")
+
+
+def _bad(path: Path, where: str, what: str) -> ConfigError:
+    return ConfigError(f"Bad table spec {path.name} ({where}): {what}.",
+                       hint="Fix the TOML file under clusterbench/report/tables/.")
+
+
+def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> TableSpec:
+    where = f"table {t.get('number', '?')}"
+    for k in _TABLE_REQUIRED:
+        if k not in t:
+            raise _bad(path, where, f"missing {k!r}")
+    if t["aggregation"] not in ("mean_std", "best"):
+        raise _bad(path, where, f"aggregation must be 'mean_std' or 'best', got {t['aggregation']!r}")
+    if t["nmi"] not in ("arithmetic", "geometric", "none"):
+        raise _bad(path, where, f"nmi must be arithmetic, geometric or none, got {t['nmi']!r}")
+    columns, rows = t["columns"], t["rows"]
+    cells: list[list[CellSpec]] = []
+    for i, row in enumerate(rows):
+        values = row.get("values")
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise _bad(path, f"{where}, row {row.get('label')!r}",
+                       f"needs {len(columns)} printed values, got {values!r}")
+        numbers = row.get("numbers")
+        if numbers is not None and len(numbers) != len(columns):
+            raise _bad(path, f"{where}, row {row.get('label')!r}", "'numbers' must match the columns")
+        metrics = row.get("metrics")
+        if metrics is not None and len(metrics) != len(columns):
+            raise _bad(path, f"{where}, row {row.get('label')!r}", "'metrics' must match the columns")
+        out_row = []
+        for j, col in enumerate(columns):
+            attrs: dict[str, Any] = {}
+            settings: dict[str, Any] = dict(t.get("set", {}))
+            for src in (t, row, col):
+                for k in ("method", "dataset", "metric"):
+                    if k in src:
+                        attrs[k] = src[k]
+                if src is not t:
+                    attrs["reported"] = attrs.get("reported", False) or bool(src.get("reported", False))
+                    settings.update(src.get("set", {}))
+            if metrics is not None:
+                attrs["metric"] = metrics[j]
+            printed = str(values[j])
+            value, std = parse_printed(printed)
+            if numbers is not None:
+                value = float(numbers[j])
+            if numbers is None and value is None and printed.strip() not in MISSING_MARKS:
+                raise _bad(path, f"{where}, row {row.get('label')!r}",
+                           f"cannot read a number from {printed!r}; add 'numbers'")
+            reported = bool(attrs.get("reported", False))
+            method, dataset, metric = attrs.get("method"), attrs.get("dataset"), attrs.get("metric")
+            cell_where = f"{where}, row {row.get('label')!r}, column {col.get('label')!r}"
+            if not reported:
+                for k, v in (("method", method), ("dataset", dataset), ("metric", metric)):
+                    if not v:
+                        raise _bad(path, cell_where, f"no {k} for a measured cell")
+                if method not in SUITE_METHODS:
+                    raise _bad(path, cell_where, f"method {method!r} is not a suite method "
+                               f"({', '.join(SUITE_METHODS)}); mark the row reported = true")
+            if dataset is not None and dataset not in DATASET_IDS:
+                raise _bad(path, cell_where, f"unknown data set {dataset!r} (valid: {', '.join(DATASET_IDS)})")
+            if metric is not None:
+                try:
+                    metric_info(metric)
+                except UnknownNameError as exc:
+                    raise _bad(path, cell_where, str(exc)) from None
+            out_row.append(CellSpec(i, j, printed, value, std, method, dataset, metric, settings, reported))
+        cells.append(out_row)
+    return TableSpec(
+        paper=paper, number=str(t["number"]), label=t["label"], caption=t["caption"],
+        columns=columns, rows=rows, cells=cells, scale=float(t.get("scale", 1)),
+        aggregation=t["aggregation"], seeds=int(t["seeds"]), metric_definition=t["metric_definition"],
+        nmi=t["nmi"], split=t["split"], aggregation_note=t["aggregation_note"],
+        notes=list(t.get("notes", [])), method_defaults=defaults,
+    )
+
+
+def load_paper_file(path: Path) -> PaperSpec:
+    """Parse and validate one paper's TOML file (ConfigError naming the file on a bad spec)."""
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise _bad(path, "TOML", str(exc)) from None
+    p = doc.get("paper")
+    if not p or "id" not in p:
+        raise _bad(path, "[paper]", "missing [paper] id")
+    defaults = {m: dict(v) for m, v in p.get("method_defaults", {}).items()}
+    tables: dict[str, TableSpec] = {}
+    for t in doc.get("table", []):
+        spec = _parse_table(path, p["id"], t, defaults)
+        if spec.number in tables:
+            raise _bad(path, f"table {spec.number}", "duplicate table number")
+        tables[spec.number] = spec
+    return PaperSpec(p["id"], str(p.get("number", "")), p.get("title", ""), p.get("source", ""), tables)
+
+
+#: Paper ids in the papers' order; the first is the default of ``clusterbench report``.
+PAPER_ORDER: tuple[str, ...] = ("dual-aae", "dls", "dc3", "clustergan-bspl")
+DEFAULT_PAPER = "dual-aae"
+
+
+@lru_cache(maxsize=None)
+def _load_all(directory: str) -> dict[str, PaperSpec]:
+    papers: dict[str, PaperSpec] = {}
+    for path in sorted(Path(directory).glob("*.toml")):
+        spec = load_paper_file(path)
+        papers[spec.id] = spec
+    order = {pid: i for i, pid in enumerate(PAPER_ORDER)}
+    return dict(sorted(papers.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def load_papers(directory: Path | None = None) -> dict[str, PaperSpec]:
+    """Every paper spec (id -> PaperSpec), in the papers' order."""
+    return _load_all(str(directory or TABLES_DIR))
+
+
+_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8"}
+
+
+def get_paper(paper: str) -> PaperSpec:
+    papers = load_papers()
+    if paper not in papers:
+        raise UnknownNameError("paper", paper, papers)
+    return papers[paper]
+
+
+def get_table(paper: str, table: str | int) -> TableSpec:
+    """The spec of ``table`` (``"1"``, ``1``, ``"I"`` or ``"Table I"``) of ``paper``."""
+    p = get_paper(paper)
+    key = str(table).strip().lower().removeprefix("table").strip()
+    key = _ROMAN.get(key, key)
+    if key not in p.tables:
+        valid = [f"{n} ({t.label})" for n, t in p.tables.items()]
+        exc = UnknownNameError("table", key, list(p.tables))
+        exc.message = f"Paper {paper!r} has no table {str(table)!r} in clusterbench."
+        exc.hint = f"Valid tables of {paper}: {', '.join(valid)} (see `clusterbench report --list`)."
+        raise exc
+    return p.tables[key]
+
+
+def all_tables() -> list[TableSpec]:
+    return [t for p in load_papers().values() for t in p.tables.values()]
+
+
+def is_missing(x: float | None) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))

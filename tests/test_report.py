@@ -1,0 +1,477 @@
+"""Reports: table specs, filling cells from run records, renderers, figures and the CLI.
+
+Fixtures are fake run records written with ``write_record`` into a temporary results home.
+Golden files: ``tests/golden/``; regenerate with ``CLUSTERBENCH_UPDATE_GOLDEN=1 pytest tests/test_report.py``
+(and read the diff before committing).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clusterbench.cli import main
+from clusterbench.errors import ClusterbenchError, ConfigError, UnknownNameError
+from clusterbench.report import spec as S
+from clusterbench.report.build import write_all
+from clusterbench.report.render import (
+    fill_table,
+    latex_escape,
+    load_results,
+    render,
+    render_latex,
+    render_markdown,
+)
+from clusterbench.results.records import RunRecord, write_record
+
+GOLDEN = Path(__file__).parent / "golden"
+ROOT = Path(__file__).resolve().parents[1]
+IMPL = {"kmeans", "dual-aae", "aae", "dc3-gan", "clustergan-bspl"}  # fixed, independent of METHODS
+
+
+def rec(home: Path, method: str, dataset: str, seed: int, metrics: dict | None = None, *,
+        status: str = "ok", config: dict | None = None, subset: int | None = None,
+        created: str = "2026-01-01T00:00:00", key: str | None = None, **kw) -> Path:
+    key = key or f"{method}-{dataset}-{seed}-{status}-{subset}-{created[-2:]}-{abs(hash(json.dumps(config, sort_keys=True))) % 10**6}"
+    r = RunRecord(key=key, method=method, dataset=dataset, seed=seed, status=status, config=config or {},
+                  subset=subset, metrics=metrics or {}, created=created,
+                  error="boom" if status == "failed" else None, **kw)
+    return write_record(home, r)
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    h = tmp_path / "results"
+    h.mkdir()
+    return h
+
+
+def table1_fixture(home: Path) -> None:
+    """A few Dual-AAE Table I runs: 3 dual-aae seeds on MNIST, 1 failed, 2 kmeans seeds, 1 subset run."""
+    for seed, a in enumerate([0.97, 0.98, 0.975]):
+        rec(home, "dual-aae", "mnist", seed, {"acc": a, "nmi": 0.93})
+    rec(home, "dual-aae", "mnist", 3, {"acc": 0.11}, status="failed")
+    rec(home, "kmeans", "mnist", 0, {"acc": 0.5312})
+    rec(home, "kmeans", "mnist", 1, {"acc": 0.5400})
+    rec(home, "kmeans", "hhar", 0, {"acc": 0.61}, subset=500)
+
+
+# --------------------------------------------------------------------------- specs
+
+
+EXPECTED_TABLES = {
+    "dual-aae": ["1", "2", "3", "4"],
+    "dls": ["3", "4"],
+    "dc3": ["1", "2", "3", "4", "5", "6", "7", "8"],
+    "clustergan-bspl": ["2", "3"],
+}
+
+
+def test_every_spec_loads_with_valid_ids():
+    papers = S.load_papers()
+    assert {p: list(v.tables) for p, v in papers.items()} == EXPECTED_TABLES
+    for t in S.all_tables():
+        assert t.caption and t.metric_definition and t.split and t.aggregation_note
+        assert t.aggregation in ("mean_std", "best") and t.seeds >= 1
+        for c in t.iter_cells():
+            if c.reported:
+                continue
+            assert c.method in S.SUITE_METHODS, (t.id, c)
+            assert c.dataset in S.DATASET_IDS, (t.id, c)
+            S.metric_info(c.metric)  # raises on an undocumented metric key
+            if c.printed.strip() not in S.MISSING_MARKS:
+                assert c.paper_value is not None
+
+
+def test_dataset_ids():
+    assert len(S.DATASET_IDS) == 17 and len(set(S.DATASET_IDS)) == 17
+    used = {c.dataset for t in S.all_tables() for c in t.iter_cells() if not c.reported}
+    assert used == {"mnist", "fashion-mnist", "usps-11k", "hhar", "stl10", "reuters", "pendigits", "10x_73k",
+                    "ytf", "coil100", "cifar10", "frgc", "dsprites"}
+
+
+def test_metric_not_recorded_is_not_a_missing_run(home):
+    rec(home, "kmeans", "coil100", 0, {"purity": 0.6})  # no nmi_geometric, no ari
+    t = fill_table(S.get_table("dls", 4), load_results(home), implemented=IMPL)
+    md = render_markdown(t)
+    assert "nmi_geometric not recorded by 1 run(s) / 0.836" in md
+    assert _cell(t, "K-means", "ACC").value == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("paper,table,row,col,printed", [
+    ("dual-aae", "1", "Dual-AAE", "MNIST", "97.86"),
+    ("dual-aae", "1", "N-Cuts", "REUTERS", "N/A"),
+    ("dual-aae", "2", "KL(q(y) || p(y))", "Dual-AAE", "0.0026±0.00028"),
+    ("dual-aae", "4", "Threshold 0.90", "Rejection rate", "8.16"),
+    ("dls", "3", "K-means [30]", "Pendigits ACC", "0.793*"),
+    ("dls", "4", "Our method", "ARI", "0.764"),
+    ("dc3", "4", "Ours", "10x_73k NMI", "0.820"),
+    ("dc3", "6", "IIC (2019) [20]", "ACC", "0.617 (0.576)*"),
+    ("dc3", "7", "Ours", "FID Score", "28.5±0.02"),
+    ("clustergan-bspl", "2", "ClusterGAN", "CIFAR-10 ACC", "0.412"),
+    ("clustergan-bspl", "3", "ITQ [18]", "MNIST mAP@1000 64", "80.23*"),
+])
+def test_transcribed_values(paper, table, row, col, printed):
+    t = S.get_table(paper, table)
+    i = [r["label"] for r in t.rows].index(row)
+    j = [c["label"] for c in t.columns].index(col)
+    assert t.cells[i][j].printed == printed
+
+
+def test_parse_printed():
+    assert S.parse_printed("8.10±2.99") == (8.10, 2.99)
+    assert S.parse_printed("0.793*") == (0.793, None)
+    assert S.parse_printed("24.86†") == (24.86, None)
+    assert S.parse_printed("-") == (None, None) and S.parse_printed("N/A") == (None, None)
+    # the typo "0.0.851" is read through the spec's explicit `numbers`
+    t = S.get_table("dc3", 8)
+    assert t.cells[1][1].printed == "0.0.851" and t.cells[1][1].paper_value == 0.851
+
+
+def test_table_lookup_accepts_roman_and_label():
+    assert S.get_table("dual-aae", "IV").number == "4"
+    assert S.get_table("dual-aae", "Table II").number == "2"
+    with pytest.raises(UnknownNameError, match="Valid tables of dual-aae"):
+        S.get_table("dual-aae", 9)
+    with pytest.raises(UnknownNameError, match="clustergan-bspl"):
+        S.get_paper("dual")
+
+
+def test_bad_spec_file_is_a_config_error(tmp_path):
+    bad = tmp_path / "x.toml"
+    bad.write_text('[paper]\nid = "x"\n[[table]]\nnumber = "1"\nlabel = "T"\ncaption = "c"\naggregation = "mean_std"\n'
+                   'seeds = 1\nmetric_definition = "m"\nnmi = "none"\nsplit = "s"\naggregation_note = "a"\n'
+                   'columns = [{label = "A", dataset = "nope", metric = "acc"}]\n'
+                   'rows = [{label = "r", method = "kmeans", values = ["1"]}]\n')
+    with pytest.raises(ConfigError, match="unknown data set 'nope'"):
+        S.load_paper_file(bad)
+    bad.write_text(bad.read_text().replace('"nope"', '"mnist"').replace('method = "kmeans"', 'method = "vade"'))
+    with pytest.raises(ConfigError, match="reported = true"):
+        S.load_paper_file(bad)
+
+
+# --------------------------------------------------------------------------- filling cells
+
+
+def _cell(t, row_label, col_label):
+    i = [r["label"] for r in t.spec.rows].index(row_label)
+    j = [c["label"] for c in t.spec.columns].index(col_label)
+    return t.cells[i][j]
+
+
+def test_mean_std_failed_and_subset_runs(home):
+    table1_fixture(home)
+    t = fill_table(S.get_table("dual-aae", 1), load_results(home), implemented=IMPL)
+    c = _cell(t, "Dual-AAE", "MNIST")
+    assert c.status == "measured" and c.n == 3 and c.n_failed == 1
+    assert c.value == pytest.approx(np.mean([97, 98, 97.5]))
+    assert c.std == pytest.approx(np.std([97, 98, 97.5]))
+    assert c.diff == pytest.approx(c.value - 97.86)
+    assert c.command == "clusterbench run dual-aae --dataset mnist --seeds 10"  # 3 < 10 seeds: completes
+    h = _cell(t, "K-means", "HHAR")
+    assert h.status == "missing" and h.n_subset == 1
+    assert _cell(t, "InfoGAN", "MNIST").status == "not_implemented"
+    assert _cell(t, "VaDE", "MNIST").status == "reported"
+    md = render_markdown(t)
+    assert "1 failed run(s) of dual-aae on mnist not counted" in md
+    assert "1 run(s) of kmeans on hhar on a subset of the data not counted" in md
+
+
+def test_best_of_n_and_direction(home, tmp_path):
+    for seed, p in enumerate([0.60, 0.70, 0.65]):
+        rec(home, "kmeans", "coil100", seed, {"purity": p, "nmi_geometric": 0.8, "ari": 0.5})
+    t = fill_table(S.get_table("dls", 4), load_results(home), implemented=IMPL)
+    c = _cell(t, "K-means", "ACC")
+    assert c.status == "measured" and c.n == 3 and c.value == pytest.approx(0.70) and c.std is None
+    assert "0.700 (best of 3)" in render_markdown(t)
+    # a lower-is-better metric takes the minimum under best-of-n
+    f = tmp_path / "fidtest.toml"
+    f.write_text('[paper]\nid = "x"\n[[table]]\nnumber = "1"\nlabel = "T"\ncaption = "c"\naggregation = "best"\n'
+                 'seeds = 3\nmetric_definition = "m"\nnmi = "none"\nsplit = "s"\naggregation_note = "a"\n'
+                 'columns = [{label = "FID", dataset = "mnist", metric = "fid"}]\n'
+                 'rows = [{label = "r", method = "dc3-gan", values = ["0.15"]}]\n')
+    for seed, v in enumerate([0.3, 0.2, 0.25]):
+        rec(home, "dc3-gan", "mnist", seed, {"fid": v})
+    spec = S.load_paper_file(f).tables["1"]
+    assert fill_table(spec, load_results(home), implemented=IMPL).cells[0][0].value == pytest.approx(0.2)
+
+
+def test_latest_record_per_seed_counts(home):
+    rec(home, "kmeans", "mnist", 0, {"acc": 0.40}, created="2026-01-01T00:00:01")
+    rec(home, "kmeans", "mnist", 0, {"acc": 0.50}, created="2026-01-02T00:00:02")
+    t = fill_table(S.get_table("dual-aae", 1), load_results(home), implemented=IMPL)
+    c = _cell(t, "K-means", "MNIST")
+    assert c.n == 1 and c.value == pytest.approx(50.0)
+
+
+def test_ablation_settings_and_method_defaults(home):
+    rec(home, "dc3-gan", "mnist", 0, {"purity": 0.97, "nmi_geometric": 0.94})               # full model
+    rec(home, "dc3-gan", "mnist", 0, {"purity": 0.50, "nmi_geometric": 0.40}, config={"loss_ce": False})
+    res = load_results(home)
+    t4 = fill_table(S.get_table("dc3", 4), res, implemented=IMPL)
+    assert _cell(t4, "Ours", "MNIST ACC").value == pytest.approx(0.97)  # the ablated run is not mixed in
+    t8 = fill_table(S.get_table("dc3", 8), res, implemented=IMPL)
+    assert _cell(t8, "No L_CE", "ACC").value == pytest.approx(0.50)
+    assert _cell(t8, "Full setting", "ACC").value == pytest.approx(0.97)
+    assert _cell(t8, "No L_AE", "ACC").command == "clusterbench run dc3-gan --dataset mnist --seeds 5 --set loss_ae=false"
+
+
+def test_column_settings_in_fill_commands(home):
+    t = fill_table(S.get_table("clustergan-bspl", 3), load_results(home), implemented=IMPL)
+    cmds = {c.command for row in t.cells for c in row if c.command}
+    assert cmds == {f"clusterbench run clustergan-bspl --dataset {d} --seeds 5 --set hash_bits={b}"
+                    for d in ("cifar10", "mnist") for b in (32, 64)}
+
+
+def test_reject_option_cells(home):
+    rec(home, "dual-aae", "mnist", 0, {"acc": 0.9786, "reject_rate@0.5": 0.0089, "reject_acc@0.5": 0.9822})
+    t = fill_table(S.get_table("dual-aae", 4), load_results(home), implemented=IMPL)
+    assert _cell(t, "Threshold 0.50", "Rejection rate").value == pytest.approx(0.89)
+    assert _cell(t, "Threshold 0.50", "ACC").value == pytest.approx(98.22)
+    assert _cell(t, "Threshold 0.90", "ACC").status == "missing"
+
+
+def test_epoch_seconds_from_timings(home):
+    rec(home, "aae", "mnist", 0, {"acc": 0.8}, timings={"epoch_s": [40.0, 42.0]})
+    t = fill_table(S.get_table("dual-aae", 3), load_results(home), implemented=IMPL)
+    assert _cell(t, "AAE", "MNIST").value == pytest.approx(41.0)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("CLUSTERBENCH_UPDATE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from the golden file"
+
+
+def test_golden_markdown_and_latex(home):
+    table1_fixture(home)
+    t = fill_table(S.get_table("dual-aae", 1), load_results(home), implemented=IMPL)
+    _golden("dual-aae-table-1.md", render_markdown(t))
+    _golden("dual-aae-table-1.tex", render_latex(t))
+
+
+def test_no_runs_still_renders_paper_values_and_fill_commands(home):
+    t = fill_table(S.get_table("dual-aae", 1), load_results(home), implemented=IMPL)
+    md = render_markdown(t)
+    assert "0 of 31 cells measured" in md
+    for printed in ("53.55", "97.86", "N/A", "94.46"):
+        assert printed in md
+    assert "`clusterbench run kmeans --dataset reuters --seeds 10`" in md
+    assert "not implemented yet / 97.04" in md  # dual-aae-nocr is not in IMPL
+
+
+def test_csv_and_json_are_long_rows(home):
+    table1_fixture(home)
+    t = fill_table(S.get_table("dual-aae", 1), load_results(home), implemented=IMPL)
+    rows = list(csv.DictReader(io.StringIO(render([t], "csv"))))
+    assert len(rows) == 13 * 4
+    r = next(r for r in rows if r["row"] == "Dual-AAE" and r["column"] == "MNIST")
+    assert r["status"] == "measured" and r["n"] == "3" and float(r["paper_value"]) == 97.86
+    doc = json.loads(render([t], "json"))
+    assert doc[0]["n_measured"] == 2 and len(doc[0]["cells"]) == 52
+    with pytest.raises(UnknownNameError):
+        render([t], "html")
+
+
+def test_latex_escape():
+    assert latex_escape("a_b & 5% #1 $x$ {y} ~^\\") == (
+        r"a\_b \& 5\% \#1 \$x\$ \{y\} \textasciitilde{}\textasciicircum{}\textbackslash{}")
+    assert latex_escape("±β†—é") == r"$\pm$$\beta$\dag{}---e"
+
+
+def test_latex_compiles_with_pdflatex(home, tmp_path):
+    exe = shutil.which("pdflatex")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("pdflatex is missing in CI: install texlive-latex-base texlive-latex-recommended")
+        pytest.skip("pdflatex not installed (CI installs texlive-latex-base texlive-latex-recommended)")
+    table1_fixture(home)
+    res = load_results(home)
+    doc = [render_latex(fill_table(S.get_table("dual-aae", 1), res, implemented=IMPL), standalone=True)]
+    # every table of the four papers in one document (unicode labels, wide tables, footnotes)
+    body = "\n".join(render_latex(fill_table(t, res, implemented=IMPL)) + "\\clearpage" for t in S.all_tables())
+    doc.append(doc[0].split("\\begin{table}")[0] + body + "\n\\end{document}\n")
+    for i, text in enumerate(doc):
+        (tmp_path / f"t{i}.tex").write_text(text, encoding="utf-8")
+        p = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", f"t{i}.tex"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stdout[-3000:]
+        assert (tmp_path / f"t{i}.pdf").stat().st_size > 1000
+    pages = int(re.search(r"Output written on t1.pdf \((\d+) pages?", p.stdout.replace("\n", "")).group(1))
+    assert pages >= len(S.all_tables())
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_list_counts(home, capsys):
+    table1_fixture(home)
+    main(["report", "--list", "--results", str(home)])
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("Table I ") and "dual-aae" in l)
+    assert line.split()[6] == "2/31"  # dual-aae and kmeans on MNIST; the subset/failed runs do not count
+    assert sum(1 for l in out.splitlines() if "cells measured" in l) == 16
+
+
+def test_cli_table_formats_and_out(home, tmp_path, capsys):
+    table1_fixture(home)
+    main(["report", "--table", "1", "--results", str(home), "--format", "latex"])
+    stdout = capsys.readouterr().out
+    assert r"\toprule" in stdout and r"\bottomrule" in stdout
+    target = tmp_path / "out" / "t1.tex"
+    main(["report", "--table", "I", "--results", str(home), "--format", "latex", "--out", str(target)])
+    assert target.read_text() == stdout
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+def test_cli_unknown_table_and_paper_exit_1(home, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["report", "--table", "9", "--results", str(home)])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert "Valid tables of dual-aae" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as e:
+        main(["report", "--paper", "dc4", "--results", str(home)])
+    assert e.value.code == 1
+    assert "dc3" in capsys.readouterr().err
+
+
+def test_cli_subprocess_no_traceback(home):
+    env = dict(os.environ, CLUSTERBENCH_HOME=str(home.parent / "cbh"))
+    p = subprocess.run([sys.executable, "-m", "clusterbench", "report", "--paper", "nope"], cwd=ROOT,
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 1 and "Traceback" not in p.stderr and "Valid papers" in p.stderr
+
+
+def test_cli_corrupt_record_warns_on_stderr(home, capsys):
+    table1_fixture(home)
+    bad = home / "kmeans" / "mnist" / "broken.json"
+    bad.write_text("{not json")
+    main(["report", "--table", "1", "--results", str(home)])
+    cap = capsys.readouterr()
+    assert "broken.json" in cap.err and "skipping corrupt run record" in cap.err
+    assert "97.50 ± 0.41 (n=3)" in cap.out
+
+
+# --------------------------------------------------------------------------- --all and figures
+
+
+def _write_outputs(path: Path, **arrays) -> None:
+    import h5py
+
+    with h5py.File(path.with_suffix(".h5"), "w") as f:
+        for k, v in arrays.items():
+            f[k] = v
+
+
+def test_all_writes_tables_and_figures(home, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    n, k = 60, 3
+    y = np.repeat(np.arange(k), n // k)
+    proba = np.full((n, k), 0.1)
+    proba[np.arange(n), y] = 0.8
+    proba[:6] = 1.0 / k  # a few uncertain samples
+    emb = rng.normal(size=(n, 4)) + y[:, None] * 3
+    for seed in (0, 1):
+        hist = [{"epoch": e, "acc": 0.5 + 0.1 * e + 0.01 * seed} for e in range(4)]
+        path = rec(home, "dual-aae", "digits", seed, {"acc": 0.9}, history=hist,
+                   artifacts={"samples": "grid.png"} if seed == 0 else {})
+        _write_outputs(path, proba=proba, embedding=emb, y=y)
+    grid = home / "dual-aae" / "digits" / "grid.png"
+    plt.imsave(grid, rng.random((8, 8)))
+    out = tmp_path / "rep"
+    rep = write_all(out, load_results(home), implemented=IMPL)
+    assert len(rep.tables) == 16
+    for pid, nums in EXPECTED_TABLES.items():
+        for num in nums:
+            assert (out / pid / f"table-{num}.md").exists() and (out / pid / f"table-{num}.tex").exists()
+    names = sorted(p.name for p in rep.figures.made)
+    assert names == ["acc_vs_epoch_digits.png", "dual-aae_digits_s0_samples.png",
+                     "reject_dual-aae_digits.png", "tsne_dual-aae_digits.png"]
+    for p in rep.figures.made:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert rep.figures.missing == []
+    assert "acc_vs_epoch_digits.png" in (out / "index.md").read_text()
+
+
+def test_all_without_data_lists_missing_figures(home, tmp_path, capsys):
+    main(["report", "--all", "--out", str(tmp_path / "rep"), "--results", str(home)])
+    cap = capsys.readouterr()
+    assert "Wrote 16 tables" in cap.out
+    missing = (tmp_path / "rep" / "figures" / "MISSING.md").read_text()
+    for what in ("acc_vs_epoch", "reject-option", "t-SNE", "sample grids"):
+        assert what in missing
+    assert not list((tmp_path / "rep" / "figures").glob("*.png"))
+    with pytest.raises(SystemExit):
+        main(["report", "--all", "--results", str(home)])  # --all needs --out
+
+
+def test_reject_curve_numbers():
+    from clusterbench.report.figures import reject_curve
+
+    y = np.array([0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.45, 0.55]])
+    rate, acc = reject_curve(y, proba, thresholds=(0.0, 0.58, 0.85))
+    # t=0: all accepted, pred [0,1,1,1] -> 3/4; t=0.58: sample 3 (0.55) rejected; t=0.85: only sample 0
+    assert list(rate) == [0.0, 0.25, 0.75]
+    assert list(acc) == pytest.approx([0.75, 2 / 3, 1.0])
+
+
+# --------------------------------------------------------------------------- regression bands
+
+
+def test_regression_bands(tmp_path):
+    from clusterbench.report.regression import compare, has_regression, render_changes, update_references
+
+    ref, cur = tmp_path / "ref", tmp_path / "cur"
+    for seed in (0, 1):
+        rec(ref, "kmeans", "digits", seed, {"acc": 0.80, "nmi": 0.70, "fid": 1.0}, subset=300, key=f"old{seed}")
+        rec(ref, "gmm", "digits", seed, {"acc": 0.60}, subset=300, key=f"oldg{seed}")
+    # kmeans: acc within band, nmi dropped beyond it, fid (lower is better) went down: improved
+    for seed in (0, 1):
+        rec(cur, "kmeans", "digits", seed, {"acc": 0.81, "nmi": 0.60, "fid": 0.5}, subset=300, key=f"new{seed}")
+    rec(cur, "kmeans", "digits", 9, {"acc": 0.0}, subset=300, key="extra")       # seed absent from the reference
+    rec(cur, "nmf", "digits", 0, {"acc": 0.5}, subset=300, key="nmf")             # new group
+    rec(cur, "gmm", "digits", 0, {"acc": 0.1}, status="failed", subset=300)        # gmm only failed: missing
+    changes, _ = compare(cur, ref)
+    st = {(c.method, c.metric): c.status for c in changes}
+    assert st == {("kmeans", "acc"): "ok", ("kmeans", "nmi"): "regressed", ("kmeans", "fid"): "improved",
+                  ("nmf", "acc"): "new", ("gmm", "acc"): "missing"}
+    assert has_regression(changes)
+    text = render_changes(changes)
+    assert "REGRESSED" in text and "MISSING" in text and "-0.1000" in text
+    written = update_references(cur, ref)
+    assert len(written) == 4  # the stale gmm reference records are removed
+    assert sorted(p.stem for p in ref.glob("*/*/*.json")) == sorted(["new0", "new1", "extra", "nmf"])
+    changes, _ = compare(cur, ref)
+    assert not has_regression(changes)
+
+
+def test_cli_metrics_and_bad_format(home, capsys):
+    main(["report", "--metrics"])
+    out = capsys.readouterr().out
+    for key in ("acc", "purity", "nmi_geometric", "modes", "kl", "epoch_seconds", "fid", "precision@1000", "reject_acc@"):
+        assert key in out
+    with pytest.raises(SystemExit) as e:
+        main(["report", "--format", "html", "--results", str(home)])
+    assert e.value.code == 1 and "Valid formats" in capsys.readouterr().err
