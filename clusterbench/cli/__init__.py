@@ -25,34 +25,30 @@ err_console = Console(stderr=True)
 
 def _register() -> None:
     from clusterbench.cli import data as data_cli
+    from clusterbench.cli import report as report_cli
 
     app.command("datasets")(data_cli.datasets)
     app.command("fetch")(data_cli.fetch)
-    from clusterbench.cli import report as report_cli; app.command("report")(report_cli.report)  # noqa: E702
+    app.command("report")(report_cli.report)
 
 
 _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Typer runs in standalone mode, so usage errors (unknown option, bad value) print the usage
+    and exit with code 2; clusterbench's own user errors print one paragraph and exit with 1.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="clusterbench")
+    except SystemExit as exc:  # standalone mode always exits; success returns normally
+        if exc.code not in (0, None):
+            raise
     except ClusterbenchError as exc:
         err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]Interrupted.[/] Finished work was kept.")
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("Aborted.")
-        sys.exit(1)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
