@@ -36,7 +36,7 @@ from clusterbench.methods.baselines import prepare_input
 
 
 def knn_search(
-    Z: np.ndarray | sp.csr_matrix, k: int, *, chunk_mb: int = 256, device: str = "cpu"
+    Z: np.ndarray | sp.csr_matrix, k: int, *, chunk_mb: float = 128, device: str = "cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact Euclidean k nearest neighbours of every row of Z among the other rows.
 
@@ -68,7 +68,8 @@ def knn_search(
             G = torch.from_numpy((Z[i0:i1] @ ZT).toarray().astype(np.float32, copy=False)).to(dev)
         else:
             G = Zt[i0:i1] @ Zt.T
-        D2 = sq_t[i0:i1, None] - 2.0 * G + sq_t[None, :]
+        # squared distances ||a||^2 - 2 a.b + ||b||^2, in place in the (rows x N) block
+        D2 = G.mul_(-2.0).add_(sq_t[None, :]).add_(sq_t[i0:i1, None])
         D2[torch.arange(i1 - i0, device=dev), torch.arange(i0, i1, device=dev)] = float("inf")
         d2, j = torch.topk(D2, k, dim=1, largest=False, sorted=True)
         idx[i0:i1] = j.cpu().numpy()
@@ -130,7 +131,7 @@ class NCutsConfig:
     pca_dims: int | None = 50
     kmeans_n_init: int = 10
     eigen_tol: float = 0.0
-    knn_chunk_mb: int = 256
+    knn_chunk_mb: int = 128
 
     def __post_init__(self) -> None:
         if self.n_neighbors < 1 or self.kmeans_n_init < 1 or self.knn_chunk_mb < 1 or self.eigen_tol < 0:
