@@ -3,8 +3,8 @@
 Cases (each runs in a fresh subprocess so that its peak RSS is its own):
   images   N x 784 images: the real Fashion-MNIST 70k when available (``clusterbench.load``, else
            the Debian ``dataset-fashion-mnist`` files in /usr/share/datasets/fashion-mnist), else a
-           synthetic 70k x 784 stand-in; with pca_dims=50 (the default) and pca_dims=None (raw
-           pixels). Prints ACC/NMI when the data are real.
+           synthetic 70k x 784 stand-in; with pca_dims=None (raw pixels, the default) and
+           pca_dims=50. Prints ACC/NMI when the data are real.
   reuters  a reuters10k-like 10k x 2000 sparse tf-idf matrix (real ``reuters10k`` if fetched,
            else synthetic), and the synthetic one at 2-3 larger sizes to fit t = a N^b per phase
            and extrapolate the 685,071-document Reuters run.
@@ -120,17 +120,21 @@ def run_case(kind: str, n: int, pca: int | None, threads: int) -> dict:
     from clusterbench.metrics import evaluate
 
     t0 = time.perf_counter()
-    if kind == "images":
+    if kind in ("images", "spectral"):
         X, y, desc = load_images(n)
         k = 10
     else:
         X, y, desc = load_reuters(n)
         k = 4
     load_s = time.perf_counter() - t0
-    cfg = make_config(METHODS["ncuts"].Config, {"pca_dims": pca}, method="ncuts")
+    method = "spectral" if kind == "spectral" else "ncuts"
+    overrides = {"max_samples": n} if kind == "spectral" else {"pca_dims" if kind == "images" else "svd_dims": pca}
+    cfg = make_config(METHODS[method].Config, overrides, method=method)
     t0 = time.perf_counter()
-    out = METHODS["ncuts"](cfg).fit(X, k, seed=0)
+    out = METHODS[method](cfg).fit(X, k, seed=0)
     total = time.perf_counter() - t0
+    if kind == "spectral":
+        out.extras.update({p: float("nan") for p in PHASES}, n_components=-1)
     res = {
         "kind": kind, "n": int(X.shape[0]), "d": int(X.shape[1]), "pca_dims": pca, "data": desc,
         "load_s": round(load_s, 1), "fit_s": round(total, 1),
@@ -138,7 +142,7 @@ def run_case(kind: str, n: int, pca: int | None, threads: int) -> dict:
         "loadavg_1min": round(os.getloadavg()[0], 2),
         **{key: out.extras[key] for key in ("reduce_s", "knn_s", "graph_s", "eigen_s", "kmeans_s", "n_components")},
     }
-    if y is not None and not desc.startswith("SYNTHETIC") or kind == "reuters":
+    if y is not None:  # the data line says whether the labels are real or synthetic
         m = evaluate(y, out.proba)
         res.update({"acc": round(m["acc"], 4), "nmi": round(m["nmi"], 4), "nmi_geometric": round(m["nmi_geometric"], 4)})
     return res
@@ -159,7 +163,7 @@ PHASES = ("reduce_s", "knn_s", "graph_s", "eigen_s", "kmeans_s")
 def show(r: dict) -> None:
     phases = "  ".join(f"{p[:-2]} {r[p]:7.1f}s" for p in PHASES)
     metrics = f"  ACC {r['acc']:.4f}  NMI {r['nmi']:.4f} (geometric {r['nmi_geometric']:.4f})" if "acc" in r else ""
-    print(f"  {r['kind']:7s} N={r['n']:>7,d} d={r['d']:4d} pca={str(r['pca_dims']):4s} fit {r['fit_s']:7.1f}s "
+    print(f"  {r['kind']:7s} N={r['n']:>7,d} d={r['d']:4d} dims={str(r['pca_dims']):4s} fit {r['fit_s']:7.1f}s "
           f"(load {r['load_s']:.1f}s)  peak RSS {r['peak_rss_gb']:.2f} GB  load-avg {r['loadavg_1min']:.1f}"
           f"  components {r['n_components']}{metrics}\n      {phases}", flush=True)
 
@@ -169,8 +173,10 @@ def main() -> None:
     ap.add_argument("--cases", default="images,reuters")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-images", type=int, default=70_000)
-    ap.add_argument("--image-pca", default="50,None", help="pca_dims values for the images case")
+    ap.add_argument("--image-pca", default="None,50", help="pca_dims values for the images case")
     ap.add_argument("--reuters-sizes", default="10000,40000,100000")
+    ap.add_argument("--spectral-sizes", default="5000,10000,20000",
+                    help="sizes for the optional 'spectral' case (sklearn SpectralClustering on the images)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--pca", help=argparse.SUPPRESS)
@@ -191,7 +197,7 @@ def main() -> None:
                 print(f"  data: {r['data']}")
             show(r)
     if "reuters" in cases:
-        print("\n(b) reuters-like sparse tf-idf, TruncatedSVD-50 (the default)", flush=True)
+        print("\n(b) reuters-like sparse tf-idf, svd_dims=50 (TruncatedSVD-50, the default)", flush=True)
         sizes = [int(s) for s in a.reuters_sizes.split(",")]
         rs = []
         for n in sizes:
@@ -216,6 +222,10 @@ def main() -> None:
                     total += est
                     print(f"    {p[:-2]:14s} ~ {est:8.0f} s   (exponent b = {b:.2f})")
             print(f"    total          ~ {total:8.0f} s = {total / 60:.0f} min on {a.threads} threads")
+    if "spectral" in cases:
+        print("\n(c) sklearn SpectralClustering (method 'spectral') on the images, for its max_samples limit", flush=True)
+        for n in [int(s) for s in a.spectral_sizes.split(",")]:
+            show(child("spectral", n, None, a.threads))
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ def test_sparse_input_runs_or_is_refused_clearly(name, monkeypatch):
 def test_ncuts_on_sparse_with_and_without_svd():
     S, y = sparse_docs(n=150, d=90)
     for dims in (None, 20):
-        cfg = make_config(METHODS["ncuts"].Config, {"pca_dims": str(dims)}, method="ncuts")
+        cfg = make_config(METHODS["ncuts"].Config, {"svd_dims": str(dims)}, method="ncuts")
         out = METHODS["ncuts"](cfg).fit(S, 3, seed=0)
         assert acc(y, out.labels) > 0.9
         assert out.extras["reduced_dims"] == (90 if dims is None else 20)
@@ -218,6 +218,14 @@ def test_self_tuning_graph_is_symmetric_sparse_and_uses_local_scales():
     W = self_tuning_graph(idx, dist).toarray()
     expected = np.array([[0, np.exp(-1), 0], [np.exp(-1), 0, np.exp(-2)], [0, np.exp(-2), 0]])
     assert np.allclose(W, expected)
+
+
+def test_ncuts_pca_option_reduces_dense_input():
+    X, y = make_blobs(200, n_features=30, centers=3, cluster_std=3.0, random_state=2)
+    cfg = make_config(METHODS["ncuts"].Config, {"pca_dims": "5"}, method="ncuts")
+    out = METHODS["ncuts"](cfg).fit(X, 3, seed=0)
+    assert out.extras["reduced_dims"] == 5 and acc(y, out.labels) > 0.95
+    assert fit("ncuts", X, 3, seed=0).extras["reduced_dims"] == 30  # default: raw features
 
 
 def test_ncuts_separates_blobs_and_returns_the_spectral_embedding():

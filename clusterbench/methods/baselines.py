@@ -207,7 +207,8 @@ class NMFMethod(Method):
 
         c = self.config
         A = prepare_input(X, n_clusters, method=self.name, sparse="keep")
-        lo = float(A.data.min()) if sp.issparse(A) and A.nnz else float(A.min()) if not sp.issparse(A) else 0.0
+        values = A.data if sp.issparse(A) else A
+        lo = float(values.min()) if values.size else 0.0
         if lo < 0:
             raise ConfigError(
                 f"nmf needs non-negative input, but this data set has values down to {lo:g} "

@@ -3,8 +3,9 @@
 Recipe (../shared/metrics-reference.md §11; Shi & Malik 2000 relaxation in the Ng-Jordan-Weiss
 form, self-tuning affinities of Zelnik-Manor & Perona 2004):
 
-1. *reduce* (optional): PCA (dense) or TruncatedSVD (sparse) to ``pca_dims`` dimensions, used
-   only to find neighbours faster;
+1. *reduce* (optional): PCA of dense input to ``pca_dims`` (default: none, raw pixels) or
+   TruncatedSVD of sparse input to ``svd_dims`` (default 50) dimensions, used only for the
+   neighbour search;
 2. *k-NN search*: exact Euclidean k nearest neighbours (k = ``n_neighbors`` = 10), in row chunks
    of at most ``knn_chunk_mb`` MB with torch matmul + top-k (never an N x N matrix);
 3. *graph*: w_ij = exp(-d_ij^2 / (sigma_i sigma_j)), sigma_i = distance to the i-th point's k-th
@@ -118,17 +119,22 @@ class NCutsConfig:
     ClusterGAN-BSPL Table 2, both citing Shi & Malik; neither gives settings).
 
     n_neighbors=10: sklearn's SpectralClustering default and metrics-reference §11.
-    pca_dims=50: neighbours are searched after PCA to 50 dims (TruncatedSVD for sparse input);
-    ``None`` searches on the raw input (raw pixels, as the papers' N-Cuts did) -- exact but about
-    5x slower on 70k x 784 (see benchmarks/ncuts_bench.py for both timings and the resulting
-    ACC/NMI). Sparse input with ``pca_dims=None`` uses sparse products directly.
+    pca_dims=None: dense input (images) is searched on the raw pixels, as the papers' N-Cuts did.
+    Measured by benchmarks/ncuts_bench.py on the 70k Fashion-MNIST images (2 shared cores):
+    raw 398 s, 1.1 GB, ACC 0.567 / NMI 0.639; PCA-50 185 s, 1.2 GB, ACC 0.529 / NMI 0.615. Raw
+    is within the 10 min / 4 GB target and clusters better; ``--set pca_dims=50`` is the faster
+    approximation.
+    svd_dims=50: sparse input (Reuters tf-idf) is reduced by TruncatedSVD before the search
+    (metrics-reference §11: exact search on 685k sparse 2000-d rows is impractical); ``None``
+    searches with sparse products directly (fine for reuters10k).
     kmeans_n_init=10: sklearn's SpectralClustering default for the final k-means.
     eigen_tol=0: ARPACK to machine precision (sklearn's arpack default).
     knn_chunk_mb: memory bound of one k-NN distance block.
     """
 
     n_neighbors: int = 10
-    pca_dims: int | None = 50
+    pca_dims: int | None = None
+    svd_dims: int | None = 50
     kmeans_n_init: int = 10
     eigen_tol: float = 0.0
     knn_chunk_mb: int = 128
@@ -136,8 +142,9 @@ class NCutsConfig:
     def __post_init__(self) -> None:
         if self.n_neighbors < 1 or self.kmeans_n_init < 1 or self.knn_chunk_mb < 1 or self.eigen_tol < 0:
             raise ValueError("n_neighbors, kmeans_n_init and knn_chunk_mb must be >= 1, eigen_tol >= 0")
-        if self.pca_dims is not None and self.pca_dims < 1:
-            raise ValueError("pca_dims must be >= 1 or None (no reduction)")
+        for key in ("pca_dims", "svd_dims"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1 or None (no reduction)")
 
 
 class NCutsMethod(Method):
@@ -161,15 +168,16 @@ class NCutsMethod(Method):
         # 1. reduce (for the neighbour search only)
         t0 = time.perf_counter()
         Z = A
-        if c.pca_dims is not None and c.pca_dims < min(n, d):
+        dims = c.svd_dims if sp.issparse(A) else c.pca_dims
+        if dims is not None and dims < min(n, d):
             if sp.issparse(A):
                 from sklearn.decomposition import TruncatedSVD
 
-                Z = TruncatedSVD(n_components=c.pca_dims, random_state=seed).fit_transform(A)
+                Z = TruncatedSVD(n_components=dims, random_state=seed).fit_transform(A)
             else:
                 from sklearn.decomposition import PCA
 
-                Z = PCA(n_components=c.pca_dims, svd_solver="randomized", random_state=seed).fit_transform(A)
+                Z = PCA(n_components=dims, svd_solver="randomized", random_state=seed).fit_transform(A)
             Z = np.ascontiguousarray(Z, dtype=np.float32)
         t["reduce_s"] = time.perf_counter() - t0
 
