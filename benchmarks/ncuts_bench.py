@@ -165,7 +165,9 @@ def show(r: dict) -> None:
     metrics = f"  ACC {r['acc']:.4f}  NMI {r['nmi']:.4f} (geometric {r['nmi_geometric']:.4f})" if "acc" in r else ""
     print(f"  {r['kind']:7s} N={r['n']:>7,d} d={r['d']:4d} dims={str(r['pca_dims']):4s} fit {r['fit_s']:7.1f}s "
           f"(load {r['load_s']:.1f}s)  peak RSS {r['peak_rss_gb']:.2f} GB  load-avg {r['loadavg_1min']:.1f}"
-          f"  components {r['n_components']}{metrics}\n      {phases}", flush=True)
+          f"  components {r['n_components']}{metrics}", flush=True)
+    if r["kind"] != "spectral":
+        print(f"      {phases}", flush=True)
 
 
 def main() -> None:

@@ -309,7 +309,7 @@ class AgglomerativeMethod(Method):
         from sklearn.neighbors import kneighbors_graph
 
         c = self.config
-        n = X.shape[0]
+        n = X.shape[0] if hasattr(X, "shape") else len(X)
         if c.connectivity_neighbors == 0 and n > c.max_samples:
             need = n * (n - 1) / 2 * 8 / 1024**3
             raise ConfigError(
