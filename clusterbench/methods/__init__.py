@@ -15,3 +15,20 @@ def get_method(name: str) -> type[Method]:
 
 
 __all__ = ["METHODS", "Method", "MethodOutput", "get_method", "make_config"]
+
+# --- classical baselines (clusterbench/methods/baselines.py, ncuts.py) ---
+from clusterbench.methods.baselines import (  # noqa: E402
+    AgglomerativeMethod,
+    GMMMethod,
+    KMeansMethod,
+    NMFMethod,
+    SpectralMethod,
+)
+from clusterbench.methods.ncuts import NCutsMethod  # noqa: E402
+
+METHODS["kmeans"] = KMeansMethod
+METHODS["gmm"] = GMMMethod
+METHODS["ncuts"] = NCutsMethod
+METHODS["nmf"] = NMFMethod
+METHODS["spectral"] = SpectralMethod
+METHODS["agglomerative"] = AgglomerativeMethod

@@ -1,5 +1,18 @@
 """Metrics: pure functions, numpy in, numbers out."""
 
 from clusterbench.metrics.clustering import acc, ari, evaluate, nmi, purity
+from clusterbench.metrics.modes import ModesResult, modes_and_kl
+from clusterbench.metrics.reject import RejectResult, reject_curve, reject_option
 
-__all__ = ["acc", "ari", "evaluate", "nmi", "purity"]
+__all__ = [
+    "acc",
+    "ari",
+    "evaluate",
+    "nmi",
+    "purity",
+    "ModesResult",
+    "modes_and_kl",
+    "RejectResult",
+    "reject_curve",
+    "reject_option",
+]
