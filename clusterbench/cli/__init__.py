@@ -28,6 +28,10 @@ def _register() -> None:
 
     app.command("datasets")(data_cli.datasets)
     app.command("fetch")(data_cli.fetch)
+    from clusterbench.cli import run as run_cli  # noqa: E402
+    app.command("run")(run_cli.run)
+    app.command("runs")(run_cli.runs)
+    app.command("merge")(run_cli.merge)
 
 
 _register()
@@ -36,7 +40,9 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc:  # `raise typer.Exit(code)` returns the code in this mode
+            sys.exit(rc)
     except ClusterbenchError as exc:
         err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -49,9 +55,12 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("Aborted.")
         sys.exit(1)
     except Exception as exc:  # click usage errors
-        import click
+        try:  # typer >= 0.20 vendors click as typer._click
+            from click.exceptions import ClickException
+        except ImportError:
+            from typer._click.exceptions import ClickException
 
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, ClickException):
             exc.show()
             sys.exit(exc.exit_code)
         raise
