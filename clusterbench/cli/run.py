@@ -15,8 +15,14 @@ from rich.table import Table
 from clusterbench import paths
 from clusterbench.errors import ConfigError
 
-console = Console()
 err = Console(stderr=True)
+
+
+def _out() -> Console:
+    """stdout console; wide when not a terminal (pipes, logs) so tables are not squeezed to 80."""
+    import sys
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _fmt(mean: float | None, std: float | None) -> str:
@@ -105,7 +111,17 @@ def run(
                     line += f"  {res['error']}"
                 progress.console.print(line, highlight=False)
 
-            ex.run(p.to_run, home, on_start=on_start, on_done=on_done, on_epoch=on_epoch)
+            try:
+                ex.run(p.to_run, home, on_start=on_start, on_done=on_done, on_epoch=on_epoch)
+            except KeyboardInterrupt:
+                progress.stop()
+                err.print(
+                    f"[yellow]Interrupted.[/] {counts['ok'] + counts['failed']} finished run(s) of this grid were kept in "
+                    f"{home}; run the same command again to continue (finished runs are skipped)."
+                    + (" Submitted Slurm jobs keep running." if executor == "slurm" else ""),
+                    highlight=False, soft_wrap=True,
+                )
+                raise
             progress.update(run_task, visible=False)
 
     if executor == "slurm" and no_wait and p.to_run:
@@ -124,7 +140,7 @@ def run(
         d = c.as_dict()
         t.add_row(c.method, c.dataset, str(c.ok), str(c.skipped), f"[red]{c.failed}[/]" if c.failed else "0",
                   _fmt(d["acc_mean"], d["acc_std"]), _fmt(d["nmi_mean"], d["nmi_std"]))
-    console.print(t)
+    _out().print(t)
     n_failed = sum(c.failed for c in cells)
     if n_failed:
         where = [f for c in cells for f in c.failed_records]
@@ -169,7 +185,7 @@ def runs(
     t = Table(title=f"{len(rows)} run record(s) in {home}")
     for c in ("key", "method", "data set", "seed", "subset", "status", "ACC", "NMI", "fit s"):
         t.add_column(c, no_wrap=True)
-    t.add_column("created / reason", overflow="ellipsis", no_wrap=True, min_width=20)
+    t.add_column("created / reason", overflow="ellipsis", no_wrap=True, max_width=40)
     for _, r in rows:
         ok = r.status == "ok"
         t.add_row(
@@ -178,9 +194,9 @@ def runs(
             f"{r.metrics['acc']:.3f}" if ok and "acc" in r.metrics else "-",
             f"{r.metrics['nmi']:.3f}" if ok and "nmi" in r.metrics else "-",
             f"{r.timings['fit_s']:.2f}" if "fit_s" in r.timings else "-",
-            r.created if ok else (r.error or ""),
+            r.created[:16].replace("T", " ") if ok else (r.error or ""),
         )
-    console.print(t)
+    _out().print(t)
 
 
 def merge(
@@ -193,7 +209,7 @@ def merge(
 
     target = Path(into) if into is not None else paths.results_home()
     rep = merge_homes(sources, target)
-    console.print(
+    _out().print(
         f"Merged {rep.sources} results home(s) into {target}: {rep.added} added, {rep.replaced} replaced "
         f"(better or newer), {rep.kept} already present (kept).",
         highlight=False,
