@@ -11,6 +11,7 @@ Every executor reports finished runs as the dicts of :func:`clusterbench.runner.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import re
@@ -241,6 +242,9 @@ class SlurmExecutor:
         if not specs:
             return
         ex = self._executor(results_home, len(specs))
+        # without Slurm accounting submitit warns on every poll that sacct failed and falls back
+        # to squeue (../shared/slurm-local.md); the states are still right, so keep it quiet
+        logging.getLogger("submitit").setLevel(logging.ERROR)
         env, sys_path = _job_env(), list(sys.path)
         n = len(specs)
         submitted_at = time.time()
