@@ -175,6 +175,27 @@ def _save(root: Path, pids: dict) -> None:
     (root / "pids.json").write_text(json.dumps(pids))
 
 
+def queue(conf: str) -> list[str]:
+    """Ids of the jobs still in the cluster's queue."""
+    env = {**os.environ, "SLURM_CONF": conf}
+    r = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=env, timeout=15)
+    return r.stdout.split() if r.returncode == 0 else []
+
+
+def drain(conf: str | None, *, timeout: float = 30.0) -> None:
+    """Cancel every job of the cluster and wait until the queue is empty, so that no job step
+    (slurmstepd, srun) outlives the daemons."""
+    if not conf or not Path(conf).exists():
+        return
+    env = {**os.environ, "SLURM_CONF": conf}
+    ids = queue(conf)
+    if ids:
+        subprocess.run(["scancel", *ids], capture_output=True, env=env, timeout=15)
+    t0 = time.time()
+    while queue(conf) and time.time() - t0 < timeout:
+        time.sleep(0.5)
+
+
 def stop(root: str | Path) -> None:
     """Stop the daemons started by :func:`start` (by their pids, slurmd first)."""
     root = Path(root)
@@ -182,6 +203,7 @@ def stop(root: str | Path) -> None:
     if not f.exists():
         return
     pids = json.loads(f.read_text())
+    drain(pids.get("conf"))
     for name in ("slurmd", "slurmctld", "munged"):
         pid = pids.get(name)
         if not isinstance(pid, int):

@@ -101,3 +101,6 @@ def test_slurm_no_wait_returns_after_submission(slurm, tmp_path, capsys):
         time.sleep(1)
     recs = [r for _, r in _records(home).values()]
     assert len(recs) == 1 and recs[0].status == "ok" and recs[0].seed == 7
+    while time.time() < deadline and slurm_cluster.queue(slurm["conf"]):  # let the job step end
+        time.sleep(1)
+    assert not slurm_cluster.queue(slurm["conf"])
