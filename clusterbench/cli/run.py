@@ -1,5 +1,12 @@
 """``clusterbench run``, ``clusterbench runs`` and ``clusterbench merge``: thin wrappers over
-clusterbench.runner and clusterbench.results."""
+clusterbench.runner and clusterbench.results.
+
+Progress: one Rich bar for the grid (on stderr, so ``--json`` output stays clean). Per-run progress
+needs no new method interface: with ``--jobs 1`` the runner wraps the ``monitor`` callback it
+passes to ``fit`` (methods.base) and ticks a per-run line each time the method calls it, which the
+deep training loop does once per epoch (showing the epoch count, elapsed time and the last ACC).
+Pool workers and Slurm jobs report per run only (started / finished).
+"""
 
 from __future__ import annotations
 
@@ -50,8 +57,8 @@ def run(
 ) -> None:
     """Run METHOD... on every --dataset for --seeds seeds; one record per run in the results home.
 
-    Finished ok runs are skipped (use --force to rerun); failed ones are retried. Exit code 1 when
-    any run failed (its reason is in its record: `clusterbench runs --status failed`).
+    Finished ok runs are skipped (use --force to rerun); failed ones are retried.
+    Exit code 1 when any run failed (reasons: `clusterbench runs --status failed`).
     """
     from clusterbench.runner import LocalExecutor, SlurmExecutor, expand_grid, plan, summarize
     from clusterbench.runner.execute import resolve_device

@@ -3,6 +3,24 @@
 Layout under a results home: ``<method>/<dataset>/<key>.json`` plus, beside each record,
 ``<key>.h5`` with the stored outputs (``proba``, ``embedding``) so metrics can be recomputed
 without retraining, and ``<key>/`` for artifacts (PNGs, checkpoints).
+
+The key (``clusterbench.runner.spec``) is the sha256 of the canonical JSON (sorted keys, no
+whitespace) of: method, resolved config, data set name, its HDF5 content checksum, its number of
+clusters, subset (``{"n": N, "seed": 0}`` or null), seed, code version (package version +
+``+g<git commit>`` of the source checkout when there is one). The device is not in the key.
+
+A record holds: status ``ok`` | ``failed``; for failed runs ``error`` ("ExceptionType: message")
+and ``traceback``; ``metrics`` (``clusterbench.metrics.evaluate`` on the run's labels: the
+subset's for a subset run); ``history`` (``MethodOutput.history``, one dict per epoch);
+``timings`` (``load_s``, ``fit_s``, ``total_s``, ``epoch_s`` list when the history has per-epoch
+``seconds``); ``peak_memory_mb`` (peak RSS of the process that ran it) and ``peak_gpu_memory_mb``
+(``torch.cuda.max_memory_allocated``, CUDA runs); ``environment`` (python, numpy, scipy, sklearn,
+torch versions, device and device name, hostname, git commit and dirty flag, Slurm job id);
+``extras`` (``MethodOutput.extras``), ``artifacts`` (paths relative to the record), ``created``.
+
+The sidecar ``<key>.h5`` (ok runs only, written before the record): ``proba`` (N x K float32),
+``y`` (N int64, the labels the metrics used), optional ``embedding`` (N x d float32) and
+``indices`` (N int64 rows of the full data set, subset runs).
 """
 
 from __future__ import annotations
