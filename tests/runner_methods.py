@@ -81,6 +81,18 @@ class Interrupts(Method):
         raise KeyboardInterrupt
 
 
+class Dies(Method):
+    """The process dies without a Python exception (like an OOM kill): only for Slurm/pool tests."""
+
+    name = "dies"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        import os
+
+        os._exit(3)
+
+
 class RandomGlobal(Method):
     """Uses the *global* numpy/torch RNGs: deterministic only because the runner seeds them."""
 
@@ -97,4 +109,4 @@ class RandomGlobal(Method):
                             extras={"torch": float(torch.rand(1).item()), "py": random.random()})
 
 
-TEST_METHODS = {c.name: c for c in (TinyKMeans, Crashes, Diverges, Interrupts, RandomGlobal)}
+TEST_METHODS = {c.name: c for c in (TinyKMeans, Crashes, Diverges, Interrupts, RandomGlobal, Dies)}

@@ -345,3 +345,26 @@ def test_bad_options(capsys):
 def test_unknown_name_error_type():
     with pytest.raises(UnknownNameError):
         expand_grid(["nope"], ["digits"])
+
+
+def test_every_cpu_method_same_seed_same_labels(tmp_path):
+    """Contract over METHODS (the real baselines once registered, plus the test methods):
+    a CPU method run twice with one seed gives the same labels."""
+    from clusterbench.methods import METHODS
+
+    names = [n for n, c in METHODS.items() if not getattr(c, "deep", False) and n not in ("crashes", "diverges", "interrupts", "dies")]
+    assert "tinykmeans" in names
+    for name in names:
+        spec, = expand_grid([name], ["digits"], subset=200, seed_start=3)
+        a, b = execute_run(spec, tmp_path / "a"), execute_run(spec, tmp_path / "b")
+        assert a.status == b.status == "ok", (name, a.error)
+        la = read_outputs(tmp_path / "a" / name / "digits" / f"{a.key}.json")["proba"].argmax(1)
+        lb = read_outputs(tmp_path / "b" / name / "digits" / f"{b.key}.json")["proba"].argmax(1)
+        assert np.array_equal(la, lb), name
+
+
+def test_subset_missing_a_class_warns():
+    y = np.r_[np.zeros(95, int), np.ones(3, int), np.full(2, 2)]
+    register_local("skewed", np.random.default_rng(0).random((100, 2)), y, 3)
+    with pytest.warns(UserWarning, match="without a sample"):
+        expand_grid(["tinykmeans"], ["skewed"], subset=10)

@@ -104,3 +104,12 @@ def test_slurm_no_wait_returns_after_submission(slurm, tmp_path, capsys):
     while time.time() < deadline and slurm_cluster.queue(slurm["conf"]):  # let the job step end
         time.sleep(1)
     assert not slurm_cluster.queue(slurm["conf"])
+
+
+def test_slurm_job_that_dies_is_recorded_failed(slurm, tmp_path, capsys):
+    home = tmp_path / "dies"
+    rc, _, err = _cli(capsys, "run", "dies", "--dataset", "digits", "--subset", "100", "--executor", "slurm",
+                      "--time", "5", "--results", str(home))
+    assert rc == 1 and "1 run(s) failed" in err
+    (_, rec), = _records(home).values()
+    assert rec.status == "failed" and rec.error.startswith("Slurm job ") and "failed" in rec.error

@@ -185,6 +185,25 @@ def parse_mem_gb(value: str | int | float) -> float:
     return {"": x, "G": x, "M": x / 1024, "T": x * 1024}[m.group(2).upper()]
 
 
+def _queued_ids() -> set[str] | None:
+    """Ids of the jobs (one per array task, ``123_4``) Slurm still lists; None if squeue fails."""
+    import subprocess
+
+    try:
+        r = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return set(r.stdout.split()) if r.returncode == 0 else None
+
+
+def _log_tail(job: Any, n: int = 3) -> str:
+    try:
+        lines = [ln for ln in Path(job.paths.stderr).read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return ("; stderr: " + " | ".join(lines[-n:])) if lines else ""
+
+
 @dataclass
 class SlurmExecutor:
     """One submitit job array per grid; each job runs one spec and writes its record."""
@@ -196,6 +215,7 @@ class SlurmExecutor:
     mem: str | None = None
     wait: bool = True
     poll_s: float = 2.0
+    vanish_grace_s: float = 10.0
     folder: Path | None = None
     job_ids: list[str] = field(default_factory=list)
     submit_folder: Path | None = None
@@ -258,13 +278,28 @@ class SlurmExecutor:
         if not self.wait:
             return
         pending = dict(zip(jobs, specs))
+        gone_since: dict[Any, float] = {}
         while pending:
-            for job in [j for j in pending if j.done()]:
-                spec = pending.pop(job)
-                try:
-                    res = job.result()
-                except Exception as exc:  # killed by Slurm (time limit, OOM, node failure)
-                    res = self._failed(spec, results_home, job, exc, submitted_at)
+            queued = _queued_ids()
+            for job in list(pending):
+                if job.done():
+                    spec = pending.pop(job)
+                    try:
+                        res = job.result()
+                    except Exception as exc:  # killed by Slurm (time limit, OOM, node failure)
+                        res = self._failed(spec, results_home, job, exc, submitted_at)
+                elif queued is not None and job.job_id not in queued and not job.paths.result_pickle.exists():
+                    # Without Slurm accounting submitit cannot tell that a job which died without
+                    # writing its result has ended (it keeps the last squeue state): a job that
+                    # left the queue for a while without a result is finished, and failed.
+                    first = gone_since.setdefault(job, time.time())
+                    if time.time() - first < self.vanish_grace_s:
+                        continue
+                    spec = pending.pop(job)
+                    res = self._failed(spec, results_home, job, RuntimeError(
+                        "the job left the queue without a result (killed or crashed)" + _log_tail(job)), submitted_at)
+                else:
+                    continue
                 if on_done:
                     on_done(res)
             if pending:

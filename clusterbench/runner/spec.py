@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import subprocess
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -295,9 +296,12 @@ def expand_grid(
             idx = stratified_subset(y, subset)
             missing = info.n_clusters - np.unique(y[idx]).size
             if missing > 0 and np.unique(y).size == info.n_clusters:
-                raise ConfigError(
-                    f"--subset {subset} of {d!r} leaves {missing} of its {info.n_clusters} classes without a sample.",
-                    hint="Use a larger --subset.",
+                # odd but usable (metrics are defined): warn, do not refuse
+                warnings.warn(
+                    f"--subset {subset} of {d!r} leaves {missing} of its {info.n_clusters} classes without a "
+                    "sample (proportional allocation rounds small classes to zero); use a larger --subset "
+                    "to see every class.",
+                    stacklevel=2,
                 )
         for m, (cls, cfg) in configs.items():
             ref = f"{cls.__module__}:{cls.__qualname__}"
