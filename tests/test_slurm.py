@@ -19,7 +19,7 @@ from runner_methods import TEST_METHODS
 from clusterbench.cli import main
 from clusterbench.results.records import iter_records, read_outputs
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="session")
