@@ -241,7 +241,18 @@ def test_plan_retries_failed_and_skips_ok(tmp_path):
         execute_run(s, tmp_path)
     p = plan(specs, tmp_path)
     assert [s.method for s in p.skipped] == ["tinykmeans"] and [s.method for s in p.to_run] == ["crashes"] and p.retried == 1
-    assert len(plan(specs, tmp_path, force=True).to_run) == 2
+    forced = plan(specs, tmp_path, force=True)
+    assert len(forced.to_run) == 2 and [s.method for s in forced.forced] == ["tinykmeans"]
+    # --force clears the artifact folder (checkpoints) of the rerun; failed runs keep theirs
+    from clusterbench.results.records import artifacts_dir, record_path
+    from clusterbench.runner.grid import clear_forced
+
+    dirs = [artifacts_dir(record_path(tmp_path, s.method, s.dataset, s.key)) for s in specs]
+    for d in dirs:
+        d.mkdir()
+        (d / "ckpt.pt").write_bytes(b"x")
+    clear_forced(forced, tmp_path)
+    assert not dirs[0].exists() and (dirs[1] / "ckpt.pt").exists()
 
 
 def test_local_executor_reports_each_run(tmp_path):

@@ -61,6 +61,7 @@ def run(
     Exit code 1 when any run failed (reasons: `clusterbench runs --status failed`).
     """
     from clusterbench.runner import LocalExecutor, SlurmExecutor, expand_grid, plan, summarize
+    from clusterbench.runner.grid import clear_forced
     from clusterbench.runner.execute import resolve_device
 
     if executor not in ("local", "slurm"):
@@ -82,6 +83,7 @@ def run(
         ex = SlurmExecutor(partition=partition, time=time_limit, gpus=gpus, cpus=cpus, mem=mem, wait=not no_wait)
 
     p = plan(specs, home, force=force)
+    clear_forced(p, home)
     msg = f"{len(specs)} run(s) in the grid"
     if p.skipped:
         msg += f"; skipping {len(p.skipped)} finished (ok) run(s) (--force reruns them)"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clusterbench.results.records import RunRecord, read_record, record_path
+from clusterbench.results.records import RunRecord, artifacts_dir, read_record, record_path
 from clusterbench.runner.spec import RunSpec
 
 
@@ -18,11 +19,21 @@ class Plan:
     to_run: list[RunSpec]
     skipped: list[RunSpec]
     retried: int = 0  # specs whose previous record failed
+    forced: list[RunSpec] = field(default_factory=list)  # ok records rerun because of --force
+
+
+def clear_forced(p: Plan, results_home: Path) -> None:
+    """Remove the artifact folders (checkpoints) of runs rerun by ``--force`` so they start from
+    scratch; a retried failed run keeps its folder, so a deep method can resume its checkpoint."""
+    for s in p.forced:
+        d = artifacts_dir(record_path(results_home, s.method, s.dataset, s.key))
+        if d.is_dir():
+            shutil.rmtree(d)
 
 
 def plan(specs: list[RunSpec], results_home: Path, *, force: bool = False) -> Plan:
     """Split ``specs`` into runs to execute and finished ok runs to skip. Failed runs are retried."""
-    to_run, skipped, retried = [], [], 0
+    to_run, skipped, forced, retried = [], [], [], 0
     for s in specs:
         path = record_path(results_home, s.method, s.dataset, s.key)
         rec = None
@@ -31,13 +42,15 @@ def plan(specs: list[RunSpec], results_home: Path, *, force: bool = False) -> Pl
                 rec = read_record(path)
             except (OSError, ValueError, TypeError):
                 rec = None  # unreadable: run again (it is overwritten atomically)
-        if rec is not None and rec.status == "ok" and not force:
-            skipped.append(s)
-            continue
+        if rec is not None and rec.status == "ok":
+            if not force:
+                skipped.append(s)
+                continue
+            forced.append(s)
         if rec is not None and rec.status != "ok":
             retried += 1
         to_run.append(s)
-    return Plan(to_run=to_run, skipped=skipped, retried=retried)
+    return Plan(to_run=to_run, skipped=skipped, retried=retried, forced=forced)
 
 
 @dataclass
