@@ -206,7 +206,14 @@ def _log_tail(job: Any, n: int = 3) -> str:
 
 @dataclass
 class SlurmExecutor:
-    """One submitit job array per grid; each job runs one spec and writes its record."""
+    """One submitit job array per grid; each job runs one spec and writes its record.
+
+    The jobs read the data from ``$CLUSTERBENCH_HOME`` and write records to the results home of
+    the submitting process (both passed to the job), so both must be on a file system the compute
+    nodes share; otherwise give ``--results`` a shared folder, or merge homes later
+    (``clusterbench merge``). The jobs run this interpreter (``sys.executable``) with this
+    checkout on ``PYTHONPATH``. Submitit's logs and pickles go to ``<results>/.slurm/``.
+    """
 
     partition: str | None = None
     time: str = "60"
