@@ -31,6 +31,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+# One OpenMP/BLAS thread unless the caller sets them: on a shared, loaded machine OpenMP's
+# spin-waiting threads made the same KMeans call vary 10x between repeats (1.2 s vs 0.03 s on
+# digits), which swamps the runner's overhead. Every timed path (and the CLI subprocess) inherits this.
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -151,7 +157,8 @@ def main() -> None:
     which = _ensure_kmeans()
     name = f"generated{args.n // 1000}k"
     _register(name, args.n, args.dim, 10)
-    print(f"method: {which}; KMeans n_init={args.n_init}; median of {args.repeat}; {os.cpu_count()} CPUs")
+    print(f"method: {which}; KMeans n_init={args.n_init}; median of {args.repeat} interleaved repeats; "
+          f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
     print(f"{'data set':<16}{'sklearn s':>10}{'fit s':>9}{'runner s':>10}{'cli s':>8}{'runner/sk':>11}{'fit/sk':>8}{'cli/sk':>8}{'acc':>7}")
     for ds in (name, "digits"):
         r = bench(ds, repeat=args.repeat, n_init=args.n_init, cli=not args.no_cli)
