@@ -108,6 +108,13 @@ def test_assign_gpus_one_per_worker():
     assert visible_gpus({}, device_count=2) == ["0", "1"]
 
 
+def test_threads_per_worker():
+    from clusterbench.runner.executors import threads_per_worker
+
+    assert threads_per_worker(2, 16, {}) == 8 and threads_per_worker(4, 2, {}) == 1
+    assert threads_per_worker(2, 16, {"OMP_NUM_THREADS": "3"}) is None
+
+
 def test_slurm_option_parsing():
     assert parse_time_minutes("90") == 90 and parse_time_minutes("1:30:00") == 90
     assert parse_time_minutes("2h") == 120 and parse_time_minutes("1-00:00:00") == 1440

@@ -114,6 +114,7 @@ def environment(device: str) -> dict[str, Any]:
         "git_commit": git_info()["commit"],
         "git_dirty": git_info()["dirty"],
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     }
     try:
