@@ -283,9 +283,13 @@ class SlurmExecutor:
             params["gpus_per_node"] = int(self.gpus)
         if self.mem:
             params["mem_gb"] = parse_mem_gb(self.mem)
+        setup = []
         root = paths.repo_root()
         if root is not None:  # jobs import this checkout's clusterbench
-            params["slurm_setup"] = [f'export PYTHONPATH="{root}${{PYTHONPATH:+:$PYTHONPATH}}"']
+            setup.append(f'export PYTHONPATH="{root}${{PYTHONPATH:+:$PYTHONPATH}}"')
+        if not os.environ.get("OMP_NUM_THREADS"):  # as many CPU threads as CPUs allocated
+            setup.append(f"export OMP_NUM_THREADS={int(self.cpus)}")
+        params["slurm_setup"] = setup
         ex.update_parameters(**params)
         self.submit_folder = folder
         return ex
