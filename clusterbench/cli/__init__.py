@@ -26,10 +26,14 @@ err_console = Console(stderr=True)
 def _register() -> None:
     from clusterbench.cli import data as data_cli
     from clusterbench.cli import report as report_cli
+    from clusterbench.cli import run as run_cli
 
     app.command("datasets")(data_cli.datasets)
     app.command("fetch")(data_cli.fetch)
     app.command("report")(report_cli.report)
+    app.command("run")(run_cli.run)
+    app.command("runs")(run_cli.runs)
+    app.command("merge")(run_cli.merge)
 
 
 _register()

@@ -1,0 +1,225 @@
+"""``clusterbench run``, ``clusterbench runs`` and ``clusterbench merge``: thin wrappers over
+clusterbench.runner and clusterbench.results.
+
+Progress: one Rich bar for the grid (on stderr, so ``--json`` output stays clean). Per-run progress
+needs no new method interface: with ``--jobs 1`` the runner wraps the ``monitor`` callback it
+passes to ``fit`` (methods.base) and ticks a per-run line each time the method calls it, which the
+deep training loop does once per epoch (showing the epoch count, elapsed time and the last ACC).
+Pool workers and Slurm jobs report per run only (started / finished).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from clusterbench import paths
+from clusterbench.errors import ConfigError
+
+err = Console(stderr=True)
+
+
+def _out() -> Console:
+    """stdout console; wide when not a terminal (pipes, logs) so tables are not squeezed to 80."""
+    import sys
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def _fmt(mean: float | None, std: float | None) -> str:
+    return "-" if mean is None else f"{mean:.3f} ± {std:.3f}"
+
+
+def run(
+    methods: Annotated[list[str], typer.Argument(help="Method names (METHODS registry).", show_default=False)],
+    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="Data set name; repeat for several.", show_default=False)],
+    seeds: Annotated[int, typer.Option("--seeds", help="Number of seeds per method x data set.")] = 1,
+    seed_start: Annotated[int, typer.Option("--seed-start", help="First seed (seeds are seed_start .. seed_start+N-1).")] = 0,
+    subset: Annotated[Optional[int], typer.Option("--subset", help="Run on a stratified subset of N samples (fixed subset seed, part of the run key).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Config override key=value (every method) or METHOD.key=value; repeatable.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda (used by deep methods).")] = "auto",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel runs (local: process pool; 1 = in this process).")] = 1,
+    executor: Annotated[str, typer.Option("--executor", help="local | slurm")] = "local",
+    partition: Annotated[Optional[str], typer.Option("--partition", help="Slurm partition.")] = None,
+    time_limit: Annotated[str, typer.Option("--time", help="Slurm time limit per run: minutes, H:MM:SS, 2h ...")] = "60",
+    gpus: Annotated[int, typer.Option("--gpus", help="Slurm GPUs per run.")] = 0,
+    cpus: Annotated[int, typer.Option("--cpus", help="Slurm CPUs per run.")] = 1,
+    mem: Annotated[Optional[str], typer.Option("--mem", help="Slurm memory per run, e.g. 16G.")] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Slurm: return right after submission.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rerun runs that already have an ok record.")] = False,
+    results: Annotated[Optional[Path], typer.Option("--results", help="Results home (default: $CLUSTERBENCH_HOME/runs).")] = None,
+) -> None:
+    """Run METHOD... on every --dataset for --seeds seeds; one record per run in the results home.
+
+    Finished ok runs are skipped (use --force to rerun); failed ones are retried.
+    Exit code 1 when any run failed (reasons: `clusterbench runs --status failed`).
+    """
+    from clusterbench.runner import LocalExecutor, SlurmExecutor, expand_grid, plan, summarize
+    from clusterbench.runner.grid import clear_forced
+    from clusterbench.runner.execute import resolve_device
+
+    if executor not in ("local", "slurm"):
+        raise ConfigError(f"--executor must be local or slurm, got {executor!r}.")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}.")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}.")
+    if no_wait and executor != "slurm":
+        raise ConfigError("--no-wait only applies to --executor slurm.")
+    home = Path(results) if results is not None else paths.results_home()
+    home.mkdir(parents=True, exist_ok=True)
+
+    specs = expand_grid(methods, dataset, seeds=seeds, seed_start=seed_start, subset=subset, overrides=set_, device=device)
+    if executor == "local":
+        resolved = resolve_device(device)  # --device cuda without a GPU fails here, before anything runs
+        ex: Any = LocalExecutor(jobs=jobs, use_gpus=resolved == "cuda")
+    else:
+        ex = SlurmExecutor(partition=partition, time=time_limit, gpus=gpus, cpus=cpus, mem=mem, wait=not no_wait)
+
+    p = plan(specs, home, force=force)
+    clear_forced(p, home)
+    msg = f"{len(specs)} run(s) in the grid"
+    if p.skipped:
+        msg += f"; skipping {len(p.skipped)} finished (ok) run(s) (--force reruns them)"
+    if p.retried:
+        msg += f"; retrying {p.retried} failed run(s)"
+    err.print(msg + ".", highlight=False)
+
+    counts = {"ok": 0, "failed": 0}
+    if p.to_run:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, transient=False,
+        ) as progress:
+            grid_task = progress.add_task("grid", total=len(p.to_run))
+            run_task = progress.add_task("", total=None, visible=False)
+
+            def on_start(spec) -> None:
+                if jobs == 1 and executor == "local":
+                    progress.reset(run_task, total=None, description=f"  {spec.label}", visible=True)
+
+            def on_epoch(spec, m: dict[str, float]) -> None:
+                # one monitor call = one epoch of a deep method (the training loop calls it)
+                progress.advance(run_task)
+                progress.update(run_task, description=f"  {spec.label} · epoch acc {m.get('acc', float('nan')):.3f}")
+
+            def on_done(res: dict[str, Any]) -> None:
+                counts[res["status"]] = counts.get(res["status"], 0) + 1
+                progress.advance(grid_task)
+                tag = "[green]ok[/]" if res["status"] == "ok" else "[red]failed[/]"
+                line = f"{tag} {res['method']} / {res['dataset']} / seed {res['seed']}"
+                if res["status"] == "ok":
+                    line += f"  acc={res['metrics'].get('acc', float('nan')):.3f} nmi={res['metrics'].get('nmi', float('nan')):.3f}"
+                else:
+                    line += f"  {res['error']}"
+                progress.console.print(line, highlight=False)
+
+            try:
+                ex.run(p.to_run, home, on_start=on_start, on_done=on_done, on_epoch=on_epoch)
+            except KeyboardInterrupt:
+                progress.stop()
+                err.print(
+                    f"[yellow]Interrupted.[/] {counts['ok'] + counts['failed']} finished run(s) of this grid were kept in "
+                    f"{home}; run the same command again to continue (finished runs are skipped)."
+                    + (" Submitted Slurm jobs keep running." if executor == "slurm" else ""),
+                    highlight=False, soft_wrap=True,
+                )
+                raise
+            progress.update(run_task, visible=False)
+
+    if executor == "slurm" and no_wait and p.to_run:
+        err.print(
+            f"Submitted {len(p.to_run)} Slurm job(s) ({', '.join(ex.job_ids[:3])}{' ...' if len(ex.job_ids) > 3 else ''}); "
+            f"logs in {ex.submit_folder}. Records appear in {home} as jobs finish (`clusterbench runs`).",
+            highlight=False,
+        )
+        return
+
+    cells = summarize(specs, p.skipped, home)
+    t = Table(title=f"Summary ({home})")
+    for c in ("method", "data set", "ok", "skipped", "failed", "ACC mean ± std", "NMI mean ± std"):
+        t.add_column(c, no_wrap=c.endswith("std"))
+    for c in cells:
+        d = c.as_dict()
+        t.add_row(c.method, c.dataset, str(c.ok), str(c.skipped), f"[red]{c.failed}[/]" if c.failed else "0",
+                  _fmt(d["acc_mean"], d["acc_std"]), _fmt(d["nmi_mean"], d["nmi_std"]))
+    _out().print(t)
+    n_failed = sum(c.failed for c in cells)
+    if n_failed:
+        where = [f for c in cells for f in c.failed_records]
+        err.print(
+            f"[bold red]{n_failed} run(s) failed.[/] Their reasons and tracebacks are in their records, e.g. {where[0]}; "
+            f"list them with `clusterbench runs --status failed --results {home}`. Rerunning the same command retries them.",
+            highlight=False, soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+def runs(
+    method: Annotated[Optional[list[str]], typer.Option("--method", help="Only these methods.")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Only these data sets.")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", help="ok | failed")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+    results: Annotated[Optional[Path], typer.Option("--results", help="Results home (default: $CLUSTERBENCH_HOME/runs).")] = None,
+) -> None:
+    """List run records (filters: --method, --dataset, --status) as a table or --json."""
+    from clusterbench.results.records import iter_records
+
+    if status is not None and status not in ("ok", "failed"):
+        raise ConfigError(f"--status must be ok or failed, got {status!r}.")
+    home = Path(results) if results is not None else paths.results_home()
+    rows = []
+    for path, r in iter_records(home):
+        if method and r.method not in method:
+            continue
+        if dataset and r.dataset not in dataset:
+            continue
+        if status and r.status != status:
+            continue
+        rows.append((path, r))
+    if json_out:
+        out = []
+        for path, r in rows:
+            d = r.to_dict()
+            d["path"] = str(path)
+            out.append(d)
+        typer.echo(json.dumps(out, indent=2, default=str))
+        return
+    t = Table(title=f"{len(rows)} run record(s) in {home}")
+    for c in ("key", "method", "data set", "seed", "subset", "status", "ACC", "NMI", "fit s"):
+        t.add_column(c, no_wrap=True)
+    t.add_column("created / reason", overflow="ellipsis", no_wrap=True, max_width=40)
+    for _, r in rows:
+        ok = r.status == "ok"
+        t.add_row(
+            r.key[:8], r.method, r.dataset, str(r.seed), "-" if r.subset is None else str(r.subset),
+            "[green]ok[/]" if ok else "[red]failed[/]",
+            f"{r.metrics['acc']:.3f}" if ok and "acc" in r.metrics else "-",
+            f"{r.metrics['nmi']:.3f}" if ok and "nmi" in r.metrics else "-",
+            f"{r.timings['fit_s']:.2f}" if "fit_s" in r.timings else "-",
+            r.created[:16].replace("T", " ") if ok else (r.error or ""),
+        )
+    _out().print(t)
+
+
+def merge(
+    sources: Annotated[list[Path], typer.Argument(help="Results homes to merge from (other machines' runs folders).", show_default=False)],
+    into: Annotated[Optional[Path], typer.Option("--into", help="Target results home (default: $CLUSTERBENCH_HOME/runs).")] = None,
+) -> None:
+    """Merge run records (and their .h5 outputs) without duplicates: for one key an ok record
+    beats a failed one, else the newer wins."""
+    from clusterbench.results.records import merge_homes
+
+    target = Path(into) if into is not None else paths.results_home()
+    rep = merge_homes(sources, target)
+    _out().print(
+        f"Merged {rep.sources} results home(s) into {target}: {rep.added} added, {rep.replaced} replaced "
+        f"(better or newer), {rep.kept} already present (kept).",
+        highlight=False,
+    )

@@ -1,0 +1,357 @@
+"""Executors: run a list of specs and report each finished run to a callback.
+
+* :class:`LocalExecutor` — ``jobs=1``: sequential, in this process (easiest to debug, per-epoch
+  progress); ``jobs>1``: a ``concurrent.futures`` process pool (spawn context), one run per task,
+  each worker pinned to one GPU through ``CUDA_VISIBLE_DEVICES`` when GPUs are used.
+* :class:`SlurmExecutor` — one submitit job array (``map_array``); every job writes its own record
+  to the results home; the parent waits (with progress) or returns right after submission.
+
+Every executor reports finished runs as the dicts of :func:`clusterbench.runner.execute.summary`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from clusterbench import paths
+from clusterbench.errors import ConfigError
+from clusterbench.results.records import RunRecord, read_record, record_path, write_record
+from clusterbench.runner.execute import EpochCallback, execute_run, run_job, summary
+from clusterbench.runner.spec import RunSpec
+
+OnStart = Callable[[RunSpec], None]
+OnDone = Callable[[dict[str, Any]], None]
+OnEpoch = Callable[[RunSpec, dict[str, float]], None]
+
+
+def _job_env() -> dict[str, str]:
+    """The environment a worker or job needs to find the same data and results homes."""
+    env = {"CLUSTERBENCH_HOME": str(paths.home())}
+    if os.environ.get("CLUSTERBENCH_RESULTS"):
+        env["CLUSTERBENCH_RESULTS"] = os.environ["CLUSTERBENCH_RESULTS"]
+    return env
+
+
+def write_failed(spec: RunSpec, results_home: Path, reason: str) -> dict[str, Any]:
+    """Record a run that died outside :func:`execute_run` (worker killed, Slurm job failed)."""
+    rec = RunRecord(
+        key=spec.key, method=spec.method, dataset=spec.dataset, seed=spec.seed, status="failed",
+        config=spec.config, dataset_checksum=spec.dataset_checksum, subset=spec.subset,
+        code_version=spec.code_version, error=reason,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    write_record(results_home, rec)
+    return summary(rec)
+
+
+# --- GPU assignment -------------------------------------------------------------------------
+
+
+def visible_gpus(environ: dict[str, str] | None = None, device_count: int | None = None) -> list[str]:
+    """The GPU ids this process may use: ``CUDA_VISIBLE_DEVICES`` when set, else 0..count-1."""
+    environ = os.environ if environ is None else environ
+    cvd = environ.get("CUDA_VISIBLE_DEVICES")
+    if cvd is not None:
+        return [g.strip() for g in cvd.split(",") if g.strip() and g.strip() != "-1"]
+    if device_count is None:
+        try:
+            import torch
+
+            device_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        except ImportError:
+            device_count = 0
+    return [str(i) for i in range(device_count)]
+
+
+def assign_gpus(n_workers: int, gpus: list[str]) -> list[str | None]:
+    """``CUDA_VISIBLE_DEVICES`` value of each of ``n_workers`` pool workers.
+
+    One GPU per worker, round robin: worker i gets ``gpus[i % len(gpus)]`` (with more workers than
+    GPUs, workers share GPUs evenly). No GPUs -> ``None`` for every worker (leave the variable).
+    """
+    if n_workers < 1:
+        raise ValueError("n_workers must be >= 1")
+    if not gpus:
+        return [None] * n_workers
+    return [gpus[i % len(gpus)] for i in range(n_workers)]
+
+
+def threads_per_worker(n_workers: int, cpus: int | None = None, environ: dict[str, str] | None = None) -> int | None:
+    """CPU threads (OpenMP/BLAS) for each of ``n_workers`` pool workers: ``cpus // n_workers``
+    (at least 1), so J workers do not each start one thread per core and oversubscribe the machine
+    (spin-waiting OpenMP threads slowed scikit-learn's KMeans 10x on a loaded 2-core machine).
+    None when the user set ``OMP_NUM_THREADS`` (theirs is kept)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("OMP_NUM_THREADS"):
+        return None
+    return max(1, (cpus or os.cpu_count() or 1) // n_workers)
+
+
+def _init_worker(queue: Any, threads: int | None) -> None:
+    """Pool initializer: take this worker's GPU from the queue before torch initialises CUDA, and
+    cap its CPU threads (env vars for libraries loaded later, threadpoolctl for loaded ones)."""
+    gpu = queue.get()
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    if threads is not None:
+        for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[v] = str(threads)
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(threads)
+        except ImportError:
+            pass
+        try:
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
+
+
+# --- local ----------------------------------------------------------------------------------
+
+
+@dataclass
+class LocalExecutor:
+    """Sequential in-process runs (``jobs=1``) or a spawn process pool of ``jobs`` workers."""
+
+    jobs: int = 1
+    use_gpus: bool = False
+
+    def run(
+        self, specs: list[RunSpec], results_home: Path, *, on_start: OnStart | None = None,
+        on_done: OnDone | None = None, on_epoch: OnEpoch | None = None,
+    ) -> None:
+        if self.jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {self.jobs}.")
+        if self.jobs == 1 or len(specs) <= 1:
+            for spec in specs:
+                if on_start:
+                    on_start(spec)
+                cb: EpochCallback | None = (lambda m, s=spec: on_epoch(s, m)) if on_epoch else None
+                rec = execute_run(spec, results_home, on_epoch=cb)
+                if on_done:
+                    on_done(summary(rec))
+            return
+        self._pool(specs, results_home, on_start=on_start, on_done=on_done)
+
+    def _pool(self, specs: list[RunSpec], results_home: Path, *, on_start: OnStart | None, on_done: OnDone | None) -> None:
+        n = min(self.jobs, len(specs))
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        for g in assign_gpus(n, visible_gpus() if self.use_gpus else []):
+            queue.put(g)
+        env, sys_path = _job_env(), list(sys.path)
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(queue, threads_per_worker(n)))
+        try:
+            pending = {}
+            for spec in specs:
+                fut = pool.submit(run_job, spec.to_dict(), str(results_home), env, sys_path)
+                pending[fut] = spec
+            started = 0
+            for spec in specs[:n]:  # the first n start at once; later ones as workers free up
+                if on_start:
+                    on_start(spec)
+                started += 1
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    spec = pending.pop(fut)
+                    try:
+                        res = fut.result()
+                    except Exception as exc:  # the worker died (OOM kill, segfault): record it
+                        res = write_failed(spec, results_home, f"worker process died: {type(exc).__name__}: {exc}")
+                    if on_done:
+                        on_done(res)
+                    if started < len(specs) and on_start:
+                        on_start(specs[started])
+                    started += 1
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+
+# --- Slurm ----------------------------------------------------------------------------------
+
+
+def parse_time_minutes(value: str | int) -> int:
+    """Slurm-style time limit -> minutes: ``90``, ``"1:30:00"``, ``"2-00:00:00"``, ``"45m"``, ``"2h"``."""
+    s = str(value).strip()
+    m = re.fullmatch(r"(\d+)\s*([mh]?)", s)
+    if m:
+        return int(m.group(1)) * (60 if m.group(2) == "h" else 1)
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+):(\d{2})(?::(\d{2}))?", s)
+    if m:
+        days, a, b, c = (int(x) if x else 0 for x in m.groups())
+        h, mi, sec = (a, b, c) if m.group(4) is not None else (0, a, b)
+        return max(1, days * 1440 + h * 60 + mi + (1 if sec else 0))
+    raise ConfigError(f"--time {value!r} is not a time limit.", hint="Use minutes (90), H:MM:SS (1:30:00), D-HH:MM:SS, 45m or 2h.")
+
+
+def parse_mem_gb(value: str | int | float) -> float:
+    """Memory -> GB: ``16``, ``"16G"``, ``"16000M"``, ``"1T"``."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([MGT]?)B?", str(value).strip(), flags=re.I)
+    if not m:
+        raise ConfigError(f"--mem {value!r} is not a memory size.", hint="Use e.g. 16G, 16000M or 16 (GB).")
+    x = float(m.group(1))
+    return {"": x, "G": x, "M": x / 1024, "T": x * 1024}[m.group(2).upper()]
+
+
+def _queued_ids() -> set[str] | None:
+    """Ids of the jobs (one per array task, ``123_4``) Slurm still lists; None if squeue fails."""
+    import subprocess
+
+    try:
+        r = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return set(r.stdout.split()) if r.returncode == 0 else None
+
+
+def _log_tail(job: Any, n: int = 3) -> str:
+    try:
+        lines = [ln for ln in Path(job.paths.stderr).read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return ("; stderr: " + " | ".join(lines[-n:])) if lines else ""
+
+
+@dataclass
+class SlurmExecutor:
+    """One submitit job array per grid; each job runs one spec and writes its record.
+
+    The jobs read the data from ``$CLUSTERBENCH_HOME`` and write records to the results home of
+    the submitting process (both passed to the job), so both must be on a file system the compute
+    nodes share; otherwise give ``--results`` a shared folder, or merge homes later
+    (``clusterbench merge``). The jobs run this interpreter (``sys.executable``) with this
+    checkout on ``PYTHONPATH``. Submitit's logs and pickles go to ``<results>/.slurm/``.
+    """
+
+    partition: str | None = None
+    time: str = "60"
+    gpus: int = 0
+    cpus: int = 1
+    mem: str | None = None
+    wait: bool = True
+    poll_s: float = 2.0
+    vanish_grace_s: float = 10.0
+    folder: Path | None = None
+    job_ids: list[str] = field(default_factory=list)
+    submit_folder: Path | None = None
+
+    def _executor(self, results_home: Path, n: int):
+        try:
+            import submitit
+        except ImportError:
+            raise ConfigError(
+                "--executor slurm needs the submitit package, which is not installed.",
+                hint="Install it with `pip install 'clusterbench[slurm]'`.",
+            ) from None
+        if shutil.which("sbatch") is None:
+            raise ConfigError(
+                "--executor slurm needs Slurm's `sbatch` on PATH, and it is not there.",
+                hint="Run on a Slurm login node, or use --executor local.",
+            )
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = Path(self.folder) if self.folder else Path(results_home) / ".slurm" / f"{stamp}-{os.getpid()}"
+        ex = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm")
+        params: dict[str, Any] = {
+            "timeout_min": parse_time_minutes(self.time),
+            "cpus_per_task": int(self.cpus),
+            "slurm_array_parallelism": max(1, n),
+            "name": "clusterbench",
+        }
+        if self.partition:
+            params["slurm_partition"] = self.partition
+        if self.gpus:
+            params["gpus_per_node"] = int(self.gpus)
+        if self.mem:
+            params["mem_gb"] = parse_mem_gb(self.mem)
+        setup = []
+        root = paths.repo_root()
+        if root is not None:  # jobs import this checkout's clusterbench
+            setup.append(f'export PYTHONPATH="{root}${{PYTHONPATH:+:$PYTHONPATH}}"')
+        if not os.environ.get("OMP_NUM_THREADS"):  # as many CPU threads as CPUs allocated
+            setup.append(f"export OMP_NUM_THREADS={int(self.cpus)}")
+        params["slurm_setup"] = setup
+        ex.update_parameters(**params)
+        self.submit_folder = folder
+        return ex
+
+    def run(
+        self, specs: list[RunSpec], results_home: Path, *, on_start: OnStart | None = None,
+        on_done: OnDone | None = None, on_epoch: OnEpoch | None = None,
+    ) -> None:
+        if not specs:
+            return
+        ex = self._executor(results_home, len(specs))
+        # without Slurm accounting submitit warns on every poll that sacct failed and falls back
+        # to squeue (../shared/slurm-local.md); the states are still right, so keep it quiet
+        logging.getLogger("submitit").setLevel(logging.ERROR)
+        env, sys_path = _job_env(), list(sys.path)
+        n = len(specs)
+        submitted_at = time.time()
+        jobs = ex.map_array(
+            run_job, [s.to_dict() for s in specs], [str(results_home)] * n, [env] * n, [sys_path] * n
+        )
+        self.job_ids = [j.job_id for j in jobs]
+        if on_start:
+            for s in specs:
+                on_start(s)
+        if not self.wait:
+            return
+        pending = dict(zip(jobs, specs))
+        gone_since: dict[Any, float] = {}
+        while pending:
+            queued = _queued_ids()
+            for job in list(pending):
+                if job.done():
+                    spec = pending.pop(job)
+                    try:
+                        res = job.result()
+                    except Exception as exc:  # killed by Slurm (time limit, OOM, node failure)
+                        res = self._failed(spec, results_home, job, exc, submitted_at)
+                elif queued is not None and job.job_id not in queued and not job.paths.result_pickle.exists():
+                    # Without Slurm accounting submitit cannot tell that a job which died without
+                    # writing its result has ended (it keeps the last squeue state): a job that
+                    # left the queue for a while without a result is finished, and failed.
+                    first = gone_since.setdefault(job, time.time())
+                    if time.time() - first < self.vanish_grace_s:
+                        continue
+                    spec = pending.pop(job)
+                    res = self._failed(spec, results_home, job, RuntimeError(
+                        "the job left the queue without a result (killed or crashed)" + _log_tail(job)), submitted_at)
+                else:
+                    continue
+                if on_done:
+                    on_done(res)
+            if pending:
+                time.sleep(self.poll_s)
+
+    @staticmethod
+    def _failed(spec: RunSpec, results_home: Path, job: Any, exc: Exception, submitted_at: float) -> dict[str, Any]:
+        path = record_path(results_home, spec.method, spec.dataset, spec.key)
+        if path.exists() and path.stat().st_mtime >= submitted_at:
+            return summary(read_record(path))  # the job wrote its record before it was stopped
+        msg = str(exc).strip().splitlines()
+        short = " ".join(msg[:3])[:500] if msg else ""
+        return write_failed(
+            spec, results_home,
+            f"Slurm job {job.job_id} failed: {type(exc).__name__}: {short} (logs: {getattr(job, 'paths', None) and job.paths.stderr})",
+        )

@@ -1,0 +1,112 @@
+"""TEST-ONLY methods for the runner tests (registered into METHODS with monkeypatch).
+
+They live in an importable module (not inside a test function) so that spawned pool workers and
+Slurm jobs can import them through the spec's ``method_ref``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from clusterbench.methods.base import Method, MethodOutput, one_hot
+
+
+@dataclass
+class TinyKMeansConfig:
+    """n_iter: Lloyd iterations; init: 'random' (seeded sample of points) or 'first' (first K)."""
+
+    n_iter: int = 15
+    init: str = "random"
+    scale: float = 1.0
+
+
+class TinyKMeans(Method):
+    """Deterministic Lloyd's k-means in numpy (same seed -> same labels on any machine)."""
+
+    name = "tinykmeans"
+    Config = TinyKMeansConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        X = np.asarray(X, dtype=np.float64).reshape(X.shape[0], -1) * self.config.scale
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(X.shape[0], n_clusters, replace=False) if self.config.init == "random" else np.arange(n_clusters)
+        C = X[idx].copy()
+        history = []
+        for it in range(self.config.n_iter):
+            t0 = time.perf_counter()
+            d = ((X[:, None, :] - C[None]) ** 2).sum(-1)
+            lab = d.argmin(1)
+            for k in range(n_clusters):
+                if (lab == k).any():
+                    C[k] = X[lab == k].mean(0)
+            h = {"epoch": it, "inertia": float(d.min(1).sum()), "seconds": time.perf_counter() - t0}
+            if monitor is not None and it % 5 == 0:
+                h.update({f"monitor_{k}": v for k, v in monitor(one_hot(lab, n_clusters)).items() if k in ("acc", "nmi")})
+            history.append(h)
+        return MethodOutput(proba=one_hot(lab, n_clusters), embedding=X[:, :2].astype(np.float32), history=history,
+                            extras={"sizes": np.bincount(lab, minlength=n_clusters).tolist()})
+
+
+@dataclass
+class EmptyConfig:
+    pass
+
+
+class Crashes(Method):
+    name = "crashes"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        raise RuntimeError("boom: the method crashed")
+
+
+class Diverges(Method):
+    name = "diverges"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        return MethodOutput(proba=np.full((X.shape[0], n_clusters), np.nan))
+
+
+class Interrupts(Method):
+    """Simulates Ctrl-C in the middle of a run."""
+
+    name = "interrupts"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        raise KeyboardInterrupt
+
+
+class Dies(Method):
+    """The process dies without a Python exception (like an OOM kill): only for Slurm/pool tests."""
+
+    name = "dies"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        import os
+
+        os._exit(3)
+
+
+class RandomGlobal(Method):
+    """Uses the *global* numpy/torch RNGs: deterministic only because the runner seeds them."""
+
+    name = "randomglobal"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        import random
+
+        import torch
+
+        lab = np.random.randint(0, n_clusters, size=X.shape[0])
+        return MethodOutput(proba=one_hot(lab, n_clusters),
+                            extras={"torch": float(torch.rand(1).item()), "py": random.random()})
+
+
+TEST_METHODS = {c.name: c for c in (TinyKMeans, Crashes, Diverges, Interrupts, RandomGlobal, Dies)}
