@@ -234,9 +234,11 @@ class SpectralConfig:
 
     The DLS table's SC row (from ClusterGAN/DualAE) gives no settings; these are sklearn's
     (n_neighbors 10, arpack, k-means label assignment with n_init 10). sklearn's arpack uses
-    shift-invert (a sparse LU of the Laplacian) and did not finish in 12 min on 70k points
-    (metrics-reference §11), so N above ``max_samples`` (default 20,000) is refused: use
-    ``ncuts`` for large N, or raise the limit with ``--set max_samples=...``.
+    shift-invert (a sparse LU of the Laplacian), which grows steeply with N. Measured on
+    Fashion-MNIST images (benchmarks/ncuts_bench.py --cases spectral, 2 shared cores): 10k 4.6 s,
+    20k 19 s / 1.1 GB, 40k 171 s / 2.2 GB, 70k not finished after 12 min. So N above
+    ``max_samples`` (default 20,000) is refused: use ``ncuts`` (same graph idea, scales to 70k+),
+    or raise the limit with ``--set max_samples=...``.
     """
 
     n_neighbors: int = 10
