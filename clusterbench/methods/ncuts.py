@@ -121,9 +121,9 @@ class NCutsConfig:
     n_neighbors=10: sklearn's SpectralClustering default and metrics-reference §11.
     pca_dims=None: dense input (images) is searched on the raw pixels, as the papers' N-Cuts did.
     Measured by benchmarks/ncuts_bench.py on the 70k Fashion-MNIST images (2 shared cores):
-    raw 398 s, 1.1 GB, ACC 0.567 / NMI 0.639; PCA-50 185 s, 1.2 GB, ACC 0.529 / NMI 0.615. Raw
-    is within the 10 min / 4 GB target and clusters better; ``--set pca_dims=50`` is the faster
-    approximation.
+    raw 200-398 s (load 5-11), 1.1 GB, ACC 0.567 / NMI 0.639; PCA-50 185 s, 1.2 GB, ACC 0.529 /
+    NMI 0.615. Raw is within the 10 min / 4 GB target and clusters better; ``--set pca_dims=50``
+    is the faster approximation.
     svd_dims=50: sparse input (Reuters tf-idf) is reduced by TruncatedSVD before the search
     (metrics-reference §11: exact search on 685k sparse 2000-d rows is impractical); ``None``
     searches with sparse products directly (fine for reuters10k).
