@@ -28,7 +28,7 @@ name = "fashion-mnist"
 subset = 200
 mirror = "{mirror}"
 
-[epoch_rule]
+[deep.set]
 "epochs" = 2
 "*_epochs" = 1
 
@@ -149,11 +149,12 @@ def test_failed_run_fails_and_update_refuses(capsys, grid, tmp_path, only_kmeans
     assert {f.name for f in refs(ref)} == before                 # references untouched
 
 
-def test_epoch_rule_reaches_every_deep_method():
+def test_deep_rule_reaches_every_deep_method():
     @dataclass
     class Cfg:
         epochs: int = 300
         pretrain_epochs: int = 10
+        warmup_epochs: int = 0
         lr: float = 1e-3
 
     class FakeDeep(Method):
@@ -163,9 +164,11 @@ def test_epoch_rule_reaches_every_deep_method():
 
     g = load_grid()  # the packaged grid
     mp = method_plan(g, "fakedeep", FakeDeep)
-    assert mp.overrides == {"epochs": 2, "pretrain_epochs": 1}
-    assert mp.tolerances["acc"] == g.deep_tolerances["acc"] > g.tolerances["acc"]
-    assert set(mp.datasets) == {"digits", "fashion-mnist"} and mp.seeds == g.seeds
+    assert mp.overrides == {"epochs": 2, "pretrain_epochs": 1, "warmup_epochs": 0}  # a cap: 0 stays 0
+    assert mp.tolerances["acc"] == g.deep.tolerances["acc"] > g.tolerances["acc"]
+    assert mp.datasets == g.deep.datasets and mp.seeds == g.deep.seeds
+    kp = method_plan(g, "kmeans", __import__("clusterbench.methods", fromlist=["METHODS"]).METHODS["kmeans"])
+    assert set(kp.datasets) == {"digits", "fashion-mnist"} and kp.tolerances["acc"] == g.tolerances["acc"]
     from clusterbench.methods import METHODS
 
     for name, cls in METHODS.items():  # every registered method gets a valid config from the grid

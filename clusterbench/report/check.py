@@ -1,7 +1,7 @@
 """``clusterbench check``: run a fixed small grid and compare it with committed reference records.
 
 The grid is data (``clusterbench/report/check.toml``, see :func:`load_grid`): data sets (with an
-optional stratified ``subset`` and a local ``mirror`` to fetch from), seeds, a generic *epoch rule*
+optional stratified ``subset`` and a local ``mirror`` to fetch from), seeds, a generic *deep rule*
 for methods that train by epochs, per-method overrides, and the tolerance bands. The methods are
 *every* method registered in :data:`clusterbench.methods.METHODS` at run time, so a new method is
 checked as soon as it is registered (reported as "new, no reference" until ``--update``).
@@ -67,15 +67,26 @@ class MethodOverride:
 
 
 @dataclass(frozen=True)
+class DeepRule:
+    """The generic rule for deep methods: ``set`` maps fnmatch patterns of Config fields to values
+    (an int value caps the field: min(default, value)); ``datasets``/``seeds`` restrict their runs
+    (None = the grid's); ``tolerances`` replace the grid's bands for them."""
+
+    set: dict[str, Any] = field(default_factory=dict)
+    datasets: tuple[str, ...] | None = None
+    seeds: int | None = None
+    tolerances: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class CheckGrid:
     seeds: int
     jobs: int
     device: str
     datasets: tuple[CheckDataset, ...]
-    epoch_rule: dict[str, Any]
+    deep: DeepRule
     methods: dict[str, MethodOverride]
     tolerances: dict[str, float]
-    deep_tolerances: dict[str, float]
     source: Path | None = None
 
 
@@ -91,7 +102,7 @@ def _floats(d: Any, where: str, source: Path | None) -> dict[str, float]:
 
 def parse_grid(data: dict[str, Any], *, source: Path | None = None) -> CheckGrid:
     """Validate the grid TOML (already parsed) into a :class:`CheckGrid`; ConfigError on a bad key."""
-    known = {"seeds", "jobs", "device", "datasets", "epoch_rule", "methods", "tolerances", "deep_tolerances"}
+    known = {"seeds", "jobs", "device", "datasets", "deep", "methods", "tolerances"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise _err(source, f"unknown key(s) {', '.join(unknown)} (valid: {', '.join(sorted(known))}).")
@@ -117,9 +128,16 @@ def parse_grid(data: dict[str, Any], *, source: Path | None = None) -> CheckGrid
             raise _err(source, f"[methods.{m}] datasets {sorted(set(ds) - set(names))} are not in the grid's [[datasets]].")
         methods[str(m)] = MethodOverride(dict(o.get("set", {})), o.get("seeds"), tuple(ds) if ds is not None else None,
                                          _floats(o.get("tolerances", {}), f"[methods.{m}] tolerances", source))
-    return CheckGrid(seeds, jobs, device, tuple(dsets), dict(data.get("epoch_rule", {})), methods,
-                     _floats(data.get("tolerances", {}), "[tolerances]", source),
-                     _floats(data.get("deep_tolerances", {}), "[deep_tolerances]", source), source)
+    dp = data.get("deep", {})
+    if not isinstance(dp, dict) or set(dp) - {"set", "datasets", "seeds", "tolerances"}:
+        raise _err(source, "[deep] may only give set, datasets, seeds, tolerances.")
+    ds = dp.get("datasets")
+    if ds is not None and set(ds) - set(names):
+        raise _err(source, f"[deep] datasets {sorted(set(ds) - set(names))} are not in the grid's [[datasets]].")
+    deep = DeepRule(dict(dp.get("set", {})), tuple(ds) if ds is not None else None, dp.get("seeds"),
+                    _floats(dp.get("tolerances", {}), "[deep.tolerances]", source))
+    return CheckGrid(seeds, jobs, device, tuple(dsets), deep, methods,
+                     _floats(data.get("tolerances", {}), "[tolerances]", source), source)
 
 
 def load_grid(path: Path | None = None) -> CheckGrid:
@@ -159,24 +177,44 @@ class MethodPlan:
     tolerances: dict[str, float]
 
 
-def method_plan(grid: CheckGrid, method: str, cls: type) -> MethodPlan:
-    """Apply the epoch rule (every Config field matching a pattern), then the method's own entry.
+def is_deep(cls: type) -> bool:
+    """A deep method: ``deep = True``, or a dataclass Config with an ``epochs`` field."""
+    import dataclasses
 
-    The tolerances are the grid's ``[tolerances]``, then ``[deep_tolerances]`` for methods with
-    ``deep = True``, then the method's own ``tolerances``.
+    cfg = getattr(cls, "Config", None)
+    has_epochs = dataclasses.is_dataclass(cfg) and any(f.name == "epochs" for f in dataclasses.fields(cfg))
+    return bool(getattr(cls, "deep", False) or has_epochs)
+
+
+def method_plan(grid: CheckGrid, method: str, cls: type) -> MethodPlan:
+    """What ``method`` runs: for deep methods (:func:`is_deep`) the ``[deep]`` rule first (every
+    Config field matching a ``[deep.set]`` pattern; an int value caps the default), its data sets
+    and seeds; then the method's own ``[methods.NAME]`` entry, which wins.
+
+    Tolerances: the grid's ``[tolerances]``, then ``[deep.tolerances]`` for deep methods, then the
+    method's own ``tolerances``.
     """
     import dataclasses
 
-    fields = [f.name for f in dataclasses.fields(cls.Config)] if dataclasses.is_dataclass(cls.Config) else []
+    deep = is_deep(cls)
     over: dict[str, Any] = {}
-    for pattern, value in grid.epoch_rule.items():
-        for f in fields:
-            if fnmatch.fnmatchcase(f, pattern) and f not in over:
-                over[f] = value
+    if deep and dataclasses.is_dataclass(cls.Config):
+        for f in dataclasses.fields(cls.Config):
+            for pattern, value in grid.deep.set.items():
+                if fnmatch.fnmatchcase(f.name, pattern):
+                    default = f.default if f.default is not dataclasses.MISSING else None
+                    if isinstance(value, int) and not isinstance(value, bool) and isinstance(default, int) \
+                            and not isinstance(default, bool):
+                        value = min(default, value)
+                    over[f.name] = value
+                    break
     own = grid.methods.get(method, MethodOverride())
     over.update(own.set)
-    tol = {**grid.tolerances, **(grid.deep_tolerances if getattr(cls, "deep", False) else {}), **own.tolerances}
-    return MethodPlan(method, over, own.seeds or grid.seeds, own.datasets or tuple(d.name for d in grid.datasets), tol)
+    tol = {**grid.tolerances, **(grid.deep.tolerances if deep else {}), **own.tolerances}
+    all_ds = tuple(d.name for d in grid.datasets)
+    ds = own.datasets or (grid.deep.datasets if deep and grid.deep.datasets else all_ds)
+    seeds = own.seeds or (grid.deep.seeds if deep and grid.deep.seeds else grid.seeds)
+    return MethodPlan(method, over, seeds, ds, tol)
 
 
 def _set_items(overrides: dict[str, Any]) -> list[str]:
@@ -418,6 +456,6 @@ def _compare_banded(cur: Path, ref: Path, plans: dict[str, MethodPlan], grid: Ch
 
 
 __all__ = [
-    "CheckDataset", "CheckGrid", "CheckResult", "Failure", "GRID_FILE", "MethodOverride", "MethodPlan",
-    "default_reference", "ensure_dataset", "load_grid", "method_plan", "parse_grid", "run_check",
+    "CheckDataset", "CheckGrid", "CheckResult", "DeepRule", "Failure", "GRID_FILE", "MethodOverride", "MethodPlan",
+    "default_reference", "ensure_dataset", "is_deep", "load_grid", "method_plan", "parse_grid", "run_check",
 ]
