@@ -89,6 +89,16 @@ def test_update_writes_references_then_clean_run_passes(capsys, grid, tmp_path, 
     assert rc == 0, out + err
     assert "Check passed" in out and "0 regressed" in out
 
+    # references of a data set skipped here (no mirror) are neither compared nor dropped by --update
+    other = ref / "kmeans" / "fashion-mnist" / files[0].name
+    other.parent.mkdir()
+    d = json.loads(files[0].read_text())
+    d.update(dataset="fashion-mnist", subset=200)
+    other.write_text(json.dumps(d))
+    assert cli(capsys, "check", "--grid", str(grid), "--reference", str(ref))[0] == 0
+    assert cli(capsys, "check", "--grid", str(grid), "--reference", str(ref), "--update")[0] == 0
+    assert other.exists() and len(refs(ref)) == 3
+
 
 def test_tampered_reference_is_a_regression(capsys, grid, tmp_path, only_kmeans):
     ref = tmp_path / "ref"
