@@ -34,6 +34,7 @@ def _register() -> None:
     app.command("run")(run_cli.run)
     app.command("runs")(run_cli.runs)
     app.command("merge")(run_cli.merge)
+    from clusterbench.cli import check as check_cli; app.command("check")(check_cli.check)  # noqa: E702
 
 
 _register()
