@@ -7,6 +7,12 @@ from clusterbench.methods.base import Method, MethodOutput, make_config
 
 METHODS: dict[str, type[Method]] = {}
 
+# Deep methods of the Dual-AAE paper (one line each).
+from clusterbench.methods.dual_aae import DualAAE, DualAAENoCR  # noqa: E402
+
+METHODS["dual-aae"] = DualAAE
+METHODS["dual-aae-nocr"] = DualAAENoCR
+
 
 def get_method(name: str) -> type[Method]:
     if name not in METHODS:
