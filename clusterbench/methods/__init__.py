@@ -12,6 +12,13 @@ from clusterbench.methods.dual_aae import DualAAE, DualAAENoCR  # noqa: E402
 
 METHODS["dual-aae"] = DualAAE
 METHODS["dual-aae-nocr"] = DualAAENoCR
+from clusterbench.methods.aae import AAE  # noqa: E402
+from clusterbench.methods.catgan import CatGAN  # noqa: E402
+from clusterbench.methods.infogan import InfoGAN  # noqa: E402
+
+METHODS["aae"] = AAE
+METHODS["infogan"] = InfoGAN
+METHODS["catgan"] = CatGAN
 
 
 def get_method(name: str) -> type[Method]:

@@ -344,6 +344,11 @@ def train(
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         model = build(dev)
+        if options.pretrain_epochs and type(model).pretrain_step is DeepModel.pretrain_step:
+            raise ConfigError(
+                f"pretrain_epochs={options.pretrain_epochs}, but {type(model).__name__} has no pre-training phase.",
+                hint="Set pretrain_epochs=0 for this method.",
+            )
         channels_last = bool(options.channels_last and cuda)
         if channels_last:
             for m in model.nets.values():
