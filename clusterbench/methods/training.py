@@ -508,7 +508,10 @@ class DeepMethod:
             checkpoint_every=cfg.checkpoint_every, monitor_every=cfg.monitor_every, amp=cfg.amp,
             channels_last=cfg.channels_last, compile=cfg.compile,
         )
-        fingerprint = {"method": self.name, "config": config_dict(cfg), "shape": list(X.shape),
+        # what determines the result (bookkeeping options may change between a run and its resume)
+        result_config = {k: v for k, v in config_dict(cfg).items()
+                         if k not in ("checkpoint_every", "monitor_every", "save_samples")}
+        fingerprint = {"method": self.name, "config": result_config, "shape": list(X.shape),
                        "n_clusters": int(n_clusters)}
         if workdir is not None:
             workdir = Path(workdir)
