@@ -503,6 +503,12 @@ class DeepMethod:
             raise ConfigError(f"n_clusters must be >= 2, got {n_clusters}.")
         spec = resolve_arch(tuple(X.shape[1:]), int(n_clusters), arch=cfg.arch, style_dim=cfg.style_dim,
                             noise_dim=cfg.noise_dim, unit_range=_unit_range(X))
+        if cfg.save_samples and workdir is not None and spec.is_image:
+            import importlib.util
+
+            if importlib.util.find_spec("matplotlib") is None:  # fail before training, not after
+                raise ConfigError("save_samples=true needs matplotlib to write the PNG sample grids.",
+                                  hint="pip install 'clusterbench[report]', or --set save_samples=false.")
         options = LoopOptions(
             epochs=cfg.epochs, batch_size=cfg.batch_size, pretrain_epochs=cfg.pretrain_epochs,
             checkpoint_every=cfg.checkpoint_every, monitor_every=cfg.monitor_every, amp=cfg.amp,
