@@ -49,3 +49,27 @@ def test_split_rule():
     assert len(Xtr) == 7 and yte.tolist() == [7, 8, 9]
     with pytest.raises(DataError):
         mc.mnist_split(X, y, {})
+
+
+def test_count_modes_option_records_modes_in_extras(cb_home):
+    from clusterbench import paths
+    from clusterbench.errors import ConfigError
+    from clusterbench.methods import METHODS, make_config
+
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 1, 28, 28), dtype=np.float32)
+    y = np.arange(40) % 2
+    X[y == 0, :, :14] += 1.0
+    mc.train_classifier(X[:30], y[:30], X[30:], y[30:], epochs=2, batch_size=10, min_accuracy=0.0,
+                        directory=paths.models_dir())
+    Xc = np.clip(X, 0, 1)
+    for name in ("dual-aae", "infogan"):
+        cfg = make_config(METHODS[name].Config, {"epochs": 1, "pretrain_epochs": 0, "batch_size": 20,
+                                                 "count_modes": True, "save_samples": False,
+                                                 "mode_samples": 50})
+        out = METHODS[name](cfg).fit(Xc, 3, seed=0)
+        assert 1 <= out.extras["modes_generated"] <= 2 and out.extras["modes_samples"] == 50
+        assert 0 <= out.extras["modes_kl"] <= math.log(2) + 1e-9
+    with pytest.raises(ConfigError, match="count_modes"):
+        cfg = make_config(METHODS["catgan"].Config, {"epochs": 1, "count_modes": True})
+        METHODS["catgan"](cfg).fit(Xc, 3, seed=0)

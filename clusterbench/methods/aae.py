@@ -84,6 +84,7 @@ class AAE(DeepMethod, Method):
 
     name = "aae"
     deep = True
+    generative = True
 
     @dataclass
     class Config(DeepConfig):

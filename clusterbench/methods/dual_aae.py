@@ -238,6 +238,7 @@ class DualAAE(DeepMethod, Method):
 
     name = "dual-aae"
     deep = True
+    generative = True
     use_cr = True
 
     @dataclass

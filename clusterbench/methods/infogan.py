@@ -54,6 +54,8 @@ class InfoGANModel(DeepModel):
         z = torch.randn(n, self.dz, device=self.device)
         return labels, y, h, z
 
+    prior = codes  # (labels, one-hot y, h, z) from the priors
+
     def heads(self, x: torch.Tensor):
         out = self.D(x).float()
         return out[:, :1], out[:, 1 : 1 + self.K], out[:, 1 + self.K :]
@@ -106,6 +108,7 @@ class InfoGAN(DeepMethod, Method):
 
     name = "infogan"
     deep = True
+    generative = True
 
     @dataclass
     class Config(DeepConfig):

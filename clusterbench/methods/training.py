@@ -452,6 +452,9 @@ class DeepConfig:
     checkpoints in the workdir. monitor_every: epochs between ACC/NMI evaluations (0: never).
     amp, channels_last, compile: CUDA-only speed-ups (CPU runs are exact float32).
     save_samples: write the Fig. 7/8 PNGs (image data only).
+    count_modes: Table II — label ``mode_samples`` (10,000) samples generated from the priors with the cached MNIST
+    classifier (``mnist_classifier.get_classifier``) and record ``modes_generated`` and ``modes_kl``
+    in the extras (1 x 28 x 28 data and generative methods only).
     """
 
     arch: str = "auto"
@@ -466,6 +469,8 @@ class DeepConfig:
     channels_last: bool = True
     compile: bool = False
     save_samples: bool = True
+    count_modes: bool = False
+    mode_samples: int = 10000
 
 
 def _unit_range(X: Any) -> bool:
@@ -509,6 +514,10 @@ class DeepMethod:
             if importlib.util.find_spec("matplotlib") is None:  # fail before training, not after
                 raise ConfigError("save_samples=true needs matplotlib to write the PNG sample grids.",
                                   hint="pip install 'clusterbench[report]', or --set save_samples=false.")
+        if cfg.count_modes and (spec.sample_shape != (1, 28, 28) or not hasattr(self, "generative")):
+            raise ConfigError(f"count_modes=true needs a generative method on 1x28x28 (MNIST-like) data; "
+                              f"got {self.name} on samples of shape {spec.sample_shape}.",
+                              hint="Set count_modes=false.")
         options = LoopOptions(
             epochs=cfg.epochs, batch_size=cfg.batch_size, pretrain_epochs=cfg.pretrain_epochs,
             checkpoint_every=cfg.checkpoint_every, monitor_every=cfg.monitor_every, amp=cfg.amp,
@@ -536,9 +545,30 @@ class DeepMethod:
         }
         if res.checkpoint is not None:
             out.artifacts["checkpoint"] = res.checkpoint
+        if cfg.count_modes:
+            out.extras.update(_count_generated_modes(res.model, seed=seed, n=cfg.mode_samples))
         gen = getattr(res.model, "generate", None)
         if cfg.save_samples and workdir is not None and spec.is_image and gen is not None:
             res.model.train_mode(False)
             out.artifacts.update(generation_artifacts(gen, spec, workdir, device=res.model.device, seed=seed))
             res.model.train_mode(True)
         return out
+
+
+def _count_generated_modes(model: DeepModel, *, seed: int, n: int = 10000, batch: int = 500) -> dict[str, Any]:
+    """Table II: modes and KL of the MNIST classifier's labels on n samples from the priors."""
+    from clusterbench.methods.mnist_classifier import count_modes, get_classifier
+
+    clf, facts = get_classifier(device=str(model.device))
+    model.train_mode(False)
+    torch.manual_seed(seed)
+    samples = []
+    with torch.no_grad():
+        for i in range(0, n, batch):
+            _, y, h, z = model.prior(min(batch, n - i))
+            samples.append(model.generate(y, h, z).float().cpu().numpy())
+    model.train_mode(True)
+    modes, kl = count_modes(np.concatenate(samples), clf, n_classes=int(facts.get("n_classes", 10)),
+                            device=str(model.device))
+    return {"modes_generated": modes, "modes_kl": kl, "modes_samples": n,
+            "mode_classifier_test_accuracy": facts.get("test_accuracy")}
