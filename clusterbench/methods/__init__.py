@@ -7,6 +7,19 @@ from clusterbench.methods.base import Method, MethodOutput, make_config
 
 METHODS: dict[str, type[Method]] = {}
 
+# Deep methods of the Dual-AAE paper (one line each).
+from clusterbench.methods.dual_aae import DualAAE, DualAAENoCR  # noqa: E402
+
+METHODS["dual-aae"] = DualAAE
+METHODS["dual-aae-nocr"] = DualAAENoCR
+from clusterbench.methods.aae import AAE  # noqa: E402
+from clusterbench.methods.catgan import CatGAN  # noqa: E402
+from clusterbench.methods.infogan import InfoGAN  # noqa: E402
+
+METHODS["aae"] = AAE
+METHODS["infogan"] = InfoGAN
+METHODS["catgan"] = CatGAN
+
 
 def get_method(name: str) -> type[Method]:
     if name not in METHODS:

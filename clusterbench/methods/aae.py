@@ -1,0 +1,106 @@
+"""AAE for unsupervised clustering (Makhzani et al., "Adversarial Autoencoders", 2015, §6), with
+the networks of Dual-AAE (Dual-AAE paper §IV-B: "the same network architecture is used").
+
+Encoder Q: x -> (y = softmax over K, style s = [h, z]); decoder P(y, s). Per batch (Makhzani's
+three phases):
+
+1. reconstruction: Q and P minimise the squared error of P(Q(x)) against x;
+2. regularisation, discriminators: D_y separates one-hot samples of Cat(1/K) from q(y|x), D_s
+   separates N(0, I) samples from s (standard GAN, binary cross-entropy);
+3. regularisation, generator: Q fools both discriminators (non-saturating loss).
+
+Choices (Makhzani is silent or differs): both discriminators are the Dual-AAE MLP
+(100-100-1, dropout 0.2); Adam lr 1e-4, betas (0.5, 0.999) for all phases (the Chainer reference
+``musyoku/adversarial-autoencoder`` uses Adam 1e-4 with beta1 0.1 and gradient clipping 5; Makhzani
+used SGD with momentum); Dual-AAE's style/noise split is kept only so the networks are identical —
+AAE treats [h, z] as one Gaussian style code. Like Dual-AAE we pre-train Q/P as an auto-encoder for
+``pretrain_epochs`` (10) so the comparison differs only in the losses; set 0 for Makhzani's setup.
+Epochs 300 and batch 100 as for Dual-AAE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from clusterbench.methods.base import Method
+from clusterbench.methods.dual_aae import LatentAutoEncoder
+from clusterbench.methods.nets import ArchSpec, build_critic
+from clusterbench.methods.training import DeepConfig, DeepMethod
+
+_bce = nn.functional.binary_cross_entropy_with_logits
+
+
+class AAEModel(LatentAutoEncoder):
+    def __init__(self, device: torch.device, spec: ArchSpec, cfg: "AAE.Config") -> None:
+        super().__init__(device, spec, pretrain_epochs=cfg.pretrain_epochs, lr_pretrain=cfg.lr_pretrain)
+        self.Dy = build_critic(self.K, dropout=cfg.critic_dropout).to(device)
+        self.Ds = build_critic(self.dh + self.dz, dropout=cfg.critic_dropout).to(device)
+        self.nets.update(Dy=self.Dy, Ds=self.Ds)
+        betas = (cfg.beta1, 0.999)
+        self.optims["recon"] = torch.optim.Adam(self.qp_params(), lr=cfg.lr, betas=betas)
+        self.optims["disc"] = torch.optim.Adam(
+            list(self.Dy.parameters()) + list(self.Ds.parameters()), lr=cfg.lr, betas=betas)
+        self.optims["gen"] = torch.optim.Adam(self.Q.parameters(), lr=cfg.lr, betas=betas)
+
+    def training_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        n = x.shape[0]
+        ones = torch.ones(n, 1, device=self.device)
+        zeros = torch.zeros(n, 1, device=self.device)
+        # 1. reconstruction phase
+        opt = self.optims["recon"]
+        opt.zero_grad(set_to_none=True)
+        with self.autocast():
+            recon, _, _, _ = self.recon_loss(x)
+        recon.backward()
+        opt.step()
+        # 2. discriminators: prior samples are "real", encodings "fake"
+        opt = self.optims["disc"]
+        opt.zero_grad(set_to_none=True)
+        with torch.no_grad(), self.autocast():
+            logits, h, z = self.encode(x)
+            y, s = logits.softmax(1), torch.cat([h, z], 1)
+        _, y_p, h_p, z_p = self.prior(n)
+        s_p = torch.cat([h_p, z_p], 1)
+        d_loss = (_bce(self.Dy(y_p), ones) + _bce(self.Dy(y.float()), zeros)
+                  + _bce(self.Ds(s_p), ones) + _bce(self.Ds(s.float()), zeros))
+        d_loss.backward()
+        opt.step()
+        # 3. generator: the encoder fools both discriminators
+        opt = self.optims["gen"]
+        opt.zero_grad(set_to_none=True)
+        with self.autocast():
+            logits, h, z = self.encode(x)
+            g_loss = _bce(self.Dy(logits.softmax(1)), ones) + _bce(self.Ds(torch.cat([h, z], 1)), ones)
+        g_loss.backward()
+        opt.step()
+        return {"recon": recon.detach(), "disc": d_loss.detach(), "gen": g_loss.detach()}
+
+
+class AAE(DeepMethod, Method):
+    """Makhzani's unsupervised-clustering AAE on the Dual-AAE networks (module docstring)."""
+
+    name = "aae"
+    deep = True
+    generative = True
+
+    @dataclass
+    class Config(DeepConfig):
+        """Defaults: see the module docstring (Dual-AAE's epochs/batch/pre-training for a fair
+        comparison; Adam 1e-4, beta1 0.5)."""
+
+        epochs: int = 300
+        batch_size: int = 100
+        pretrain_epochs: int = 10
+        lr_pretrain: float = 1e-3
+        lr: float = 1e-4
+        beta1: float = 0.5
+        critic_dropout: float = 0.2
+
+    def make_model(self, device: torch.device, spec: ArchSpec) -> AAEModel:
+        return AAEModel(device, spec, self.config)
+
+
+__all__ = ["AAE", "AAEModel"]

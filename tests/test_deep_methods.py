@@ -1,0 +1,64 @@
+"""Every deep method trains on tiny data through the Method contract (image and vector data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from clusterbench.methods import METHODS, make_config
+
+torch.set_num_threads(1)
+AE = {"dual-aae", "dual-aae-nocr", "aae"}  # methods with an auto-encoder pre-training phase
+DEEP = sorted(n for n, m in METHODS.items() if getattr(m, "deep", False))
+
+
+def test_all_paper_methods_are_registered():
+    assert {"dual-aae", "dual-aae-nocr", "aae", "infogan", "catgan"} <= set(DEEP)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (561,)], ids=["img28", "vec561"])
+@pytest.mark.parametrize("name", DEEP)
+def test_trains_two_epochs_and_returns_valid_output(name, shape, tmp_path):
+    n, k = 64, 4
+    X = np.random.default_rng(0).random((n, *shape), dtype=np.float32)
+    cfg = make_config(METHODS[name].Config, {"epochs": 2, "batch_size": 32, "monitor_every": 1,
+                                             **({"pretrain_epochs": 1} if name in AE else {})})
+    seen = []
+
+    def monitor(p):
+        seen.append(p.shape)
+        return {"acc": 0.5}
+
+    out = METHODS[name](cfg).fit(X, k, seed=0, workdir=tmp_path, monitor=monitor)
+    out.validate(n)
+    assert out.proba.shape == (n, k)
+    assert len(out.history) == cfg.epochs + cfg.pretrain_epochs
+    assert all(r["seconds"] > 0 and r["acc"] == 0.5 for r in out.history)
+    assert seen and all(s == (n, k) for s in seen)
+    hist = out.extras["cluster_histogram"]
+    assert len(hist) == k and sum(hist) == n
+    assert out.artifacts["checkpoint"].exists()
+    pngs = [p for name_, p in out.artifacts.items() if str(p).endswith(".png")]
+    if len(shape) == 3 and name != "catgan":
+        assert "samples_per_cluster" in out.artifacts and len(pngs) >= 2
+        assert all(p.exists() and p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    else:
+        assert not pngs
+
+
+def test_save_samples_off_writes_no_png(tmp_path):
+    X = np.random.default_rng(0).random((32, 1, 8, 8), dtype=np.float32)
+    cfg = make_config(METHODS["dual-aae"].Config, {"epochs": 1, "pretrain_epochs": 0, "batch_size": 16,
+                                                   "save_samples": False})
+    out = METHODS["dual-aae"](cfg).fit(X, 3, seed=0, workdir=tmp_path)
+    assert not list(tmp_path.glob("*.png")) and set(out.artifacts) == {"checkpoint"}
+
+
+def test_gan_without_pretraining_phase_refuses_pretrain_epochs():
+    from clusterbench.errors import ConfigError
+
+    X = np.random.default_rng(0).random((32, 10), dtype=np.float32)
+    cfg = make_config(METHODS["catgan"].Config, {"epochs": 1, "pretrain_epochs": 2})
+    with pytest.raises(ConfigError, match="pre-training"):
+        METHODS["catgan"](cfg).fit(X, 3, seed=0)

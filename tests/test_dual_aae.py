@@ -1,0 +1,134 @@
+"""Dual-AAE's terms on hand-made tensors, and the architecture chosen from the sample shape."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from clusterbench.errors import ConfigError
+from clusterbench.methods import METHODS, make_config
+from clusterbench.methods.nets import (
+    build_critic,
+    build_decoder,
+    build_encoder,
+    clustering_regularizer,
+    dual_ae_loss,
+    resolve_arch,
+)
+
+torch.set_num_threads(1)
+K = 4
+
+
+def _onehot(labels, k=K, conf=1.0):
+    p = torch.full((len(labels), k), (1 - conf) / (k - 1))
+    p[torch.arange(len(labels)), torch.tensor(labels)] = conf
+    return p
+
+
+def test_cr_is_minimal_for_confident_balanced_assignments():
+    balanced = _onehot([0, 1, 2, 3] * 4)
+    collapsed = _onehot([0] * 16)
+    uniform = torch.full((16, K), 1.0 / K)
+    soft_balanced = _onehot([0, 1, 2, 3] * 4, conf=0.7)
+    cr = lambda p: float(clustering_regularizer(p, lam2=0.5))  # noqa: E731
+    assert cr(balanced) == pytest.approx(-math.log(K), abs=1e-5)  # -H[q(y)] = -log K, H[q(y|x)] = 0
+    assert cr(collapsed) == pytest.approx(0.0, abs=1e-5)
+    assert cr(uniform) == pytest.approx(-math.log(K) + 0.5 * math.log(K), abs=1e-5)
+    assert cr(balanced) < cr(soft_balanced) < cr(uniform) < cr(collapsed)
+    # random posteriors never beat the confident balanced one
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        p = torch.randn(16, K, generator=g).mul(3).softmax(1)
+        assert cr(p) >= cr(balanced) - 1e-6
+
+
+def test_dae_loss_is_zero_for_perfect_recovery_and_larger_otherwise():
+    labels = torch.tensor([0, 1, 2, 3, 1])
+    h = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    perfect_logits = 50.0 * torch.nn.functional.one_hot(labels, K).float()
+    total, ce, mse = dual_ae_loss(perfect_logits, h.clone(), labels, h)
+    assert float(total) < 1e-6 and float(ce) < 1e-6 and float(mse) == 0.0
+    wrong_y = dual_ae_loss(50.0 * torch.nn.functional.one_hot((labels + 1) % K, K).float(), h, labels, h)[0]
+    wrong_h = dual_ae_loss(perfect_logits, h + 1.0, labels, h)
+    assert float(wrong_y) > 10
+    assert float(wrong_h[2]) == pytest.approx(1.0) and float(wrong_h[0]) > float(total)
+    uninformed = dual_ae_loss(torch.zeros(5, K), torch.zeros(5, 3), labels, h)[1]
+    assert float(uninformed) == pytest.approx(math.log(K), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "shape,arch,latent",
+    [((1, 28, 28), "conv", (10, 3, 1)), ((1, 8, 8), "conv", (10, 3, 1)), ((561,), "mlp-hhar", (10, 4, 2)),
+     ((2048,), "mlp-stl", (10, 4, 4)), ((2000,), "mlp", (10, 4, 2)), ((3, 96, 96), "mlp", (10, 4, 2)),
+     ((1, 10, 10), "mlp", (10, 4, 2))],
+)
+def test_architecture_follows_the_sample_shape(shape, arch, latent):
+    spec = resolve_arch(shape, 10)
+    assert spec.name == arch
+    assert (spec.n_clusters, spec.style_dim, spec.noise_dim) == latent
+    if int(np.prod(shape)) <= 5000:
+        enc, dec = build_encoder(spec, spec.latent_dim).eval(), build_decoder(spec, spec.latent_dim).eval()
+        x = torch.rand(3, *shape)
+        code = enc(x)
+        assert code.shape == (3, spec.latent_dim)
+        assert dec(code).shape == (3, *shape)
+
+
+def test_appendix_a_layer_sizes():
+    hhar = resolve_arch((561,), 6)
+    enc = build_encoder(hhar, hhar.latent_dim)
+    assert [m.out_features for m in enc.modules() if isinstance(m, torch.nn.Linear)] == [1000, 1000, 500, 500, 12]
+    dec = build_decoder(hhar, hhar.latent_dim)
+    assert [m.out_features for m in dec.modules() if isinstance(m, torch.nn.Linear)] == [500, 500, 1000, 1000, 561]
+    w = enc[1][0].weight.detach()
+    assert abs(float(w.std()) - 0.02) < 0.002  # N(0, 0.02) init
+    stl = resolve_arch((2048,), 10)
+    dec = build_decoder(stl, stl.latent_dim)
+    assert [m.in_features for m in dec.modules() if isinstance(m, torch.nn.Linear)][0] == 18
+    assert [m.out_features for m in dec.modules() if isinstance(m, torch.nn.Linear)] == [2000, 500, 1000, 2048]
+    mnist = resolve_arch((1, 28, 28), 10)
+    convs = [(m.out_channels, m.kernel_size) for m in build_encoder(mnist, 14).modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [(64, (4, 4)), (128, (4, 4)), (1024, (7, 7)), (128, (1, 1))]
+    critic = build_critic(4)
+    assert [m.out_features for m in critic.modules() if isinstance(m, torch.nn.Linear)] == [100, 100, 1]
+    assert sum(isinstance(m, torch.nn.Dropout) and m.p == 0.2 for m in critic.modules()) == 2
+
+
+def test_arch_override_and_bad_values():
+    assert resolve_arch((1, 28, 28), 10, arch="mlp").name == "mlp"
+    assert resolve_arch((561,), 6, style_dim=1, noise_dim=0).latent_dim == 7
+    with pytest.raises(ConfigError, match="conv"):
+        resolve_arch((561,), 6, arch="conv")
+    with pytest.raises(ConfigError, match="arch"):
+        resolve_arch((561,), 6, arch="resnet")
+    cfg = make_config(METHODS["dual-aae"].Config, {"arch": "mlp", "critic_clip": "none", "optim": "code"})
+    assert cfg.critic_clip is None and cfg.optim == "code"
+    with pytest.raises(ConfigError):
+        make_config(METHODS["dual-aae"].Config, {"optim": "adamw"})
+
+
+def test_paper_defaults():
+    cfg = METHODS["dual-aae"].Config()
+    assert (cfg.lam1, cfg.lam2, cfg.batch_size, cfg.critic_dropout) == (0.1, 0.5, 100, 0.2)
+
+
+@pytest.mark.parametrize("name,optim", [("dual-aae", "paper"), ("dual-aae", "code"), ("dual-aae-nocr", "paper"),
+                                        ("dual-aae-nocr", "code")])
+def test_variants_train_and_log_their_losses(name, optim):
+    X = np.random.default_rng(0).random((40, 20), dtype=np.float32)
+    cfg = make_config(METHODS[name].Config, {"epochs": 1, "pretrain_epochs": 0, "batch_size": 20, "optim": optim})
+    out = METHODS[name](cfg).fit(X, 3, seed=0)
+    row = out.history[-1]
+    assert {"critic"} <= set(row)
+    if optim == "paper":
+        assert {"recon", "dae", "adv"} <= set(row)
+        assert ("cr" in row) == (name == "dual-aae")
+    else:
+        assert {"recon", "dae", "adv"} <= set(row) and ("cr" in row) == (name == "dual-aae")
+    # the no-CR critic sees y as well
+    model = METHODS[name](cfg).make_model(torch.device("cpu"), resolve_arch((20,), 3))
+    assert model.D[0].in_features == (6 if name == "dual-aae" else 9)

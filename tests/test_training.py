@@ -1,0 +1,142 @@
+"""The single training loop: seeding, determinism, checkpoint/resume, NaN detection, batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from clusterbench.errors import ConfigError
+from clusterbench.methods import METHODS, make_config
+from clusterbench.methods.training import DeepModel, LoopOptions, batch_indices, resolve_device, train
+
+torch.set_num_threads(1)  # the CI and dev machines are small and shared
+
+
+def _tiny_images(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 1, 8, 8), dtype=np.float32)
+
+
+def _dual(**over):
+    base = {"epochs": 2, "pretrain_epochs": 1, "batch_size": 16, "save_samples": False, "checkpoint_every": 1}
+    base.update(over)
+    return METHODS["dual-aae"](make_config(METHODS["dual-aae"].Config, base))
+
+
+class _Toy(DeepModel):
+    """A linear soft-max model whose loss can be made NaN."""
+
+    def __init__(self, device, *, nan_at_epoch=None, d=5, k=3):
+        super().__init__(device)
+        self.lin = torch.nn.Linear(d, k)
+        self.nets["lin"] = self.lin
+        self.optims["sgd"] = torch.optim.SGD(self.lin.parameters(), lr=0.1)
+        self.nan_at = nan_at_epoch
+        self.calls = 0
+        self.n_batches = None
+
+    def training_step(self, x, step):
+        self.calls += 1
+        opt = self.optims["sgd"]
+        opt.zero_grad()
+        loss = -torch.log_softmax(self.lin(x), 1).mean()
+        loss.backward()
+        opt.step()
+        out = {"loss": loss.detach(), "const": 1.0}
+        if self.nan_at is not None and self.calls > self.nan_at:
+            out["loss"] = torch.tensor(float("nan"))
+        return out
+
+    @torch.no_grad()
+    def predict(self, x):
+        return self.lin(x).softmax(1), x
+
+
+def test_batch_indices_seeded_and_complete():
+    a = batch_indices(10, 4, seed=1, epoch=3, drop_last=False)
+    b = batch_indices(10, 4, seed=1, epoch=3, drop_last=False)
+    assert [x.tolist() for x in a] == [x.tolist() for x in b]
+    assert sorted(np.concatenate(a).tolist()) == list(range(10))
+    assert len(batch_indices(10, 4, seed=1, epoch=3, drop_last=True)) == 2
+    c = batch_indices(10, 4, seed=1, epoch=4, drop_last=False)
+    assert np.concatenate(a).tolist() != np.concatenate(c).tolist()
+    assert len(batch_indices(3, 4, seed=0, epoch=1, drop_last=True)) == 1  # small data: one batch
+
+
+def test_history_has_loss_means_seconds_and_monitor():
+    X = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
+    res = train(lambda d: _Toy(d), X, options=LoopOptions(epochs=3, batch_size=8), seed=0,
+                monitor=lambda p: {"acc": float(p.shape[0])})
+    assert [r["epoch"] for r in res.history] == [1, 2, 3]
+    for r in res.history:
+        assert r["phase"] == "train" and r["const"] == 1.0 and r["seconds"] > 0 and r["acc"] == 40.0
+    assert res.proba.shape == (40, 3) and np.allclose(res.proba.sum(1), 1)
+    assert res.model.calls == 15
+
+
+def test_nan_raises_with_epoch_and_loss_name():
+    X = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
+    with pytest.raises(FloatingPointError, match=r"'loss'.*epoch 2"):
+        train(lambda d: _Toy(d, nan_at_epoch=7), X, options=LoopOptions(epochs=3, batch_size=8), seed=0)
+
+
+def test_sparse_input_is_densified_per_batch():
+    X = sp.random(30, 5, density=0.3, format="csr", random_state=0, dtype=np.float32)
+    res = train(lambda d: _Toy(d), X, options=LoopOptions(epochs=1, batch_size=8), seed=0)
+    assert res.proba.shape == (30, 3)
+    assert np.allclose(res.embedding, X.toarray())
+
+
+def test_cuda_without_gpu_is_a_config_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ConfigError, match="cuda"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_same_seed_same_proba_on_cpu():
+    X = _tiny_images()
+    a = _dual().fit(X, 4, seed=3)
+    b = _dual().fit(X, 4, seed=3)
+    c = _dual().fit(X, 4, seed=4)
+    np.testing.assert_array_equal(a.proba, b.proba)
+    assert not np.array_equal(a.proba, c.proba)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    X = _tiny_images()
+    full = _dual(epochs=3).fit(X, 4, seed=0, workdir=tmp_path / "full")
+
+    class Stop(Exception):
+        pass
+
+    calls = {"n": 0}
+
+    def crash_in_third_epoch(proba):
+        calls["n"] += 1
+        if calls["n"] == 3:  # pretrain epoch 1, train epoch 1 done and checkpointed; die in train epoch 2
+            raise Stop
+        return {}
+
+    with pytest.raises(Stop):
+        _dual(epochs=3).fit(X, 4, seed=0, workdir=tmp_path / "cut", monitor=crash_in_third_epoch)
+    assert (tmp_path / "cut" / "checkpoint.pt").exists()
+    resumed = _dual(epochs=3).fit(X, 4, seed=0, workdir=tmp_path / "cut")
+    assert resumed.extras["resumed_from_epoch"] == 2
+    np.testing.assert_allclose(resumed.proba, full.proba, rtol=0, atol=1e-6)
+    losses = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "monitor_seconds")} for r in h]  # noqa: E731
+    assert losses(resumed.history) == losses(full.history)
+    # a finished run in the same workdir only predicts
+    again = _dual(epochs=3).fit(X, 4, seed=0, workdir=tmp_path / "cut")
+    assert again.extras["resumed_from_epoch"] == 4
+    np.testing.assert_allclose(again.proba, full.proba, atol=1e-6)
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path):
+    X = _tiny_images()
+    _dual(epochs=1).fit(X, 4, seed=0, workdir=tmp_path)
+    with pytest.raises(ConfigError, match="different run"):
+        _dual(epochs=1, lam1=0.2).fit(X, 4, seed=0, workdir=tmp_path)
