@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 from clusterbench.errors import UnknownNameError
+from clusterbench.methods.aae import AAE
 from clusterbench.methods.base import Method, MethodOutput, make_config
+from clusterbench.methods.baselines import (
+    AgglomerativeMethod,
+    GMMMethod,
+    KMeansMethod,
+    NMFMethod,
+    SpectralMethod,
+)
+from clusterbench.methods.catgan import CatGAN
+from clusterbench.methods.dual_aae import DualAAE, DualAAENoCR
+from clusterbench.methods.infogan import InfoGAN
+from clusterbench.methods.ncuts import NCutsMethod
 
-METHODS: dict[str, type[Method]] = {}
-
-# Deep methods of the Dual-AAE paper (one line each).
-from clusterbench.methods.dual_aae import DualAAE, DualAAENoCR  # noqa: E402
-
-METHODS["dual-aae"] = DualAAE
-METHODS["dual-aae-nocr"] = DualAAENoCR
-from clusterbench.methods.aae import AAE  # noqa: E402
-from clusterbench.methods.catgan import CatGAN  # noqa: E402
-from clusterbench.methods.infogan import InfoGAN  # noqa: E402
-
-METHODS["aae"] = AAE
-METHODS["infogan"] = InfoGAN
-METHODS["catgan"] = CatGAN
+METHODS: dict[str, type[Method]] = {
+    # Classical baselines (methods/baselines.py, methods/ncuts.py)
+    "kmeans": KMeansMethod,
+    "gmm": GMMMethod,
+    "ncuts": NCutsMethod,
+    "nmf": NMFMethod,
+    "spectral": SpectralMethod,
+    "agglomerative": AgglomerativeMethod,
+    # Deep methods of the Dual-AAE paper and its comparison methods
+    "dual-aae": DualAAE,
+    "dual-aae-nocr": DualAAENoCR,
+    "aae": AAE,
+    "infogan": InfoGAN,
+    "catgan": CatGAN,
+}
 
 
 def get_method(name: str) -> type[Method]:
@@ -28,20 +41,3 @@ def get_method(name: str) -> type[Method]:
 
 
 __all__ = ["METHODS", "Method", "MethodOutput", "get_method", "make_config"]
-
-# --- classical baselines (clusterbench/methods/baselines.py, ncuts.py) ---
-from clusterbench.methods.baselines import (  # noqa: E402
-    AgglomerativeMethod,
-    GMMMethod,
-    KMeansMethod,
-    NMFMethod,
-    SpectralMethod,
-)
-from clusterbench.methods.ncuts import NCutsMethod  # noqa: E402
-
-METHODS["kmeans"] = KMeansMethod
-METHODS["gmm"] = GMMMethod
-METHODS["ncuts"] = NCutsMethod
-METHODS["nmf"] = NMFMethod
-METHODS["spectral"] = SpectralMethod
-METHODS["agglomerative"] = AgglomerativeMethod
