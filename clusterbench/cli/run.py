@@ -38,7 +38,10 @@ def _fmt(mean: float | None, std: float | None) -> str:
 
 def run(
     methods: Annotated[list[str], typer.Argument(help="Method names (METHODS registry).", show_default=False)],
-    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="Data set name; repeat for several.", show_default=False)],
+    dataset: Annotated[
+        Optional[list[str]],
+        typer.Option("--dataset", "-d", help="Data set name; repeat for several. [default: digits, the embedded offline set]", show_default=False),
+    ] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Number of seeds per method x data set.")] = 1,
     seed_start: Annotated[int, typer.Option("--seed-start", help="First seed (seeds are seed_start .. seed_start+N-1).")] = 0,
     subset: Annotated[Optional[int], typer.Option("--subset", help="Run on a stratified subset of N samples (fixed subset seed, part of the run key).")] = None,
@@ -75,6 +78,7 @@ def run(
     home = Path(results) if results is not None else paths.results_home()
     home.mkdir(parents=True, exist_ok=True)
 
+    dataset = dataset or ["digits"]
     specs = expand_grid(methods, dataset, seeds=seeds, seed_start=seed_start, subset=subset, overrides=set_, device=device)
     if executor == "local":
         resolved = resolve_device(device)  # --device cuda without a GPU fails here, before anything runs
