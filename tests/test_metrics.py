@@ -208,3 +208,33 @@ def test_modes_and_kl_extremes():
 def test_modes_and_kl_validates_inputs(labels, k, kw, match):
     with pytest.raises(ValueError, match=match):
         modes_and_kl(np.asarray(labels, dtype=np.int64), k, **kw)
+
+
+# --- the metrics stored in a run record -----------------------------------------------------
+
+
+def test_record_metrics_reject_option_by_hand():
+    from clusterbench.metrics import record_metrics
+
+    y = np.array([0, 0, 1, 1])
+    # argmax: 0, 0, 1, 0 (the last one wrong); max posteriors .95 .55 .70 .62
+    proba = np.array([[0.95, 0.05], [0.55, 0.45], [0.30, 0.70], [0.62, 0.38]])
+    m = record_metrics(y, proba)
+    assert m["acc"] == pytest.approx(3 / 4)
+    # t=0.5: all accepted, 3 of 4 right.
+    assert m["reject_rate@0.5"] == 0.0 and m["reject_acc@0.5"] == pytest.approx(3 / 4)
+    # t=0.6: rows 0, 2, 3 accepted (.55 rejected); rows 0 and 2 right.
+    assert m["reject_rate@0.6"] == pytest.approx(1 / 4) and m["reject_acc@0.6"] == pytest.approx(2 / 3)
+    # t=0.9: row 0 alone, right.
+    assert m["reject_rate@0.9"] == pytest.approx(3 / 4) and m["reject_acc@0.9"] == 1.0
+    assert "modes" not in m
+
+
+def test_record_metrics_nothing_accepted_and_modes():
+    from clusterbench.metrics import record_metrics
+
+    y = np.array([0, 1])
+    proba = np.full((2, 2), 0.5)  # nothing has a posterior > 0.5
+    m = record_metrics(y, proba, extras={"modes_generated": 7, "modes_kl": 0.25})
+    assert m["reject_rate@0.5"] == 1.0 and "reject_acc@0.5" not in m
+    assert m["modes"] == 7.0 and m["kl"] == 0.25

@@ -11,7 +11,7 @@ from runner_methods import TEST_METHODS
 
 from clusterbench.errors import DataError
 from clusterbench.fsutil import write_json_atomic
-from clusterbench.metrics import evaluate
+from clusterbench.metrics import record_metrics
 from clusterbench.results.records import (
     RunRecord,
     iter_records,
@@ -63,7 +63,7 @@ def test_outputs_round_trip_and_missing(tmp_path):
     write_outputs(f, proba=proba, y=y, embedding=proba[:, :2])
     out = read_outputs(f)
     assert np.allclose(out["proba"], proba, atol=1e-6) and np.array_equal(out["y"], y) and out["embedding"].shape == (50, 2)
-    assert evaluate(out["y"], out["proba"]) == recompute_metrics(f)
+    assert record_metrics(out["y"], out["proba"]) == recompute_metrics(f)
     assert not [p for p in f.parent.iterdir() if p.name.startswith(".")]  # no temp files left
     write_record(tmp_path, _rec(key="nope"))
     with pytest.raises(DataError, match="no stored outputs"):

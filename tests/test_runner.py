@@ -12,7 +12,7 @@ from clusterbench import paths
 from clusterbench.cli import main
 from clusterbench.data.hdf5 import Prepared, write_dataset
 from clusterbench.errors import ConfigError, UnknownNameError
-from clusterbench.metrics import evaluate
+from clusterbench.metrics import record_metrics
 from clusterbench.results.records import iter_records, read_outputs, read_record
 from clusterbench.runner import LocalExecutor, assign_gpus, execute_run, expand_grid, plan, run_key, stratified_subset
 from clusterbench.runner.executors import parse_mem_gb, parse_time_minutes, visible_gpus
@@ -139,7 +139,7 @@ def test_run_writes_complete_records(capsys):
         path = home / r.method / r.dataset / f"{r.key}.json"
         stored = read_outputs(path)
         assert stored["proba"].shape == (300, 10) and stored["indices"].shape == (300,)
-        assert evaluate(stored["y"], stored["proba"]) == pytest.approx(r.metrics)
+        assert record_metrics(stored["y"], stored["proba"], extras=r.extras) == pytest.approx(r.metrics)
         assert 0 < r.metrics["acc"] <= 1 and r.subset == 300
         assert len(r.history) == 15 and "monitor_acc" in r.history[0]  # monitor built from labels
         assert len(r.timings["epoch_s"]) == 15 and r.timings["fit_s"] <= r.timings["total_s"]

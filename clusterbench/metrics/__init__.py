@@ -2,6 +2,7 @@
 
 from clusterbench.metrics.clustering import acc, ari, evaluate, nmi, purity
 from clusterbench.metrics.modes import ModesResult, modes_and_kl
+from clusterbench.metrics.record import REJECT_THRESHOLDS, record_metrics
 from clusterbench.metrics.reject import RejectResult, reject_curve, reject_option
 
 __all__ = [
@@ -15,4 +16,6 @@ __all__ = [
     "RejectResult",
     "reject_curve",
     "reject_option",
+    "record_metrics",
+    "REJECT_THRESHOLDS",
 ]

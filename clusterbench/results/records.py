@@ -207,15 +207,15 @@ def read_outputs(record_file: Path) -> dict[str, np.ndarray]:
 def recompute_metrics(record_file: Path, *, update: bool = False) -> dict[str, float]:
     """Recompute a run's metrics from its stored posteriors and labels, without retraining.
 
-    Returns ``clusterbench.metrics.evaluate(y, proba)``; with ``update=True`` the record's
+    Returns ``clusterbench.metrics.record_metrics(y, proba, extras=record.extras)``; with ``update=True`` the record's
     ``metrics`` are replaced by these (written atomically), e.g. after a metric definition changed.
     """
-    from clusterbench.metrics import evaluate
+    from clusterbench.metrics import record_metrics
 
     record_file = Path(record_file)
     rec = read_record(record_file)
     out = read_outputs(record_file)
-    metrics = evaluate(out["y"], out["proba"])
+    metrics = record_metrics(out["y"], out["proba"], extras=rec.extras)
     if update:
         rec.metrics = {**rec.metrics, **metrics}
         write_json_atomic(record_file, rec.to_dict())

@@ -246,9 +246,9 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         timings["fit_s"] = time.perf_counter() - t0
         # 4. validate and score (FloatingPointError = NaN posteriors = diverged)
         out.validate(y.shape[0])
-        from clusterbench.metrics import evaluate
+        from clusterbench.metrics import record_metrics
 
-        record.metrics = evaluate(y, out.proba)
+        record.metrics = record_metrics(y, out.proba, extras=out.extras)
         record.history = [dict(h) for h in out.history]
         record.extras = dict(out.extras)
         record.artifacts = {k: os.path.relpath(Path(v), rec_file.parent) for k, v in out.artifacts.items()}
