@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from clusterbench.cli import main
 from clusterbench.errors import ConfigError
 from clusterbench.methods.base import Method
 from clusterbench.report.check import load_grid, method_plan, parse_grid
+from cli_helper import run_cli as cli
 
 TINY = """
 seeds = 2
@@ -59,14 +59,6 @@ def grid(tmp_path):
     return p
 
 
-def cli(capsys, *args):
-    try:
-        main(list(args))
-        rc = 0
-    except SystemExit as exc:
-        rc = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def refs(ref: Path) -> list[Path]:

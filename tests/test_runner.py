@@ -9,7 +9,6 @@ import pytest
 from runner_methods import TEST_METHODS
 
 from clusterbench import paths
-from clusterbench.cli import main
 from clusterbench.data.hdf5 import Prepared, write_dataset
 from clusterbench.errors import ConfigError, UnknownNameError
 from clusterbench.metrics import record_metrics
@@ -17,6 +16,7 @@ from clusterbench.results.records import iter_records, read_outputs, read_record
 from clusterbench.runner import LocalExecutor, assign_gpus, execute_run, expand_grid, plan, run_key, stratified_subset
 from clusterbench.runner.executors import parse_mem_gb, parse_time_minutes, visible_gpus
 from clusterbench.runner.spec import parse_overrides
+from cli_helper import run_cli as cli
 
 
 @pytest.fixture(autouse=True)
@@ -28,15 +28,6 @@ def test_methods(monkeypatch):
         monkeypatch.setitem(METHODS, name, cls)
 
 
-def cli(capsys, *args):
-    """Run ``clusterbench ARGS`` in-process: (exit code, stdout, stderr)."""
-    try:
-        main(list(args))
-        rc = 0
-    except SystemExit as exc:
-        rc = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def records(home=None, **flt):

@@ -16,8 +16,8 @@ import pytest
 import slurm_cluster
 from runner_methods import TEST_METHODS
 
-from clusterbench.cli import main
 from clusterbench.results.records import iter_records, read_outputs
+from cli_helper import run_cli as _cli
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(300)]
 
@@ -54,14 +54,6 @@ def test_methods(monkeypatch):
         monkeypatch.setitem(METHODS, name, cls)
 
 
-def _cli(capsys, *args):
-    try:
-        main(list(args))
-        rc = 0
-    except SystemExit as exc:
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def _records(home):
