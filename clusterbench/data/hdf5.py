@@ -7,7 +7,7 @@ Datasets in the file:
   ``extra/<name>``  optional extra arrays (e.g. dSprites ``latents_classes``).
 Attributes: ``name``, ``n_clusters``, ``sample_shape``, ``n_samples``, ``recipe`` (the
 preprocessing recipe as JSON: preprocessor, options, version), ``sources`` (JSON: raw file name ->
-sha256 as verified), ``checksum`` (sha256 over X and y, the data set's identity in run keys),
+{role, sha256, origin (URL, mirror or --from file), verified (how)}), ``checksum`` (sha256 over X and y, the data set's identity in run keys),
 ``format_version``.
 
 Files are written to a temporary file and renamed (``fsutil.atomic_path``).
@@ -56,7 +56,7 @@ class DatasetInfo:
     sparse: bool
     checksum: str
     recipe: dict[str, Any]
-    sources: dict[str, str]
+    sources: dict[str, Any]
     path: Path
     attrs: dict[str, Any] = field(default_factory=dict)
 
@@ -78,7 +78,7 @@ def write_dataset(
     *,
     name: str,
     n_clusters: int,
-    sources: dict[str, str] | None = None,
+    sources: dict[str, Any] | None = None,
 ) -> DatasetInfo:
     """Validate ``prepared`` and write it atomically to ``path`` (see the module docstring)."""
     X, y = prepared.X, np.asarray(prepared.y)
