@@ -139,6 +139,32 @@ class _Flatten(nn.Module):
         return x.reshape(x.shape[0], *self.shape)
 
 
+class FullConv2d(nn.Conv2d):
+    """A convolution whose kernel covers its whole input (Appendix A's C(1024, 7) on the 7 x 7 map,
+    and C(128, 1) on the 1 x 1 map that follows): computed as one matrix product. Same function,
+    parameters, state-dict layout and initialisation as :class:`torch.nn.Conv2d` (inputs of any
+    other size take the ordinary convolution); on CPU it is about 4x faster than oneDNN's
+    convolution for these shapes. Needs stride 1, no padding, no dilation, groups 1."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != tuple(self.kernel_size):
+            return super().forward(x)
+        return nn.functional.linear(x.flatten(1), self.weight.flatten(1), self.bias)[:, :, None, None]
+
+
+class FullConvTranspose2d(nn.ConvTranspose2d):
+    """A transposed convolution applied to a 1 x 1 map (Appendix A's DC(1024, 1) and DC(128, 7)):
+    one matrix product, then reshaped to out x k x k. Same function, parameters and initialisation
+    as :class:`torch.nn.ConvTranspose2d` (larger inputs take the ordinary path). Needs stride 1, no
+    padding, no output padding, groups 1."""
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != (1, 1) or output_size is not None:
+            return super().forward(x, output_size)
+        out = (x.flatten(1) @ self.weight.flatten(1)).reshape(x.shape[0], self.out_channels, *self.kernel_size)
+        return out if self.bias is None else out + self.bias[None, :, None, None]
+
+
 def build_encoder(spec: ArchSpec, out_dim: int) -> nn.Module:
     """Encoder Q (or a GAN discriminator trunk): B x sample shape -> B x out_dim (linear last layer)."""
     lrelu = nn.LeakyReLU(0.1)
@@ -147,8 +173,8 @@ def build_encoder(spec: ArchSpec, out_dim: int) -> nn.Module:
         return nn.Sequential(
             nn.Conv2d(c, 64, 4, 2, 1), nn.BatchNorm2d(64), lrelu,
             nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), lrelu,
-            nn.Conv2d(128, 1024, (h // 4, w // 4)), nn.BatchNorm2d(1024), lrelu,
-            nn.Conv2d(1024, 128, 1), nn.BatchNorm2d(128), lrelu,
+            FullConv2d(128, 1024, (h // 4, w // 4)), nn.BatchNorm2d(1024), lrelu,
+            FullConv2d(1024, 128, 1), nn.BatchNorm2d(128), lrelu,
             nn.Flatten(), nn.Linear(128, out_dim),
         )
     d = int(np.prod(spec.sample_shape))
@@ -166,8 +192,8 @@ def build_decoder(spec: ArchSpec, in_dim: int) -> nn.Module:
         c, h, w = spec.sample_shape
         layers: list[nn.Module] = [
             _Flatten((in_dim, 1, 1)),
-            nn.ConvTranspose2d(in_dim, 1024, 1), nn.BatchNorm2d(1024), nn.ReLU(),
-            nn.ConvTranspose2d(1024, 128, (h // 4, w // 4)), nn.BatchNorm2d(128), nn.ReLU(),
+            FullConvTranspose2d(in_dim, 1024, 1), nn.BatchNorm2d(1024), nn.ReLU(),
+            FullConvTranspose2d(1024, 128, (h // 4, w // 4)), nn.BatchNorm2d(128), nn.ReLU(),
             nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
             nn.ConvTranspose2d(64, c, 4, 2, 1),
         ]
