@@ -477,3 +477,19 @@ def test_cli_metrics_and_bad_format(home, capsys):
     with pytest.raises(SystemExit) as e:
         main(["report", "--format", "html", "--results", str(home)])
     assert e.value.code == 1 and "Valid formats" in capsys.readouterr().err
+
+
+def test_training_epochs_only_in_epoch_times_and_acc_curves():
+    """Pre-training epochs (numbered 1.. again) and the initialisation row neither count as
+    Table III training epochs nor overwrite the Fig. 3 curve."""
+    from clusterbench.report.figures import train_curve
+    from clusterbench.runner.execute import _epoch_seconds
+
+    history = [{"phase": "pretrain", "epoch": 1, "seconds": 1.0, "acc": 0.2},
+               {"phase": "pretrain", "epoch": 2, "seconds": 1.0, "acc": 0.3},
+               {"phase": "init", "epoch": 0, "acc": 0.7},
+               {"phase": "train", "epoch": 1, "seconds": 5.0, "acc": 0.8},
+               {"phase": "train", "epoch": 2, "seconds": 7.0, "acc": 0.9}]
+    assert _epoch_seconds(history) == [5.0, 7.0]
+    assert train_curve(history) == {1: 0.8, 2: 0.9}
+    assert _epoch_seconds([{"epoch": 1, "seconds": 3.0}]) == [3.0]  # histories without phases

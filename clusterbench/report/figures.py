@@ -66,13 +66,20 @@ def _latest_per(records, key) -> dict[Any, tuple[Path, RunRecord]]:
 # --------------------------------------------------------------------------- ACC vs epoch
 
 
+def train_curve(history: list[dict[str, Any]]) -> dict[int, float]:
+    """{training epoch: ACC} from a run's history (pre-training and initialisation rows, whose
+    epochs restart at 1 or are 0, are left out)."""
+    return {int(h["epoch"]): float(h["acc"]) for h in history
+            if isinstance(h, dict) and "epoch" in h and h.get("phase", "train") == "train"
+            and isinstance(h.get("acc"), (int, float))}
+
+
 def acc_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureReport:
     """One figure per data set whose records have per-epoch ``acc`` in their history."""
     rep = FigureReport()
     by_ds: dict[str, dict[str, list[dict[int, float]]]] = defaultdict(lambda: defaultdict(list))
     for _, r in _ok(records):
-        curve = {int(h["epoch"]): float(h["acc"]) for h in r.history
-                 if isinstance(h, dict) and "epoch" in h and isinstance(h.get("acc"), (int, float))}
+        curve = train_curve(r.history)
         if curve:
             by_ds[r.dataset][r.method].append(curve)
     if not by_ds:

@@ -196,8 +196,10 @@ def _peak_rss_mb() -> float:
 
 
 def _epoch_seconds(history: list[dict[str, Any]]) -> list[float]:
+    """Seconds of each training epoch (pre-training epochs excluded: Table III times training)."""
     for key in ("seconds", "epoch_s", "time_s"):
-        vals = [h[key] for h in history if isinstance(h, dict) and key in h]
+        vals = [h[key] for h in history
+                if isinstance(h, dict) and key in h and h.get("phase", "train") == "train"]
         if vals:
             return [float(v) for v in vals]
     return []
