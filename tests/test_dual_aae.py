@@ -132,3 +132,68 @@ def test_variants_train_and_log_their_losses(name, optim):
     # the no-CR critic sees y as well
     model = METHODS[name](cfg).make_model(torch.device("cpu"), resolve_arch((20,), 3))
     assert model.D[0].in_features == (6 if name == "dual-aae" else 9)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8), (3, 32, 32)])
+def test_full_convolutions_compute_what_the_ordinary_layers_compute(shape):
+    """The matmul forms of C(1024, k), C(128, 1), DC(1024, 1), DC(128, k) equal nn.Conv2d /
+    nn.ConvTranspose2d with the same weights, forwards and backwards (and fall back elsewhere)."""
+    from torch import nn
+
+    from clusterbench.methods.nets import FullConv2d, FullConvTranspose2d
+
+    torch.manual_seed(0)
+    c, h, w = shape
+    k = (h // 4, w // 4)
+    pairs = [(FullConv2d(128, 64, k), nn.Conv2d(128, 64, k), torch.randn(5, 128, *k)),
+             (FullConv2d(64, 32, 1), nn.Conv2d(64, 32, 1), torch.randn(5, 64, 1, 1)),
+             (FullConvTranspose2d(14, 64, 1), nn.ConvTranspose2d(14, 64, 1), torch.randn(5, 14, 1, 1)),
+             (FullConvTranspose2d(64, 32, k), nn.ConvTranspose2d(64, 32, k), torch.randn(5, 64, 1, 1)),
+             (FullConv2d(8, 4, 2), nn.Conv2d(8, 4, 2), torch.randn(5, 8, 5, 5)),              # fallback
+             (FullConvTranspose2d(8, 4, 2), nn.ConvTranspose2d(8, 4, 2), torch.randn(5, 8, 3, 3))]
+    for fast, ref, x in pairs:
+        ref.load_state_dict(fast.state_dict())
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = fast(xa), ref(xb)
+        assert ya.shape == yb.shape
+        torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+        g = torch.randn_like(ya)
+        ya.backward(g)
+        yb.backward(g)
+        torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(fast.bias.grad, ref.bias.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_kmeans_initialisation_makes_y_the_nearest_centroid_rule():
+    """cluster_init=kmeans: after pre-training, argmax q(y|x) is k-means' assignment of the
+    encoder's penultimate features, and softmax(y) decreases with the distance to each centroid."""
+    from sklearn.cluster import KMeans
+
+    torch.manual_seed(0)
+    X = torch.rand(120, 1, 8, 8)
+    cfg = make_config(METHODS["dual-aae"].Config, {"pretrain_epochs": 1})
+    model = METHODS["dual-aae"](cfg).make_model(torch.device("cpu"), resolve_arch((1, 8, 8), K))
+    for i in range(3):
+        model.pretrain_step(X[:60], i)
+    model.train_mode(False)
+    info = model.start_training(lambda: iter([X[:50], X[50:]]), seed=7)
+    assert info["init_beta"] > 0 and info["init_inertia"] > 0
+    feats = []
+    last = model.Q[-1]
+    hook = last.register_forward_hook(lambda m, i, o: feats.append(i[0]))
+    with torch.no_grad():
+        logits, _, _ = model.encode(X)
+    hook.remove()
+    f = feats[0].double().numpy()
+    km = KMeans(K, n_init=10, random_state=7).fit(f)
+    np.testing.assert_array_equal(logits.argmax(1).numpy(), km.predict(f))
+    d2 = ((f[:, None, :] - km.cluster_centers_[None]) ** 2).sum(-1)
+    order_logits = np.argsort(-logits.numpy(), 1)
+    np.testing.assert_array_equal(order_logits, np.argsort(d2, 1))
+    # no pre-training, or cluster_init=none: y is left as it is
+    cfg0 = make_config(METHODS["dual-aae"].Config, {"pretrain_epochs": 1, "cluster_init": "none"})
+    model0 = METHODS["dual-aae"](cfg0).make_model(torch.device("cpu"), resolve_arch((1, 8, 8), K))
+    before = model0.Q[-1].weight.clone()
+    assert model0.start_training(lambda: iter([X]), seed=7) == {}
+    torch.testing.assert_close(model0.Q[-1].weight, before)

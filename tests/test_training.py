@@ -106,26 +106,31 @@ def test_same_seed_same_proba_on_cpu():
     assert not np.array_equal(a.proba, c.proba)
 
 
-def test_resume_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("crash_at_call, resumed_from", [(2, 1), (4, 2)])
+def test_resume_equals_uninterrupted(tmp_path, crash_at_call, resumed_from):
+    """Monitor calls: 1 = pretrain epoch 1, 2 = after the k-means initialisation of y, 3 = train
+    epoch 1, 4 = train epoch 2. Dying at call 2 resumes from the pre-training checkpoint and
+    initialises again; dying at call 4 resumes from train epoch 1's checkpoint."""
     X = _tiny_images()
     full = _dual(epochs=3).fit(X, 4, seed=0, workdir=tmp_path / "full")
+    assert [r["phase"] for r in full.history] == ["pretrain", "init", "train", "train", "train"]
 
     class Stop(Exception):
         pass
 
     calls = {"n": 0}
 
-    def crash_in_third_epoch(proba):
+    def crash(proba):
         calls["n"] += 1
-        if calls["n"] == 3:  # pretrain epoch 1, train epoch 1 done and checkpointed; die in train epoch 2
+        if calls["n"] == crash_at_call:
             raise Stop
         return {}
 
     with pytest.raises(Stop):
-        _dual(epochs=3).fit(X, 4, seed=0, workdir=tmp_path / "cut", monitor=crash_in_third_epoch)
+        _dual(epochs=3).fit(X, 4, seed=0, workdir=tmp_path / "cut", monitor=crash)
     assert (tmp_path / "cut" / "checkpoint.pt").exists()
     resumed = _dual(epochs=3).fit(X, 4, seed=0, workdir=tmp_path / "cut")
-    assert resumed.extras["resumed_from_epoch"] == 2
+    assert resumed.extras["resumed_from_epoch"] == resumed_from
     np.testing.assert_allclose(resumed.proba, full.proba, rtol=0, atol=1e-6)
     losses = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "monitor_seconds")} for r in h]  # noqa: E731
     assert losses(resumed.history) == losses(full.history)

@@ -13,8 +13,10 @@ Choices (Makhzani is silent or differs): both discriminators are the Dual-AAE ML
 (100-100-1, dropout 0.2); Adam lr 1e-4, betas (0.5, 0.999) for all phases (the Chainer reference
 ``musyoku/adversarial-autoencoder`` uses Adam 1e-4 with beta1 0.1 and gradient clipping 5; Makhzani
 used SGD with momentum); Dual-AAE's style/noise split is kept only so the networks are identical —
-AAE treats [h, z] as one Gaussian style code. Like Dual-AAE we pre-train Q/P as an auto-encoder for
-``pretrain_epochs`` (10) so the comparison differs only in the losses; set 0 for Makhzani's setup.
+AAE treats [h, z] as one Gaussian style code. Like Dual-AAE we pre-train Q/P as a denoising
+auto-encoder and initialise y from k-means on the pre-trained features (``AEConfig`` in
+``dual_aae.py``) so the comparison differs only in the losses; set ``pretrain_epochs=0`` for
+Makhzani's setup.
 Epochs 300 and batch 100 as for Dual-AAE.
 """
 
@@ -26,16 +28,16 @@ import torch
 from torch import nn
 
 from clusterbench.methods.base import Method
-from clusterbench.methods.dual_aae import LatentAutoEncoder
+from clusterbench.methods.dual_aae import AEConfig, LatentAutoEncoder
 from clusterbench.methods.nets import ArchSpec, build_critic
-from clusterbench.methods.training import DeepConfig, DeepMethod
+from clusterbench.methods.training import DeepMethod
 
 _bce = nn.functional.binary_cross_entropy_with_logits
 
 
 class AAEModel(LatentAutoEncoder):
     def __init__(self, device: torch.device, spec: ArchSpec, cfg: "AAE.Config") -> None:
-        super().__init__(device, spec, pretrain_epochs=cfg.pretrain_epochs, lr_pretrain=cfg.lr_pretrain)
+        super().__init__(device, spec, cfg)
         self.Dy = build_critic(self.K, dropout=cfg.critic_dropout).to(device)
         self.Ds = build_critic(self.dh + self.dz, dropout=cfg.critic_dropout).to(device)
         self.nets.update(Dy=self.Dy, Ds=self.Ds)
@@ -87,14 +89,12 @@ class AAE(DeepMethod, Method):
     generative = True
 
     @dataclass
-    class Config(DeepConfig):
-        """Defaults: see the module docstring (Dual-AAE's epochs/batch/pre-training for a fair
-        comparison; Adam 1e-4, beta1 0.5)."""
+    class Config(AEConfig):
+        """Defaults: see the module docstring (Dual-AAE's epochs/batch/pre-training/cluster
+        initialisation for a fair comparison; Adam 1e-4, beta1 0.5)."""
 
         epochs: int = 300
         batch_size: int = 100
-        pretrain_epochs: int = 10
-        lr_pretrain: float = 1e-3
         lr: float = 1e-4
         beta1: float = 0.5
         critic_dropout: float = 0.2

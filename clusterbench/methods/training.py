@@ -74,6 +74,14 @@ class DeepModel:
     def pretrain_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
         raise NotImplementedError(f"{type(self).__name__} has no pre-training phase")
 
+    def start_training(self, batches: Callable[[], Iterator[torch.Tensor]], seed: int) -> dict[str, float]:
+        """Called once, right before the first training epoch (after pre-training), with a
+        function that yields all of X in order in batches; may initialise parameters from the
+        data (e.g. a cluster head from k-means on the pre-trained features). Must be a
+        deterministic function of the weights, the data and ``seed`` (a resumed run may call it
+        again from the post-pre-training checkpoint). Returns figures for the history."""
+        return {}
+
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One batch -> (B x K cluster posterior, B x d embedding or None); called in eval mode."""
@@ -386,6 +394,16 @@ def train(
                     global_epoch += 1
                     if global_epoch <= done:
                         continue
+                    if phase == "train" and epoch == 1:
+                        model.train_mode(False)
+                        init = model.start_training(lambda: data.in_order(max(options.batch_size, 256)), seed)
+                        model.train_mode(True)
+                        if init:
+                            row = {"phase": "init", "epoch": 0, **{k: float(v) for k, v in init.items()}}
+                            if monitor is not None and options.monitor_every:
+                                proba, _ = predict_all(model, data, options.batch_size)
+                                row.update({k: float(v) for k, v in monitor(proba).items()})
+                            history.append(row)
                     row = _run_epoch(model, step_fn, data, options, seed=seed, phase=phase,
                                      epoch=epoch, global_epoch=global_epoch, cuda=cuda)
                     # monitor (labels live in the runner; the model never sees them)
