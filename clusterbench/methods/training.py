@@ -12,7 +12,9 @@ an optional ``pretrain_step`` and ``predict``). :func:`train` owns everything el
 * batching from a float32 numpy array (or a CSR matrix, densified per batch) with a seeded
   shuffle per epoch (``numpy.random.default_rng([seed, epoch])``, so a resumed run sees the same
   batches),
-* epochs over two phases (``pretrain`` then ``train``), a Rich progress bar on terminals,
+* epochs over two phases (``pretrain`` then ``train``), a Rich progress bar on terminals; between
+  them the model's ``start_training`` hook runs once (e.g. k-means initialisation of a cluster
+  head), logged as an ``init`` row of the history,
 * per-epoch history: the mean of every loss over the epoch, seconds per epoch (training only,
   CUDA synchronised), the monitor's metrics (ACC/NMI from labels the method never sees),
 * NaN/inf detection: :class:`FloatingPointError` naming the epoch, phase and loss,
