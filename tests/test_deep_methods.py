@@ -33,8 +33,12 @@ def test_trains_two_epochs_and_returns_valid_output(name, shape, tmp_path):
     out = METHODS[name](cfg).fit(X, k, seed=0, workdir=tmp_path, monitor=monitor)
     out.validate(n)
     assert out.proba.shape == (n, k)
-    assert len(out.history) == cfg.epochs + cfg.pretrain_epochs
+    epochs = [r for r in out.history if r["phase"] != "init"]
+    assert len(epochs) == cfg.epochs + cfg.pretrain_epochs
     assert all(r["seconds"] > 0 and r["acc"] == 0.5 for r in out.history)
+    init = [r for r in out.history if r["phase"] == "init"]  # k-means start of y after pre-training
+    assert len(init) == (1 if name in AE else 0)
+    assert all(r["init_beta"] > 0 for r in init)
     assert seen and all(s == (n, k) for s in seen)
     hist = out.extras["cluster_histogram"]
     assert len(hist) == k and sum(hist) == n

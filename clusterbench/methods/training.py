@@ -397,11 +397,13 @@ def train(
                     if global_epoch <= done:
                         continue
                     if phase == "train" and epoch == 1:
+                        t_init = time.perf_counter()
                         model.train_mode(False)
                         init = model.start_training(lambda: data.in_order(max(options.batch_size, 256)), seed)
                         model.train_mode(True)
                         if init:
-                            row = {"phase": "init", "epoch": 0, **{k: float(v) for k, v in init.items()}}
+                            row = {"phase": "init", "epoch": 0, **{k: float(v) for k, v in init.items()},
+                                   "seconds": time.perf_counter() - t_init}
                             if monitor is not None and options.monitor_every:
                                 proba, _ = predict_all(model, data, options.batch_size)
                                 row.update({k: float(v) for k, v in monitor(proba).items()})
