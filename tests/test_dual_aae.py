@@ -197,3 +197,16 @@ def test_kmeans_initialisation_makes_y_the_nearest_centroid_rule():
     before = model0.Q[-1].weight.clone()
     assert model0.start_training(lambda: iter([X]), seed=7) == {}
     torch.testing.assert_close(model0.Q[-1].weight, before)
+
+
+def test_recon_reduction_sum_is_the_per_sample_sum():
+    torch.manual_seed(0)
+    X = torch.rand(8, 1, 8, 8)
+    losses = {}
+    for red in ("mean", "sum"):
+        cfg = make_config(METHODS["dual-aae"].Config, {"recon_reduction": red})
+        torch.manual_seed(1)
+        model = METHODS["dual-aae"](cfg).make_model(torch.device("cpu"), resolve_arch((1, 8, 8), K))
+        model.train_mode(False)
+        losses[red] = float(model.recon_loss(X)[0])
+    assert losses["sum"] == pytest.approx(64 * losses["mean"], rel=1e-5)
