@@ -405,18 +405,14 @@ def train(
                             row = {"phase": "init", "epoch": 0, **{k: float(v) for k, v in init.items()},
                                    "seconds": time.perf_counter() - t_init}
                             if monitor is not None and options.monitor_every:
-                                proba, _ = predict_all(model, data, options.batch_size)
-                                row.update({k: float(v) for k, v in monitor(proba).items()})
+                                _monitor_into(row, model, data, options, monitor)
                             history.append(row)
                     row = _run_epoch(model, step_fn, data, options, seed=seed, phase=phase,
                                      epoch=epoch, global_epoch=global_epoch, cuda=cuda)
                     # monitor (labels live in the runner; the model never sees them)
                     last = global_epoch == total
                     if monitor is not None and options.monitor_every and (epoch % options.monitor_every == 0 or last):
-                        t0 = time.perf_counter()
-                        proba, _ = predict_all(model, data, options.batch_size)
-                        row.update({k: float(v) for k, v in monitor(proba).items()})
-                        row["monitor_seconds"] = time.perf_counter() - t0
+                        _monitor_into(row, model, data, options, monitor)
                     history.append(row)
                     done = global_epoch
                     if ckpt is not None and (last or (options.checkpoint_every and global_epoch % options.checkpoint_every == 0)):
@@ -431,6 +427,15 @@ def train(
         proba, emb = predict_all(model, data, options.batch_size)
     return TrainResult(model=model, proba=proba, embedding=emb, history=history,
                        resumed_from_epoch=resumed, checkpoint=ckpt)
+
+
+def _monitor_into(row: dict[str, Any], model: DeepModel, data: _Data, options: LoopOptions,
+                  monitor: Monitor) -> None:
+    """Add the monitor's metrics on the current posterior of all of X (and their cost) to ``row``."""
+    t0 = time.perf_counter()
+    proba, _ = predict_all(model, data, options.batch_size)
+    row.update({k: float(v) for k, v in monitor(proba).items()})
+    row["monitor_seconds"] = time.perf_counter() - t0
 
 
 def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, phase: str,
