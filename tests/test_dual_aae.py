@@ -109,6 +109,13 @@ def test_arch_override_and_bad_values():
     assert cfg.critic_clip is None and cfg.optim == "code"
     with pytest.raises(ConfigError):
         make_config(METHODS["dual-aae"].Config, {"optim": "adamw"})
+    for name in ("dual-aae", "aae"):
+        with pytest.raises(ConfigError, match="cluster_init"):
+            make_config(METHODS[name].Config, {"cluster_init": "gmm"}, method=name)
+        with pytest.raises(ConfigError, match="pretrain_corruption"):
+            make_config(METHODS[name].Config, {"pretrain_corruption": "1.5"}, method=name)
+    with pytest.raises(ConfigError, match="recon_reduction"):
+        make_config(METHODS["dual-aae"].Config, {"recon_reduction": "max"})
 
 
 def test_paper_defaults():
