@@ -145,3 +145,29 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     _dual(epochs=1).fit(X, 4, seed=0, workdir=tmp_path)
     with pytest.raises(ConfigError, match="different run"):
         _dual(epochs=1, lam1=0.2).fit(X, 4, seed=0, workdir=tmp_path)
+
+
+def test_optimizing_steps_only_named_optimizers_and_runs_after_step_hooks():
+    """DeepModel.optimizing: zero_grad -> block -> backward -> step of the named optimizers only."""
+    from clusterbench.methods.training import DeepModel
+
+    m = DeepModel(torch.device("cpu"))
+    a, b = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    m.optims = {"a": torch.optim.SGD(a.parameters(), lr=0.1), "b": torch.optim.SGD(b.parameters(), lr=0.1)}
+    wa, wb = a.weight.detach().clone(), b.weight.detach().clone()
+    hooked = []
+    with m.optimizing("a") as opt:
+        loss = opt.backward((a(torch.ones(1, 2)) + b(torch.ones(1, 2))).sum())
+        opt.after_step.append(lambda: hooked.append(True))
+    assert not torch.equal(a.weight, wa) and torch.equal(b.weight, wb)
+    assert b.weight.grad is not None  # b's grads were computed but b did not step
+    assert hooked == [True] and loss.requires_grad
+    with pytest.raises(RuntimeError, match="did not call"):
+        with m.optimizing("a"):
+            pass
+    wa = a.weight.detach().clone()
+    with pytest.raises(ValueError):
+        with m.optimizing("a") as opt:
+            opt.backward(a(torch.ones(1, 2)).sum())
+            raise ValueError("boom")
+    assert torch.equal(a.weight, wa)  # an exception in the block steps nothing

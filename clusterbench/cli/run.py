@@ -65,7 +65,7 @@ def run(
     """
     from clusterbench.runner import LocalExecutor, SlurmExecutor, expand_grid, plan, summarize
     from clusterbench.runner.grid import clear_forced
-    from clusterbench.runner.execute import resolve_device
+    from clusterbench.runtime import resolve_device
 
     if executor not in ("local", "slurm"):
         raise ConfigError(f"--executor must be local or slurm, got {executor!r}.")

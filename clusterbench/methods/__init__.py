@@ -1,37 +1,15 @@
-"""The METHODS registry: method id -> Method class. One module per method; add a line here."""
+"""The METHODS registry: method id -> Method class. One module per method; add its line to
+``clusterbench.plugins.BUILTIN_METHODS``."""
 
 from __future__ import annotations
 
 from clusterbench.errors import UnknownNameError
-from clusterbench.methods.aae import AAE
 from clusterbench.methods.base import Method, MethodOutput, make_config
-from clusterbench.methods.baselines import (
-    AgglomerativeMethod,
-    GMMMethod,
-    KMeansMethod,
-    NMFMethod,
-    SpectralMethod,
-)
-from clusterbench.methods.catgan import CatGAN
-from clusterbench.methods.dual_aae import DualAAE, DualAAENoCR
-from clusterbench.methods.infogan import InfoGAN
-from clusterbench.methods.ncuts import NCutsMethod
+from clusterbench.plugins import load_methods
 
-METHODS: dict[str, type[Method]] = {
-    # Classical baselines (methods/baselines.py, methods/ncuts.py)
-    "kmeans": KMeansMethod,
-    "gmm": GMMMethod,
-    "ncuts": NCutsMethod,
-    "nmf": NMFMethod,
-    "spectral": SpectralMethod,
-    "agglomerative": AgglomerativeMethod,
-    # Deep methods of the Dual-AAE paper and its comparison methods
-    "dual-aae": DualAAE,
-    "dual-aae-nocr": DualAAENoCR,
-    "aae": AAE,
-    "infogan": InfoGAN,
-    "catgan": CatGAN,
-}
+#: method id -> Method class: the built-ins of ``clusterbench.plugins.BUILTIN_METHODS`` (add a
+#: method there, one line) and installed plug-ins (entry-point group ``clusterbench.methods``).
+METHODS: dict[str, type[Method]] = load_methods()
 
 
 def get_method(name: str) -> type[Method]:

@@ -52,32 +52,22 @@ class AAEModel(LatentAutoEncoder):
         ones = torch.ones(n, 1, device=self.device)
         zeros = torch.zeros(n, 1, device=self.device)
         # 1. reconstruction phase
-        opt = self.optims["recon"]
-        opt.zero_grad(set_to_none=True)
-        with self.autocast():
-            recon, _, _, _ = self.recon_loss(x)
-        recon.backward()
-        opt.step()
-        # 2. discriminators: prior samples are "real", encodings "fake"
-        opt = self.optims["disc"]
-        opt.zero_grad(set_to_none=True)
-        with torch.no_grad(), self.autocast():
-            logits, h, z = self.encode(x)
-            y, s = logits.softmax(1), torch.cat([h, z], 1)
-        _, y_p, h_p, z_p = self.prior(n)
-        s_p = torch.cat([h_p, z_p], 1)
-        d_loss = (_bce(self.Dy(y_p), ones) + _bce(self.Dy(y.float()), zeros)
-                  + _bce(self.Ds(s_p), ones) + _bce(self.Ds(s.float()), zeros))
-        d_loss.backward()
-        opt.step()
+        with self.optimizing("recon") as opt:
+            recon = opt.backward(self.recon_loss(x)[0])
+        # 2. discriminators: prior samples are "real", encodings "fake" (float32: small MLPs)
+        with self.optimizing("disc", autocast=False) as opt:
+            with torch.no_grad(), self.autocast():
+                logits, h, z = self.encode(x)
+                y, s = logits.softmax(1), torch.cat([h, z], 1)
+            _, y_p, h_p, z_p = self.prior(n)
+            s_p = torch.cat([h_p, z_p], 1)
+            d_loss = opt.backward(_bce(self.Dy(y_p), ones) + _bce(self.Dy(y.float()), zeros)
+                                  + _bce(self.Ds(s_p), ones) + _bce(self.Ds(s.float()), zeros))
         # 3. generator: the encoder fools both discriminators
-        opt = self.optims["gen"]
-        opt.zero_grad(set_to_none=True)
-        with self.autocast():
+        with self.optimizing("gen") as opt:
             logits, h, z = self.encode(x)
-            g_loss = _bce(self.Dy(logits.softmax(1)), ones) + _bce(self.Ds(torch.cat([h, z], 1)), ones)
-        g_loss.backward()
-        opt.step()
+            g_loss = opt.backward(_bce(self.Dy(logits.softmax(1)), ones)
+                                  + _bce(self.Ds(torch.cat([h, z], 1)), ones))
         return {"recon": recon.detach(), "disc": d_loss.detach(), "gen": g_loss.detach()}
 
 

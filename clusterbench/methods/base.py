@@ -65,8 +65,36 @@ class Method:
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = object
+
+    # Declared capabilities (read by the runner, the evaluators, ``check`` and ``methods``;
+    # never probed with hasattr):
     #: True for methods that use torch (they accept device="cuda").
     deep: ClassVar[bool] = False
+    #: True for methods whose fitted model can generate samples (``MethodOutput.generator``):
+    #: generation evaluators (mode counting, FID, SSIM) run on them.
+    generative: ClassVar[bool] = False
+    #: False for methods that only generate (WGAN-GP): no cluster posterior, no ACC/NMI.
+    clusters: ClassVar[bool] = True
+    #: True when ``fit`` takes a scipy.sparse CSR matrix (Reuters tf-idf).
+    accepts_sparse: ClassVar[bool] = True
+    #: Input families the method takes: "vector" (N x D) and/or "image" (N x C x H x W).
+    inputs: ClassVar[frozenset[str]] = frozenset({"vector", "image"})
+
+    @classmethod
+    def incompatibility(cls, *, sample_shape: tuple[int, ...], sparse: bool, n_clusters: int) -> str | None:
+        """Why this method cannot run on data of this kind (None when it can): checked at plan
+        time, before any data is loaded, so an impossible (method, data set) pair is refused with
+        its reason instead of being recorded as a failed run. Subclasses with narrower needs
+        (one image size, one family) extend it."""
+        family = "image" if len(sample_shape) == 3 else "vector"
+        if family not in cls.inputs:
+            return (f"{cls.name or cls.__name__} takes {' or '.join(sorted(cls.inputs))} data; "
+                    f"this data set has samples of shape {tuple(sample_shape)} ({family}).")
+        if sparse and not cls.accepts_sparse:
+            return f"{cls.name or cls.__name__} does not accept sparse input."
+        if n_clusters < 2:
+            return f"n_clusters must be >= 2, got {n_clusters}."
+        return None
 
     def __init__(self, config: Any | None = None) -> None:
         self.config = config if config is not None else self.Config()

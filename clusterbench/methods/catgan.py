@@ -43,24 +43,16 @@ class CatGANModel(DeepModel):
         n = x.shape[0]
         noise = torch.randn(n, self.noise_dim, device=self.device)
         # 1. discriminator / classifier
-        opt = self.optims["d"]
-        opt.zero_grad(set_to_none=True)
-        with self.autocast():
+        with self.optimizing("d") as opt:
             with torch.no_grad():
                 fake = self.G(noise)
             hm_real, hc_real = entropy_terms(self.D(x).float().softmax(1))
             _, hc_fake = entropy_terms(self.D(fake).float().softmax(1))
-            d_loss = hc_real - self.cfg.lam_marginal * hm_real - hc_fake
-        d_loss.backward()
-        opt.step()
+            d_loss = opt.backward(hc_real - self.cfg.lam_marginal * hm_real - hc_fake)
         # 2. generator
-        opt = self.optims["g"]
-        opt.zero_grad(set_to_none=True)
-        with self.autocast():
+        with self.optimizing("g") as opt:
             hm_fake, hc_fake = entropy_terms(self.D(self.G(noise)).float().softmax(1))
-            g_loss = hc_fake - self.cfg.lam_marginal * hm_fake
-        g_loss.backward()
-        opt.step()
+            g_loss = opt.backward(hc_fake - self.cfg.lam_marginal * hm_fake)
         return {"d": d_loss.detach(), "g": g_loss.detach(), "H_marginal": hm_real.detach(),
                 "H_conditional": hc_real.detach()}
 

@@ -154,13 +154,9 @@ class LatentAutoEncoder(DeepModel):
         return loss, y, h, z
 
     def pretrain_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        opt = self.optims["pretrain"]
-        opt.zero_grad(set_to_none=True)
         x_in = nn.functional.dropout(x, self.pretrain_corruption) if self.pretrain_corruption > 0 else None
-        with self.autocast():
-            loss, _, _, _ = self.recon_loss(x, x_in)
-        loss.backward()
-        opt.step()
+        with self.optimizing("pretrain") as opt:
+            loss = opt.backward(self.recon_loss(x, x_in)[0])
         return {"pretrain_recon": loss.detach()}
 
     @torch.no_grad()
@@ -237,21 +233,21 @@ class DualAAEModel(LatentAutoEncoder):
         return dual_ae_loss(logits, h_rec, labels, h)
 
     def critic_step(self, x: torch.Tensor) -> torch.Tensor:
-        opt = self.optims["critic"]
-        opt.zero_grad(set_to_none=True)
-        with torch.no_grad(), self.autocast():
-            logits, h, z = self.encode(x)
-            fake = self.critic_codes(logits.softmax(1), h, z).float()
-        _, y_p, h_p, z_p = self.prior(x.shape[0])
-        real = self.critic_codes(y_p, h_p, z_p)
-        loss = self.D(fake).mean() - self.D(real).mean()
-        loss.backward()
-        opt.step()
-        if self.cfg.critic_clip is not None:
-            with torch.no_grad():
-                for p in self.D.parameters():
-                    p.clamp_(-self.cfg.critic_clip, self.cfg.critic_clip)
+        with self.optimizing("critic", autocast=False) as opt:  # float32: a small MLP on codes
+            with torch.no_grad(), self.autocast():
+                logits, h, z = self.encode(x)
+                fake = self.critic_codes(logits.softmax(1), h, z).float()
+            _, y_p, h_p, z_p = self.prior(x.shape[0])
+            real = self.critic_codes(y_p, h_p, z_p)
+            loss = opt.backward(self.D(fake).mean() - self.D(real).mean())
+            if self.cfg.critic_clip is not None:
+                opt.after_step.append(self._clip_critic)
         return loss.detach()
+
+    @torch.no_grad()
+    def _clip_critic(self) -> None:
+        for p in self.D.parameters():
+            p.clamp_(-self.cfg.critic_clip, self.cfg.critic_clip)
 
     # the step ----------------------------------------------------------------------------------
     def training_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
@@ -266,9 +262,7 @@ class DualAAEModel(LatentAutoEncoder):
     def _joint_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Eq. (10) for Q and P as one weighted loss, one Adam step."""
         cfg = self.cfg
-        opt = self.optims["qp"]
-        opt.zero_grad(set_to_none=True)
-        with self.autocast():
+        with self.optimizing("qp") as opt:
             recon, y, h, z = self.recon_loss(x)                       # O-AE
             adv = -self.D(self.critic_codes(y, h, z).float()).mean()  # fool the critic
             dae, dae_y, dae_h = self.dae_loss(x.shape[0])             # D-AE
@@ -278,8 +272,7 @@ class DualAAEModel(LatentAutoEncoder):
                 cr = clustering_regularizer(y, lam2=cfg.lam2)
                 loss = loss + cfg.cr_weight * cr
                 out["cr"] = cr
-        loss.backward()
-        opt.step()
+            opt.backward(loss)
         out["loss"] = loss
         h_m, h_c = entropy_terms(y.detach())
         out.update(H_marginal=h_m, H_conditional=h_c)
@@ -290,13 +283,8 @@ class DualAAEModel(LatentAutoEncoder):
         cfg, out = self.cfg, {}
 
         def run(name: str, fn):
-            opt = self.optims[name]
-            opt.zero_grad(set_to_none=True)
-            with self.autocast():
-                loss = fn()
-            loss.backward()
-            opt.step()
-            out[name] = loss.detach()
+            with self.optimizing(name) as opt:
+                out[name] = opt.backward(fn()).detach()
 
         def adv():
             logits, h, z = self.encode(x)

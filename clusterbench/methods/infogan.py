@@ -70,26 +70,18 @@ class InfoGANModel(DeepModel):
         zeros = torch.zeros(n, 1, device=self.device)
         labels, y, h, z = self.codes(n)
         # 1. D and Q
-        opt = self.optims["d"]
-        opt.zero_grad(set_to_none=True)
-        with self.autocast():
+        with self.optimizing("d") as opt:
             with torch.no_grad():
                 fake = self.G(torch.cat([y, h, z], 1))
             real_logit, _, _ = self.heads(x)
             fake_logit, y_logits, h_pred = self.heads(fake)
             info_d = self.info_loss(y_logits, h_pred, labels, h)
-            d_loss = _bce(real_logit, ones) + _bce(fake_logit, zeros) + cfg.lam_info * info_d
-        d_loss.backward()
-        opt.step()
+            d_loss = opt.backward(_bce(real_logit, ones) + _bce(fake_logit, zeros) + cfg.lam_info * info_d)
         # 2. G (same codes: one prior for both steps)
-        opt = self.optims["g"]
-        opt.zero_grad(set_to_none=True)
-        with self.autocast():
+        with self.optimizing("g") as opt:
             fake_logit, y_logits, h_pred = self.heads(self.G(torch.cat([y, h, z], 1)))
             info_g = self.info_loss(y_logits, h_pred, labels, h)
-            g_loss = _bce(fake_logit, ones) + cfg.lam_info * info_g
-        g_loss.backward()
-        opt.step()
+            g_loss = opt.backward(_bce(fake_logit, ones) + cfg.lam_info * info_g)
         return {"d": d_loss.detach(), "g": g_loss.detach(), "info": info_g.detach()}
 
     @torch.no_grad()

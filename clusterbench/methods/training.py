@@ -42,6 +42,8 @@ from torch import nn
 
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.fsutil import atomic_path
+from clusterbench.runtime import resolve_device as _resolve_device
+from clusterbench.runtime import seed_everything
 
 Monitor = Callable[[np.ndarray], dict[str, float]]
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -89,6 +91,36 @@ class DeepModel:
         """One batch -> (B x K cluster posterior, B x d embedding or None); called in eval mode."""
         raise NotImplementedError
 
+    # the manual optimisation step -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def optimizing(self, *names: str, autocast: bool = True) -> Iterator["OptimStep"]:
+        """One manual optimisation step of the optimizers ``names`` (GANs: one per player)::
+
+            with self.optimizing("disc") as opt:
+                loss = d_real + d_fake          # forward passes, under the loop's autocast
+                opt.backward(loss)
+            # here: loss.backward() ran outside autocast, then each optimizer stepped
+
+        On entry: ``zero_grad(set_to_none=True)`` on those optimizers and the loop's autocast
+        (bf16 on CUDA, a no-op on CPU; ``autocast=False`` for steps that must stay float32). On a
+        normal exit: ``backward`` of the loss given to ``opt.backward`` (exactly once), then
+        ``step()`` of each optimizer, then the callables in ``opt.after_step`` (e.g. weight
+        clipping). An exception inside the block steps nothing.
+        """
+        optims = [self.optims[n] for n in names]
+        for o in optims:
+            o.zero_grad(set_to_none=True)
+        step = OptimStep()
+        with (self.autocast() if autocast else contextlib.nullcontext()):
+            yield step
+        if step.loss is None:
+            raise RuntimeError(f"optimizing({', '.join(names)}): the block did not call opt.backward(loss)")
+        step.loss.backward()
+        for o in optims:
+            o.step()
+        for fn in step.after_step:
+            fn()
+
     # helpers ------------------------------------------------------------------------------------
     def train_mode(self, on: bool = True) -> None:
         for m in self.nets.values():
@@ -105,6 +137,21 @@ class DeepModel:
             _orig(m).load_state_dict(state["nets"][k])
         for k, o in self.optims.items():
             o.load_state_dict(state["optims"][k])
+
+
+class OptimStep:
+    """What :meth:`DeepModel.optimizing` yields: ``backward(loss)`` names the loss to minimise;
+    ``after_step`` holds callables run after the optimizers stepped."""
+
+    def __init__(self) -> None:
+        self.loss: torch.Tensor | None = None
+        self.after_step: list[Callable[[], None]] = []
+
+    def backward(self, loss: torch.Tensor) -> torch.Tensor:
+        if self.loss is not None:
+            raise RuntimeError("opt.backward() was called twice in one optimizing() block")
+        self.loss = loss
+        return loss
 
 
 def _orig(m: nn.Module) -> nn.Module:
@@ -160,28 +207,10 @@ class TrainResult:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> cuda when available else cpu; ``"cuda"`` without a GPU is a ConfigError."""
+    """:func:`clusterbench.runtime.resolve_device` as a ``torch.device``."""
     if isinstance(device, torch.device):
         return device
-    d = str(device).strip().lower()
-    if d == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if d.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"device={device!r} was requested but torch sees no CUDA GPU.",
-            hint="Use --device cpu (or auto), or run on a machine with a GPU.",
-        )
-    try:
-        return torch.device(d)
-    except RuntimeError:
-        raise ConfigError(f"Unknown device {device!r}.", hint="Use cpu, cuda, cuda:N or auto.") from None
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices) from one integer."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
+    return torch.device(_resolve_device(device))
 
 
 def batch_indices(n: int, batch_size: int, *, seed: int, epoch: int, drop_last: bool) -> list[np.ndarray]:
@@ -518,6 +547,7 @@ class DeepMethod:
 
     name: str = ""
     config: DeepConfig
+    generative: bool = False
 
     def make_model(self, device: torch.device, spec: Any) -> DeepModel:
         raise NotImplementedError
@@ -541,7 +571,7 @@ class DeepMethod:
             if importlib.util.find_spec("matplotlib") is None:  # fail before training, not after
                 raise ConfigError("save_samples=true needs matplotlib to write the PNG sample grids.",
                                   hint="pip install 'clusterbench[report]', or --set save_samples=false.")
-        if cfg.count_modes and (spec.sample_shape != (1, 28, 28) or not hasattr(self, "generative")):
+        if cfg.count_modes and (spec.sample_shape != (1, 28, 28) or not self.generative):
             raise ConfigError(f"count_modes=true needs a generative method on 1x28x28 (MNIST-like) data; "
                               f"got {self.name} on samples of shape {spec.sample_shape}.",
                               hint="Set count_modes=false.")

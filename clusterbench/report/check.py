@@ -332,7 +332,7 @@ def run_check(
     """
     from clusterbench.methods import METHODS, get_method
     from clusterbench.runner import LocalExecutor, expand_grid, plan
-    from clusterbench.runner.execute import resolve_device
+    from clusterbench.runtime import resolve_device
 
     t0 = time.perf_counter()
     reference = Path(reference)

@@ -1,7 +1,8 @@
 """The runner: expand method x data set x seed into run specs, execute them (locally or on Slurm),
 write one record per run, skip finished ones."""
 
-from clusterbench.runner.execute import execute_run, seed_everything
+from clusterbench.runner.execute import execute_run
+from clusterbench.runtime import seed_everything
 from clusterbench.runner.executors import LocalExecutor, SlurmExecutor, assign_gpus
 from clusterbench.runner.grid import plan, summarize
 from clusterbench.runner.spec import RunSpec, expand_grid, run_key, stratified_subset

@@ -16,7 +16,6 @@ import functools
 import importlib
 import os
 import platform
-import random
 import resource
 import shutil
 import socket
@@ -30,49 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from clusterbench.errors import ConfigError, DataError
+from clusterbench.errors import DataError
 from clusterbench.results.records import RunRecord, artifacts_dir, record_path, write_outputs, write_record
 from clusterbench.runner.spec import RunSpec, git_info, stratified_subset
+from clusterbench.runtime import resolve_device, seed_everything
 
 #: Called after each monitor call (i.e. once per epoch of a deep method) with the run's label and
 #: the monitor's metrics; the sequential executor uses it to tick the per-run progress line.
 EpochCallback = Callable[[dict[str, float]], None]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, numpy's legacy global generator and torch (CPU and all CUDA
-    devices) from one run seed. Methods still receive ``seed`` explicitly and should use their own
-    generators; this only makes hidden global state deterministic too. cuDNN determinism flags are
-    left to the deep training loop, which owns the device."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    try:
-        import torch
-    except ImportError:  # torch is a dependency, but the classical path does not need it
-        return
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; ``cuda`` without a GPU is an error."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}.")
-    if device == "cpu":
-        return "cpu"
-    try:
-        import torch
-
-        has_cuda = torch.cuda.is_available()
-    except ImportError:
-        has_cuda = False
-    if device == "cuda" and not has_cuda:
-        raise ConfigError(
-            "--device cuda was asked for, but no CUDA GPU is available here (torch.cuda.is_available() is False).",
-            hint="Use --device cpu (or auto), or run on a machine with a GPU (e.g. --executor slurm --gpus 1).",
-        )
-    return "cuda" if has_cuda else "cpu"
 
 
 def resolve_method(spec: RunSpec) -> type:

@@ -1,0 +1,94 @@
+"""Where the suite finds its methods, metrics and table specs: built-ins and plug-ins.
+
+Built-in methods are listed here as ``"module:Class"`` references, so that listing the method
+names (``report``, ``methods``, plan-time checks) imports neither torch nor scikit-learn. A user's
+own package adds methods, metrics or table specs without editing clusterbench, through Python
+entry points (the way pytest finds its plug-ins), in its ``pyproject.toml``::
+
+    [project.entry-points."clusterbench.methods"]
+    my-method = "my_package.module:MyMethod"
+
+Groups: :data:`GROUPS`. A plug-in whose name clashes with a built-in is refused with a warning
+(built-ins win); one that fails to import is reported with a warning naming it, never silently
+dropped, and never takes the built-ins down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+#: Entry-point group of each plug-in kind.
+GROUPS: dict[str, str] = {
+    "methods": "clusterbench.methods",
+    "metrics": "clusterbench.metrics",
+    "tables": "clusterbench.tables",
+}
+
+#: Built-in methods: id -> "module:Class". One line per method; the id is the ``run`` name.
+BUILTIN_METHODS: dict[str, str] = {
+    # Classical baselines (methods/baselines.py, methods/ncuts.py)
+    "kmeans": "clusterbench.methods.baselines:KMeansMethod",
+    "gmm": "clusterbench.methods.baselines:GMMMethod",
+    "ncuts": "clusterbench.methods.ncuts:NCutsMethod",
+    "nmf": "clusterbench.methods.baselines:NMFMethod",
+    "spectral": "clusterbench.methods.baselines:SpectralMethod",
+    "agglomerative": "clusterbench.methods.baselines:AgglomerativeMethod",
+    # Deep methods of the Dual-AAE paper and its comparison methods
+    "dual-aae": "clusterbench.methods.dual_aae:DualAAE",
+    "dual-aae-nocr": "clusterbench.methods.dual_aae:DualAAENoCR",
+    "aae": "clusterbench.methods.aae:AAE",
+    "infogan": "clusterbench.methods.infogan:InfoGAN",
+    "catgan": "clusterbench.methods.catgan:CatGAN",
+}
+
+
+def load_ref(ref: str) -> Any:
+    """Import ``"package.module:Qual.Name"`` and return the object."""
+    module, _, qual = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qual.split(".") if qual else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+@lru_cache(maxsize=None)
+def plugin_entry_points(kind: str) -> dict[str, EntryPoint]:
+    """Installed entry points of one plug-in ``kind`` (a key of :data:`GROUPS`), by name."""
+    return {ep.name: ep for ep in entry_points(group=GROUPS[kind])}
+
+
+def method_refs() -> dict[str, str]:
+    """Every method id -> ``"module:Class"``: the built-ins, then installed plug-ins."""
+    refs = dict(BUILTIN_METHODS)
+    for name, ep in plugin_entry_points("methods").items():
+        if name in refs:
+            warnings.warn(f"Plug-in method {name!r} ({ep.value}) has the name of a built-in method; "
+                          "the built-in is used. Rename the entry point.", stacklevel=2)
+            continue
+        refs[name] = ep.value
+    return refs
+
+
+def method_names() -> tuple[str, ...]:
+    """Every registered method id, without importing any method module."""
+    return tuple(method_refs())
+
+
+def load_methods() -> dict[str, type]:
+    """Import every method class (built-ins and plug-ins). A plug-in that fails to import is
+    skipped with a warning naming it and the error; a built-in that fails is a bug and raises."""
+    out: dict[str, type] = {}
+    for name, ref in method_refs().items():
+        if name in BUILTIN_METHODS:
+            out[name] = load_ref(ref)
+            continue
+        try:
+            out[name] = load_ref(ref)
+        except Exception as exc:  # a broken plug-in must not take the suite down
+            warnings.warn(f"Plug-in method {name!r} ({ref}) could not be imported "
+                          f"({type(exc).__name__}: {exc}); it is left out.", stacklevel=2)
+    return out
