@@ -35,6 +35,7 @@ def _register() -> None:
     app.command("runs")(run_cli.runs)
     app.command("merge")(run_cli.merge)
     from clusterbench.cli import check as check_cli; app.command("check")(check_cli.check)  # noqa: E702
+    from clusterbench.cli import methods as methods_cli; app.command("methods")(methods_cli.methods)  # noqa: E702
 
 
 _register()
