@@ -33,3 +33,14 @@ def test_methods_name_shows_every_set_key_with_type_default_and_doc(capsys):
 def test_methods_unknown_name_is_one_paragraph_error(capsys):
     rc, out, err = run_cli(capsys, "methods", "dual-aee")
     assert rc == 1 and "dual-aae" in err and "Traceback" not in err
+
+
+def test_help_shows_flags_as_flags_defaults_examples_and_environment(capsys):
+    rc, out, _ = run_cli(capsys, "--help")
+    assert rc == 0 and "CLUSTERBENCH_HOME" in out and "CLUSTERBENCH_RESULTS" in out and "Examples:" in out
+    rc, out, _ = run_cli(capsys, "runs", "--help")
+    assert "--json " in out and "<bool>" not in out  # a flag, not an option taking a value
+    rc, out, _ = run_cli(capsys, "run", "--help")
+    assert "[default:" in out and "digits" in out  # not swallowed as markup
+    rc, _, err = run_cli(capsys, "runs", "--json", "true")
+    assert rc == 2  # flags take no value

@@ -16,9 +16,24 @@ from clusterbench.errors import ClusterbenchError
 app = typer.Typer(
     name="clusterbench",
     help="Benchmark deep clustering: fetch data sets, run methods over seeds, report the papers' tables.",
+    epilog=(
+        "\b\nExamples:\n"
+        "  clusterbench fetch fashion-mnist\n"
+        "  clusterbench run kmeans dual-aae --seeds 3 --set dual-aae.epochs=20\n"
+        "  clusterbench summary\n"
+        "  clusterbench report --table 1\n"
+        "  clusterbench methods dual-aae\n"
+        "\b\nEnvironment:\n"
+        "  CLUSTERBENCH_HOME     where data sets, weights and runs live (default: the per-user cache dir)\n"
+        "  CLUSTERBENCH_RESULTS  the results home alone (default: $CLUSTERBENCH_HOME/runs)"
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain (click-style) help: flags shown as flags (Typer's Rich panels print "--json <bool>"),
+    # "[default: ...]" texts kept (Rich read them as markup and dropped them), pipe-friendly.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 err_console = Console(stderr=True)
 
@@ -36,6 +51,7 @@ def _register() -> None:
     app.command("merge")(run_cli.merge)
     from clusterbench.cli import check as check_cli; app.command("check")(check_cli.check)  # noqa: E702
     from clusterbench.cli import methods as methods_cli; app.command("methods")(methods_cli.methods)  # noqa: E702
+    from clusterbench.cli import summary as summary_cli; app.command("summary")(summary_cli.summary)  # noqa: E702
 
 
 _register()
