@@ -39,11 +39,8 @@ class _Toy(DeepModel):
 
     def training_step(self, x, step):
         self.calls += 1
-        opt = self.optims["sgd"]
-        opt.zero_grad()
-        loss = -torch.log_softmax(self.lin(x), 1).mean()
-        loss.backward()
-        opt.step()
+        with self.optimizing("sgd") as opt:
+            loss = opt.backward(-torch.log_softmax(self.lin(x), 1).mean())
         out = {"loss": loss.detach(), "const": 1.0}
         if self.nan_at is not None and self.calls > self.nan_at:
             out["loss"] = torch.tensor(float("nan"))
@@ -171,3 +168,16 @@ def test_optimizing_steps_only_named_optimizers_and_runs_after_step_hooks():
             opt.backward(a(torch.ones(1, 2)).sum())
             raise ValueError("boom")
     assert torch.equal(a.weight, wa)  # an exception in the block steps nothing
+
+
+def test_plain_progress_lines_when_stderr_is_not_a_terminal(capsys, monkeypatch):
+    """Logs (CI, Slurm, nohup) get one plain line per epoch with losses, elapsed and ETA."""
+    X = np.random.default_rng(0).random((40, 5), dtype=np.float32)
+    opts = LoopOptions(epochs=3, batch_size=8)
+    train(lambda d: _Toy(d), X, options=opts, seed=0, fingerprint={"method": "toy"})
+    err = capsys.readouterr().err
+    assert "[toy seed 0] train epoch" in err and "loss=" in err and "eta" in err
+    assert "epoch 3/3 (3/3)" in err  # the last epoch is always printed
+    monkeypatch.setenv("CLUSTERBENCH_QUIET", "1")
+    train(lambda d: _Toy(d), X, options=opts, seed=0, fingerprint={"method": "toy"})
+    assert "[toy" not in capsys.readouterr().err

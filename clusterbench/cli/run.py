@@ -57,12 +57,23 @@ def run(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Slurm: return right after submission.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun runs that already have an ok record.")] = False,
     results: Annotated[Optional[Path], typer.Option("--results", help="Results home (default: $CLUSTERBENCH_HOME/runs).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress (bar or, when stderr is not a terminal, plain lines).")] = False,
 ) -> None:
-    """Run METHOD... on every --dataset for --seeds seeds; one record per run in the results home.
+    """Run methods on data sets over seeds; one record per run in the results home.
 
     Finished ok runs are skipped (use --force to rerun); failed ones are retried.
     Exit code 1 when any run failed (reasons: `clusterbench runs --status failed`).
+
+    \b
+    Examples:
+      clusterbench run kmeans dual-aae --seeds 3 --set dual-aae.epochs=20
+      clusterbench run dual-aae --dataset fashion-mnist --subset 5000 --device cuda
+      clusterbench run kmeans --dataset mnist --jobs 2 > log.txt   # plain progress lines in the log
     """
+    import os
+
+    if quiet:
+        os.environ["CLUSTERBENCH_QUIET"] = "1"  # read by the training loop, inherited by workers
     from clusterbench.runner import LocalExecutor, SlurmExecutor, expand_grid, plan, summarize
     from clusterbench.runner.grid import clear_forced
     from clusterbench.runtime import resolve_device

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import sys
 import time
@@ -175,7 +176,7 @@ class LoopOptions:
     checkpoint_every: epochs between checkpoints (0: only at the end); needs a workdir.
     monitor_every: epochs between monitor calls (0: never).
     amp / channels_last / compile: CUDA only (ignored on CPU, which stays exact).
-    progress: None = a Rich bar when stderr is a terminal.
+    progress: None = a Rich bar when stderr is a terminal, plain lines otherwise; False = silent.
     """
 
     epochs: int
@@ -334,8 +335,9 @@ def _determinism(on: bool) -> Iterator[None]:
 
 
 def _progress(enabled: bool | None):
+    """A Rich bar when stderr is a terminal (``enabled=None``), else None (see :class:`_LogLines`)."""
     if enabled is None:
-        enabled = sys.stderr.isatty()
+        enabled = sys.stderr.isatty() and not _quiet()
     if not enabled:
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -344,6 +346,40 @@ def _progress(enabled: bool | None):
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"), transient=True,
     )
+
+
+def _quiet() -> bool:
+    """``clusterbench run --quiet`` (it sets ``CLUSTERBENCH_QUIET=1``, inherited by workers)."""
+    return os.environ.get("CLUSTERBENCH_QUIET", "") not in ("", "0")
+
+
+class _LogLines:
+    """Plain progress lines on stderr when it is not a terminal (logs of CI, Slurm, nohup): one
+    line per epoch, at most one every ``every`` seconds (and always the last), with the losses,
+    the elapsed time and the ETA. Silent with ``CLUSTERBENCH_QUIET=1`` or ``progress=False``."""
+
+    def __init__(self, label: str, total: int, done: int, every: float = 10.0) -> None:
+        self.label, self.total, self.start_done, self.every = label, total, done, every
+        self.t0 = time.perf_counter()
+        self.last = -math.inf
+
+    @staticmethod
+    def _hms(s: float) -> str:
+        s = int(round(s))
+        return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+    def epoch(self, done: int, phase: str, epoch: int, n_epochs: int, row: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every and done < self.total:
+            return
+        self.last = now
+        elapsed = now - self.t0
+        rate = elapsed / max(done - self.start_done, 1)
+        losses = " ".join(f"{k}={v:.4g}" for k, v in row.items()
+                          if k not in ("epoch", "phase", "seconds", "monitor_seconds") and isinstance(v, float))
+        print(f"[{self.label}] {phase} epoch {epoch}/{n_epochs} ({done}/{self.total}) {losses} "
+              f"elapsed {self._hms(elapsed)} eta {self._hms(rate * (self.total - done))}",
+              file=sys.stderr, flush=True)
 
 
 # --- the loop --------------------------------------------------------------------------------------
@@ -416,6 +452,8 @@ def train(
         # 3. epochs
         model.train_mode(True)
         bar = _progress(options.progress)
+        log = (_LogLines(f"{fingerprint.get('method', 'train')} seed {seed}", total, done)
+               if bar is None and options.progress is not False and not _quiet() else None)
         with bar if bar is not None else contextlib.nullcontext():
             task = bar.add_task("train", total=total, completed=done, info="") if bar else None
             global_epoch = 0
@@ -446,6 +484,8 @@ def train(
                     done = global_epoch
                     if ckpt is not None and (last or (options.checkpoint_every and global_epoch % options.checkpoint_every == 0)):
                         save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
+                    if log is not None:
+                        log.epoch(done, phase, epoch, n_epochs, row)
                     if bar is not None:
                         info = " ".join(f"{k}={v:.3g}" for k, v in row.items() if k not in ("epoch", "phase"))
                         bar.update(task, advance=1, description=f"{phase} {epoch}/{n_epochs}", info=info[:80])
