@@ -379,3 +379,17 @@ def test_subset_missing_a_class_warns():
     register_local("skewed", np.random.default_rng(0).random((100, 2)), y, 3)
     with pytest.warns(UserWarning, match="without a sample"):
         expand_grid(["tinykmeans"], ["skewed"], subset=10)
+
+
+def test_warnings_raised_in_fit_go_into_the_record_not_the_terminal(tmp_path, capsys):
+    """scikit-learn's ConvergenceWarning (NMF, max_iter tiny) is captured and summarised."""
+    from cli_helper import run_cli
+
+    from clusterbench.results.records import iter_records
+
+    rc, out, err = run_cli(capsys, "run", "nmf", "--set", "max_iter=2", "--results", str(tmp_path))
+    assert rc == 0, err
+    [(_, rec)] = list(iter_records(tmp_path))
+    assert rec.status == "ok"
+    assert any(w["category"] == "ConvergenceWarning" and w["count"] >= 1 for w in rec.warnings)
+    assert "ConvergenceWarning" not in err and "warning(s) recorded" in err

@@ -133,6 +133,8 @@ def run(
                     line += f"  acc={res['metrics'].get('acc', float('nan')):.3f} nmi={res['metrics'].get('nmi', float('nan')):.3f}"
                 else:
                     line += f"  {res['error']}"
+                if res.get("warnings"):
+                    line += f"  ({res['warnings']} warning(s) recorded: `clusterbench runs --json`)"
                 progress.console.print(line, highlight=False)
 
             try:

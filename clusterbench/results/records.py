@@ -67,6 +67,7 @@ class RunRecord:
     device: str = ""              # the device the run used ("cpu", "cuda")
     extras: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)   # name -> path relative to the record
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # [{category, message, count}] raised in fit
     created: str = ""
     schema_version: int = SCHEMA_VERSION
 

@@ -22,6 +22,7 @@ import socket
 import sys
 import time
 import traceback as tb
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -208,8 +209,11 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
             torch.cuda.reset_peak_memory_stats()
         monitor = make_monitor(y, on_epoch)  # imports the metrics (sklearn) outside the fit timer
         t0 = time.perf_counter()
-        out = method.fit(X, spec.n_clusters, seed=spec.seed, device=device, workdir=workdir, monitor=monitor)
+        with warnings.catch_warnings(record=True) as caught:  # into the record, not the terminal
+            warnings.simplefilter("default")
+            out = method.fit(X, spec.n_clusters, seed=spec.seed, device=device, workdir=workdir, monitor=monitor)
         timings["fit_s"] = time.perf_counter() - t0
+        record.warnings = summarize_warnings(caught)
         # 4. validate and score (FloatingPointError = NaN posteriors = diverged)
         out.validate(y.shape[0])
         from clusterbench.metrics import record_metrics
@@ -247,6 +251,17 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
     return record
 
 
+def summarize_warnings(caught: list[warnings.WarningMessage], *, limit: int = 20) -> list[dict[str, Any]]:
+    """Warnings raised during ``fit`` (e.g. scikit-learn's ConvergenceWarning), grouped by
+    category and message: ``[{category, message, count}]``, the ``limit`` most frequent."""
+    counts: dict[tuple[str, str], int] = {}
+    for w in caught:
+        k = (w.category.__name__, str(w.message).splitlines()[0][:300])
+        counts[k] = counts.get(k, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
+    return [{"category": c, "message": m, "count": n} for (c, m), n in top]
+
+
 def run_job(spec_dict: dict[str, Any], results_home: str, env: dict[str, str], sys_path: list[str]) -> dict[str, Any]:
     """Entry point of a worker process or Slurm job: plain data in, a small summary out.
 
@@ -269,4 +284,5 @@ def summary(rec: RunRecord) -> dict[str, Any]:
         "key": rec.key, "method": rec.method, "dataset": rec.dataset, "seed": rec.seed,
         "status": rec.status, "error": rec.error, "metrics": dict(rec.metrics),
         "total_s": rec.timings.get("total_s"),
+        "warnings": sum(int(w.get("count", 1)) for w in rec.warnings),
     }
