@@ -86,6 +86,14 @@ def test_transient_500_is_retried(tmp_path):
         assert out["data"].read_bytes() == GZ and srv.count("toy.bin.gz") == 3
 
 
+def test_persistent_500_gives_up_after_the_policy_retries(tmp_path):
+    """urllib3's Retry on the session adapter: retries + 1 requests, then the source fails."""
+    with LoopbackServer({"toy.bin.gz": GZ}, fail_first={"toy.bin.gz": 10}) as srv:
+        with pytest.raises(DownloadError) as ei:
+            fetch(spec_for([srv.url("toy.bin.gz")]), tmp_path / "raw")
+        assert srv.count("toy.bin.gz") == FAST.retries + 1 and "500" in str(ei.value)
+
+
 def test_checksum_mismatch_sets_file_aside(tmp_path):
     bad = b"not the file" * 100
     with LoopbackServer({"toy.bin.gz": bad}) as srv:

@@ -390,8 +390,7 @@ def _download(url: str, part: Path, *, policy: Policy, bar: _Progress, label: st
     if part.exists() and _read_json(meta).get("url") != url:
         _unlink(part)  # a partial from another source: its bytes may differ (recompressed mirror)
     write_json_atomic(meta, {"url": url})
-    session = requests.Session()
-    session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    session = _session(policy)
     last: Exception | None = None
     try:
         for attempt in range(policy.retries + 1):
@@ -410,6 +409,26 @@ def _download(url: str, part: Path, *, policy: Policy, bar: _Progress, label: st
         session.close()
 
 
+def _session(policy: Policy):
+    """A requests session whose adapter retries what fails before the body streams (connection
+    errors, HTTP 429/5xx, honouring Retry-After) with urllib3's ``Retry`` and the policy's
+    exponential backoff. A connection lost mid-stream is retried by :func:`_download`'s loop,
+    which resumes the partial file with a Range request."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    retry = Retry(total=policy.retries, connect=policy.retries, read=policy.retries, status=policy.retries,
+                  backoff_factor=policy.backoff, status_forcelist=(429, 500, 502, 503, 504),
+                  allowed_methods=frozenset({"GET"}), raise_on_status=False, respect_retry_after_header=True)
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    return session
+
+
 def _get_once(session, url: str, part: Path, *, policy: Policy, bar: _Progress, label: str) -> None:
     import requests
     import urllib3
@@ -421,10 +440,7 @@ def _get_once(session, url: str, part: Path, *, policy: Policy, bar: _Progress, 
     except requests.exceptions.InvalidURL as exc:
         raise _SourceFailed(f"invalid URL ({exc})") from None
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-        why = _short(exc)
-        if why.startswith(("host not found", "network unreachable", "no route")):
-            raise _SourceFailed(why) from None  # no network: retrying will not help
-        raise _Transient(why) from None
+        raise _SourceFailed(_short(exc)) from None  # the adapter's Retry has already retried
     except requests.exceptions.RequestException as exc:
         raise _SourceFailed(_short(exc)) from None
     with r:
@@ -432,9 +448,7 @@ def _get_once(session, url: str, part: Path, *, policy: Policy, bar: _Progress, 
         if code == 416 and offset:
             _unlink(part)
             raise _Transient("the server refused to resume the partial file; restarting")
-        if code >= 500 or code == 429:
-            raise _Transient(f"HTTP {code} {r.reason}")
-        if code >= 400:
+        if code >= 400:  # 429/5xx: after the adapter's retries
             raise _SourceFailed(f"HTTP {code} {r.reason}")
         length = r.headers.get("Content-Length")
         mode = "wb"
