@@ -493,3 +493,24 @@ def test_training_epochs_only_in_epoch_times_and_acc_curves():
     assert _epoch_seconds(history) == [5.0, 7.0]
     assert train_curve(history) == {1: 0.8, 2: 0.9}
     assert _epoch_seconds([{"epoch": 1, "seconds": 3.0}]) == [3.0]  # histories without phases
+
+
+def test_datasets_and_report_share_one_vocabulary_of_papers_and_tables():
+    """Every `used_by` entry names a report paper id and only tables that `report` renders;
+    architecture / latent-size tables are named as setting tables (issue 16.7)."""
+    import re
+
+    from clusterbench.data.registry import load_registry
+
+    papers = {pid: set(p.tables) for pid, p in S.load_papers().items()}
+    roman = {"I": "1", "II": "2", "III": "3", "IV": "4"}
+    for name, spec in load_registry().items():
+        for entry in spec.used_by:
+            pid, _, rest = entry.partition(": ")
+            if pid == "clusterbench":
+                continue
+            assert pid in papers, (name, entry)
+            m = re.match(r"Tables? ([0-9IV, ]+)", rest)
+            if m:
+                for n in (x.strip() for x in m.group(1).split(",") if x.strip()):
+                    assert roman.get(n, n) in papers[pid], (name, entry, n)

@@ -4,7 +4,7 @@ Schema of one entry (all keys but ``preprocessor`` and ``n_clusters`` optional):
 
     [mnist]
     title = "MNIST"
-    used_by = ["dual-aae: Tables I, II, III, IV", "dls: Table 3"]   # paper: tables
+    used_by = ["dual-aae: Tables I, II, III, IV", "dls: Table 3; setting tables 1, 2"]   # report paper id: its result tables (as `report --paper ID --table N` takes them); setting tables = architectures, latent sizes
     n_clusters = 10
     n_samples = 70000
     sample_shape = [1, 28, 28]          # per-sample shape of X (images: C, H, W)
