@@ -40,10 +40,14 @@ def report(
     if fmt not in FORMATS:
         raise UnknownNameError("format", fmt, FORMATS)
     if metrics:
-        for key, info in S.METRICS.items():
-            typer.echo(f"{key:16s} {'higher' if info.better == 'max' else 'lower'} is better; {info.description}")
-        for pattern, desc, better in S.METRIC_PATTERNS:
-            typer.echo(f"{pattern:16s} {'higher' if better == 'max' else 'lower'} is better; {desc}")
+        from clusterbench.metrics.catalog import catalogue
+
+        for m in catalogue():
+            where = m.compute or {"extras": f"MethodOutput.extras[{m.extra!r}]", "evaluator": "an evaluator",
+                                  "timings": "the record's timings"}.get(m.inputs, m.inputs)
+            values = f" at {', '.join(f'{v:g}' for v in m.values)}" if m.values else ""
+            typer.echo(f"{m.key:16s} {'higher' if m.better == 'max' else 'lower'} is better; {m.name}: "
+                       f"{m.definition}. Computed by {where}{values}; shown x{m.scale:g}, {m.decimals} decimals.")
         return
     home = Path(results).expanduser() if results is not None else paths.results_home()
     if results is not None and not home.is_dir():

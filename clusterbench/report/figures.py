@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from clusterbench.fsutil import atomic_path
+from clusterbench.metrics.catalog import REJECT_CURVE_THRESHOLDS
 from clusterbench.results.records import RunRecord
 
 TSNE_MAX_SAMPLES = 2000
-REJECT_THRESHOLDS = tuple(np.round(np.linspace(0.0, 0.99, 100), 4))
 
 
 @dataclass
@@ -106,7 +106,7 @@ def acc_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureReport
 # --------------------------------------------------------------------------- reject option
 
 
-def reject_curve(y: np.ndarray, proba: np.ndarray, thresholds=REJECT_THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
+def reject_curve(y: np.ndarray, proba: np.ndarray, thresholds=REJECT_CURVE_THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
     """(rejection rate, ACC on accepted) per threshold, both in [0, 1] (ACC NaN when all rejected).
 
     y: (N,) classes; proba: (N, K) posteriors. Rejected: max posterior <= t. The cluster -> class

@@ -29,7 +29,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from clusterbench.report.spec import CellSpec, TableSpec, get_paper, metric_info, printed_decimals
+from clusterbench.metrics.catalog import direction
+from clusterbench.report.spec import CellSpec, TableSpec, get_paper, printed_decimals
 from clusterbench.results.records import iter_records, records_frame
 
 Status = Literal["measured", "missing", "not_implemented", "reported", "not_in_paper"]
@@ -184,7 +185,7 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
     res.n = len(vals)
     res.seeds = sorted(int(s) for s in per_seed["seed"])
     if spec.aggregation == "best":
-        res.value = float(vals.min() if metric_info(cell.metric).better == "min" else vals.max())
+        res.value = float(vals.min() if direction(cell.metric) == "min" else vals.max())
     else:
         res.value = float(vals.mean())
         res.std = float(vals.std())

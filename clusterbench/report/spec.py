@@ -7,7 +7,8 @@ the merge, in this order, of the attributes of the table, its row and its column
 
 * ``method``   clusterbench method id (``dual-aae``, ``kmeans``, ...); see :data:`SUITE_METHODS`.
 * ``dataset``  data set id from :data:`DATASET_IDS`.
-* ``metric``   the key of ``RunRecord.metrics`` the cell reads; see :data:`METRICS`. A row may
+* ``metric``   the key of ``RunRecord.metrics`` the cell reads: a key of the metrics catalogue
+  (:mod:`clusterbench.metrics.catalog`, ``clusterbench report --metrics``). A row may
   give ``metrics = [...]`` (one per column) instead.
 * ``set``      config overrides a run must have (and that the fill command passes as ``--set``).
 * ``reported`` true for rows/columns the paper only cites (VaDE, DEC, ...): paper value only.
@@ -24,7 +25,7 @@ config lacks them (so ablation runs, e.g. DC3-GAN ``loss_ce = false``, never cou
 model).
 
 Metric keys (what methods/runners must write into ``RunRecord.metrics`` for a cell to fill):
-see :data:`METRICS` and :data:`METRIC_PATTERNS` (``clusterbench report --metrics`` lists them).
+the catalogue :mod:`clusterbench.metrics.catalog` (``clusterbench report --metrics`` lists it).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from clusterbench.errors import ConfigError, UnknownNameError
+from clusterbench.metrics.catalog import lookup as metric_lookup
 
 TABLES_DIR = Path(__file__).with_name("tables")
 
@@ -58,63 +60,6 @@ SUITE_METHODS: tuple[str, ...] = (
     "dual-aae", "dual-aae-nocr", "aae", "infogan", "catgan", "kmeans", "gmm", "ncuts", "nmf",
     "spectral", "agglomerative", "dls", "dc3-gan", "clustergan", "clustergan-bspl",
 )
-
-Direction = Literal["max", "min"]
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    key: str
-    description: str
-    better: Direction = "max"
-
-
-def _m(key: str, description: str, better: Direction = "max") -> tuple[str, MetricInfo]:
-    return key, MetricInfo(key, description, better)
-
-
-#: Fixed metric keys.
-METRICS: dict[str, MetricInfo] = dict(
-    [
-        _m("acc", "Hungarian (one-to-one) clustering accuracy in [0, 1]"),
-        _m("purity", "majority-class purity in [0, 1] (what ClusterGAN/DLS/DC3 call 'ACC')"),
-        _m("nmi", "NMI, arithmetic normalisation (sklearn >= 0.22 default)"),
-        _m("nmi_geometric", "NMI, geometric normalisation (sklearn <= 0.21 default)"),
-        _m("ari", "adjusted Rand index"),
-        _m("modes", "number of classes covered by generated samples (Dual-AAE Table II)"),
-        _m("kl", "KL(q(y) || p(y)) of the aggregated cluster posterior vs uniform (Dual-AAE Table II)", "min"),
-        _m("epoch_seconds", "mean wall-clock seconds per training epoch (from RunRecord.timings['epoch_s'] when absent)", "min"),
-        _m("fid", "Frechet Inception Distance of generated samples", "min"),
-        _m("factorvae", "FactorVAE disentanglement score (dSprites)"),
-        _m("dci", "DCI disentanglement (dSprites)"),
-        _m("sap", "SAP score (dSprites)"),
-        _m("explicitness", "explicitness (dSprites)"),
-        _m("modularity", "modularity (dSprites)"),
-        _m("mig", "mutual information gap (dSprites)"),
-        _m("betavae", "BetaVAE score (dSprites)"),
-        _m("precision@1000", "retrieval precision of the top 1000 by Hamming distance, in [0, 1]"),
-        _m("map", "retrieval mean average precision over the whole gallery, in [0, 1]"),
-        _m("map@1000", "retrieval mean average precision of the top 1000, in [0, 1]"),
-    ]
-)
-
-#: Parameterised metric keys: (regex, description, direction).
-METRIC_PATTERNS: tuple[tuple[str, str, Direction], ...] = (
-    (r"reject_acc@(0|0?\.\d+|1)", "Hungarian ACC on samples whose max posterior > t (reject option, Dual-AAE Table IV)", "max"),
-    (r"reject_rate@(0|0?\.\d+|1)", "fraction of samples rejected (max posterior <= t)", "min"),
-    (r"ssim@\d+", "mean SSIM of 200 generated pairs of the cluster matched to class c (DC3 Table 2)", "min"),
-)
-
-
-def metric_info(key: str) -> MetricInfo:
-    """The :class:`MetricInfo` of a metric key (fixed or parameterised); UnknownNameError else."""
-    if key in METRICS:
-        return METRICS[key]
-    for pattern, desc, better in METRIC_PATTERNS:
-        if re.fullmatch(pattern, key):
-            return MetricInfo(key, desc, better)
-    raise UnknownNameError("metric", key, list(METRICS) + [p for p, _, _ in METRIC_PATTERNS])
-
 
 Aggregation = Literal["mean_std", "best"]
 MISSING_MARKS = ("-", "—", "–", "N/A", "n/a", "")
@@ -268,7 +213,7 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
                 raise _bad(path, cell_where, f"unknown data set {dataset!r} (valid: {', '.join(DATASET_IDS)})")
             if metric is not None:
                 try:
-                    metric_info(metric)
+                    metric_lookup(metric)
                 except UnknownNameError as exc:
                     raise _bad(path, cell_where, str(exc)) from None
             out_row.append(CellSpec(i, j, printed, value, std, method, dataset, metric, settings, reported))
