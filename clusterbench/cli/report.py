@@ -34,14 +34,13 @@ def report(
     from clusterbench import paths
     from clusterbench.fsutil import write_text_atomic
     import clusterbench.report.spec as S
+    from clusterbench.metrics.catalog import catalogue
     from clusterbench.report.render import fill_table, load_results, render
     from clusterbench.report.build import write_all
 
     if fmt not in FORMATS:
         raise UnknownNameError("format", fmt, FORMATS)
     if metrics:
-        from clusterbench.metrics.catalog import catalogue
-
         for m in catalogue():
             where = m.compute or {"extras": f"MethodOutput.extras[{m.extra!r}]", "evaluator": "an evaluator",
                                   "timings": "the record's timings"}.get(m.inputs, m.inputs)

@@ -29,7 +29,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from clusterbench.errors import UnknownNameError
 from clusterbench.metrics.catalog import direction
+from clusterbench.plugins import method_names
 from clusterbench.report.spec import CellSpec, TableSpec, get_paper, printed_decimals
 from clusterbench.results.records import iter_records, records_frame
 
@@ -198,11 +200,10 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
 
 def fill_table(spec: TableSpec, results: Results, *, implemented: set[str] | None = None) -> TableResult:
     """Every cell of ``spec`` filled from ``results``. ``implemented``: method ids available now
-    (default: ``clusterbench.methods.METHODS``)."""
+    (default: every registered method, :func:`clusterbench.plugins.method_names`, which imports
+    no method module)."""
     if implemented is None:
-        from clusterbench.methods import METHODS
-
-        implemented = set(METHODS)
+        implemented = set(method_names())
     cells = [[fill_cell(spec, c, results, implemented) for c in row] for row in spec.cells]
     return TableResult(spec, cells)
 
@@ -481,6 +482,4 @@ def render(tables: list[TableResult], fmt: str) -> str:
         return render_csv(tables)
     if fmt == "json":
         return render_json(tables)
-    from clusterbench.errors import UnknownNameError
-
     raise UnknownNameError("format", fmt, ["md", "latex", "csv", "json"])

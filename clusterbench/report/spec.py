@@ -5,7 +5,9 @@ and ``rows``; every row carries the paper's printed ``values`` (one string per c
 printed: ``"97.86"``, ``"0.793*"``, ``"8.10±2.99"``, ``"-"``, ``"N/A"``). What a cell measures is
 the merge, in this order, of the attributes of the table, its row and its column:
 
-* ``method``   clusterbench method id (``dual-aae``, ``kmeans``, ...); see :data:`SUITE_METHODS`.
+* ``method``   clusterbench method id (``dual-aae``, ``kmeans``, ...). A method that is not
+  registered (``clusterbench.plugins.method_names()``) is not an error: its cells render "not
+  implemented yet" until it is.
 * ``dataset``  data set id from :data:`DATASET_IDS`.
 * ``metric``   the key of ``RunRecord.metrics`` the cell reads: a key of the metrics catalogue
   (:mod:`clusterbench.metrics.catalog`, ``clusterbench report --metrics``). A row may
@@ -38,6 +40,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from clusterbench.data.registry import load_registry
 from clusterbench.errors import ConfigError, UnknownNameError
 from clusterbench.metrics.catalog import lookup as metric_lookup
 
@@ -45,21 +48,11 @@ TABLES_DIR = Path(__file__).with_name("tables")
 
 def _builtin_dataset_ids() -> tuple[str, ...]:
     """The built-in data set ids of ``datasets.toml`` (the one registry; user sets excluded)."""
-    from clusterbench.data.registry import load_registry
-
     return tuple(name for name, s in load_registry().items() if not s.user)
 
 
 #: Data set ids a table cell may name: the built-in registry's.
 DATASET_IDS: tuple[str, ...] = _builtin_dataset_ids()
-
-#: Method ids the suite implements or will implement (a row with one of these is runnable; at
-#: render time a method not in ``clusterbench.methods.METHODS`` is shown "not implemented yet").
-#: ``clustergan`` is Mukherjee et al. (AAAI'19); ``clustergan-bspl`` is Ghasedi Dizaji et al.
-SUITE_METHODS: tuple[str, ...] = (
-    "dual-aae", "dual-aae-nocr", "aae", "infogan", "catgan", "kmeans", "gmm", "ncuts", "nmf",
-    "spectral", "agglomerative", "dls", "dc3-gan", "clustergan", "clustergan-bspl",
-)
 
 Aggregation = Literal["mean_std", "best"]
 MISSING_MARKS = ("-", "—", "–", "N/A", "n/a", "")
@@ -206,9 +199,6 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
                 for k, v in (("method", method), ("dataset", dataset), ("metric", metric)):
                     if not v:
                         raise _bad(path, cell_where, f"no {k} for a measured cell")
-                if method not in SUITE_METHODS:
-                    raise _bad(path, cell_where, f"method {method!r} is not a suite method "
-                               f"({', '.join(SUITE_METHODS)}); mark the row reported = true")
             if dataset is not None and dataset not in DATASET_IDS:
                 raise _bad(path, cell_where, f"unknown data set {dataset!r} (valid: {', '.join(DATASET_IDS)})")
             if metric is not None:
