@@ -13,11 +13,31 @@ the merge, in this order, of the attributes of the table, its row and its column
   (:mod:`clusterbench.metrics.catalog`, ``clusterbench report --metrics``). A row may
   give ``metrics = [...]`` (one per column) instead.
 * ``set``      config overrides a run must have (and that the fill command passes as ``--set``).
-* ``reported`` true for rows/columns the paper only cites (VaDE, DEC, ...): paper value only.
+* ``reported`` true for rows/columns the suite does not measure (VaDE, DEC, ...): paper value only.
+
+Compare like with like: every printed value says what it is, and the measured cell beside it is
+the same thing.
+
+* Definition: the cell's ``metric`` IS the definition (``acc`` = Hungarian ACC, ``purity``; see
+  the catalogue). A column gives the paper's own definition; a row whose printed values use
+  another gives ``redefine = { purity = "acc" }`` (every cell of the row) or ``metrics = [...]``
+  (cell by cell). The measured cell reads that same key. A table that mixes two metrics of one
+  catalogue ``family`` marks each such cell with the entry's ``marker`` (H, P) in every format.
+* Provenance of the printed value (table, row or column; a row may give a list, one per
+  column): ``source`` (``"ran"`` by the paper, the default; ``"cited"``; ``"not_stated"`` where the
+paper does not say), ``cited_from`` (the
+  paper's reference, required for cited values), ``paper_aggregation`` (one of
+  :data:`PAPER_AGGREGATIONS`: ``mean_std``, ``mean``, ``best``, ``best_validated``, ``single``,
+  ``not_stated``, the default) and ``paper_runs`` (N). A table's ``ran_mark`` (e.g. ``"*"``)
+  makes every cell printed with that mark "ran" with the table's aggregation (the paper's own
+  "obtained by us running the released code" marks).
+* ``caveat`` (row, with optional ``caveat_columns`` = column labels; or column): why the
+  comparison may mislead (an uncertain cell placement, another split); shown with a "?" mark.
 
 Table attributes besides: ``number``, ``label``, ``caption``, ``scale`` (paper value = metric x
-scale, e.g. 100 for percent), ``aggregation`` (``mean_std``: mean +- std over seeds; ``best``:
-best of N seeds, max or min by the metric's direction), ``seeds`` (N for the fill command),
+scale, e.g. 100 for percent), ``aggregation`` (how the *measured* cells aggregate the suite's
+runs: ``mean_std``: mean +- std over seeds; ``best``: best of N seeds, max or min by the
+catalogue's direction of the metric), ``seeds`` (N for the fill command),
 ``metric_definition``, ``nmi`` (``arithmetic``/``geometric``/``none``), ``split``,
 ``aggregation_note``, ``notes``. A row may give ``numbers = [...]`` where a printed value cannot
 be parsed (a typo in the paper), and ``note``.
@@ -55,6 +75,23 @@ def _builtin_dataset_ids() -> tuple[str, ...]:
 DATASET_IDS: tuple[str, ...] = _builtin_dataset_ids()
 
 Aggregation = Literal["mean_std", "best"]
+Source = Literal["ran", "cited", "not_stated"]
+#: What a printed value aggregates (``paper_aggregation``), with ``paper_runs`` = N.
+PAPER_AGGREGATIONS: dict[str, str] = {
+    "mean_std": "mean ± std of {n}",
+    "mean": "mean of {n}",
+    "best": "best of {n}",
+    "best_validated": "best of {n} by validation score",
+    "single": "one run",
+    "not_stated": "aggregation not stated",
+}
+PaperAggregation = Literal["mean_std", "mean", "best", "best_validated", "single", "not_stated"]
+
+
+def paper_aggregation_text(kind: str, n: int | None) -> str:
+    """``("best", 5)`` -> ``"best of 5"``; an unknown N reads ``"best of N (N not stated)"``."""
+    text = PAPER_AGGREGATIONS[kind]
+    return text.format(n=n) if n is not None else text.format(n="N (N not stated)")
 MISSING_MARKS = ("-", "—", "–", "N/A", "n/a", "")
 _NUM = re.compile(r"[-+]?\d+(?:\.\d+)?")
 
@@ -101,7 +138,18 @@ class CellSpec:
     dataset: str | None
     metric: str | None
     settings: dict[str, Any]     # config overrides the runs must have
-    reported: bool               # cited by the paper: paper value only
+    reported: bool               # the suite does not measure it: paper value only
+    source: Source = "ran"       # the paper ran it, or cited it (from ``cited_from``)
+    cited_from: str | None = None
+    paper_aggregation: PaperAggregation = "not_stated"   # what the printed value aggregates
+    paper_runs: int | None = None                        # N of "best of N", "mean of N"
+    caveat: str | None = None    # why this comparison may mislead (shown with a "?" mark)
+
+    def provenance(self) -> str:
+        """``"ran; best of 5"``, ``"cited from [49]; aggregation not stated"``."""
+        src = {"ran": "run by the paper", "cited": f"cited from {self.cited_from}",
+               "not_stated": "the paper does not say whether it ran or cited it"}[self.source]
+        return f"{src}; {paper_aggregation_text(self.paper_aggregation, self.paper_runs)}"
 
 
 @dataclass(frozen=True)
@@ -143,6 +191,14 @@ class PaperSpec:
 
 _TABLE_REQUIRED = ("number", "label", "caption", "columns", "rows", "aggregation", "seeds",
                    "metric_definition", "nmi", "split", "aggregation_note")
+#: Provenance attributes: set on the table, a row or a column (later wins: table, row, column);
+#: a row may give a list with one entry per column instead (a row that mixes, cell by cell).
+_PROVENANCE = ("source", "cited_from", "paper_aggregation", "paper_runs")
+
+
+def _per_cell(src: dict[str, Any], key: str, j: int) -> Any:
+    v = src[key]
+    return v[j] if isinstance(v, list) else v
 
 
 def _bad(path: Path, where: str, what: str) -> ConfigError:
@@ -172,20 +228,57 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
         metrics = row.get("metrics")
         if metrics is not None and len(metrics) != len(columns):
             raise _bad(path, f"{where}, row {row.get('label')!r}", "'metrics' must match the columns")
+        for key in _PROVENANCE:
+            if isinstance(row.get(key), list) and len(row[key]) != len(columns):
+                raise _bad(path, f"{where}, row {row.get('label')!r}", f"{key!r} as a list must match the columns")
+        redefine = row.get("redefine", {})
+        if not isinstance(redefine, dict):
+            raise _bad(path, f"{where}, row {row.get('label')!r}", "'redefine' must be a table {metric = metric}")
+        unknown = set(row.get("caveat_columns", [])) - {str(c.get("label")) for c in columns}
+        if unknown:
+            raise _bad(path, f"{where}, row {row.get('label')!r}", f"caveat_columns names no column: {sorted(unknown)}")
+        ran_mark = t.get("ran_mark")
         out_row = []
         for j, col in enumerate(columns):
             attrs: dict[str, Any] = {}
             settings: dict[str, Any] = dict(t.get("set", {}))
+            prov: dict[str, Any] = {}
             for src in (t, row, col):
                 for k in ("method", "dataset", "metric"):
                     if k in src:
                         attrs[k] = src[k]
+                for k in _PROVENANCE:
+                    if k in src:
+                        prov[k] = _per_cell(src, k, j)
                 if src is not t:
                     attrs["reported"] = attrs.get("reported", False) or bool(src.get("reported", False))
                     settings.update(src.get("set", {}))
             if metrics is not None:
                 attrs["metric"] = metrics[j]
+            elif attrs.get("metric") in redefine:
+                attrs["metric"] = redefine[attrs["metric"]]
             printed = str(values[j])
+            if ran_mark and ran_mark in printed:  # the paper's own mark: "obtained by us running ..."
+                prov = {k: t[k] for k in _PROVENANCE if k in t}
+                prov["source"] = "ran"
+            cell_where_p = f"{where}, row {row.get('label')!r}, column {col.get('label')!r}"
+            source = prov.get("source", "ran")
+            if source not in ("ran", "cited", "not_stated"):
+                raise _bad(path, cell_where_p, f"source must be 'ran', 'cited' or 'not_stated', got {source!r}")
+            cited_from = prov.get("cited_from") if source == "cited" else None
+            if source == "cited" and not cited_from:
+                raise _bad(path, cell_where_p, "a cited value needs 'cited_from' (the paper's reference, e.g. '[49]')")
+            agg = prov.get("paper_aggregation", "not_stated")
+            if agg not in PAPER_AGGREGATIONS:
+                raise _bad(path, cell_where_p, f"paper_aggregation must be one of {', '.join(PAPER_AGGREGATIONS)}, got {agg!r}")
+            runs = prov.get("paper_runs")
+            if runs is not None and (isinstance(runs, bool) or not isinstance(runs, int) or runs < 1):
+                raise _bad(path, cell_where_p, f"paper_runs must be a positive integer, got {runs!r}")
+            caveat = None
+            if "caveat" in row and (not row.get("caveat_columns") or col.get("label") in row["caveat_columns"]):
+                caveat = str(row["caveat"])
+            elif "caveat" in col:
+                caveat = str(col["caveat"])
             value, std = parse_printed(printed)
             if numbers is not None:
                 value = float(numbers[j])
@@ -194,19 +287,19 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
                            f"cannot read a number from {printed!r}; add 'numbers'")
             reported = bool(attrs.get("reported", False))
             method, dataset, metric = attrs.get("method"), attrs.get("dataset"), attrs.get("metric")
-            cell_where = f"{where}, row {row.get('label')!r}, column {col.get('label')!r}"
             if not reported:
                 for k, v in (("method", method), ("dataset", dataset), ("metric", metric)):
                     if not v:
-                        raise _bad(path, cell_where, f"no {k} for a measured cell")
+                        raise _bad(path, cell_where_p, f"no {k} for a measured cell")
             if dataset is not None and dataset not in DATASET_IDS:
-                raise _bad(path, cell_where, f"unknown data set {dataset!r} (valid: {', '.join(DATASET_IDS)})")
+                raise _bad(path, cell_where_p, f"unknown data set {dataset!r} (valid: {', '.join(DATASET_IDS)})")
             if metric is not None:
                 try:
                     metric_lookup(metric)
                 except UnknownNameError as exc:
-                    raise _bad(path, cell_where, str(exc)) from None
-            out_row.append(CellSpec(i, j, printed, value, std, method, dataset, metric, settings, reported))
+                    raise _bad(path, cell_where_p, str(exc)) from None
+            out_row.append(CellSpec(i, j, printed, value, std, method, dataset, metric, settings, reported,
+                                    source, cited_from, agg, runs, caveat))
         cells.append(out_row)
     return TableSpec(
         paper=paper, number=str(t["number"]), label=t["label"], caption=t["caption"],
