@@ -523,3 +523,124 @@ def test_training_epochs_only_in_epoch_times_and_acc_curves():
     assert _epoch_seconds(history) == [5.0, 7.0]
     assert train_curve(history) == {1: 0.8, 2: 0.9}
     assert _epoch_seconds([{"epoch": 1, "seconds": 3.0}]) == [3.0]  # histories without phases
+
+
+# --------------------------------------------------------------------------- like with like (issue 9, items 8-10)
+
+
+def test_row_definition_decides_what_the_measured_cell_reads(home):
+    """DLS Table 3: K-means's MNIST value is DualAE's Hungarian ACC, its Pendigits value (*) the
+    authors' purity; NMF's is Mukherjee et al.'s purity. Each measured cell reads that same key."""
+    rec(home, "kmeans", "mnist", 0, {"acc": 0.55, "purity": 0.60, "nmi_geometric": 0.5})
+    rec(home, "kmeans", "pendigits", 0, {"acc": 0.70, "purity": 0.75, "nmi_geometric": 0.6})
+    rec(home, "nmf", "mnist", 0, {"acc": 0.50, "purity": 0.58, "nmi_geometric": 0.4})
+    t = fill_table(S.get_table("dls", 3), load_results(home), implemented=IMPL | {"nmf"})
+    km, km_p, nmf = _cell(t, "K-means [30]", "MNIST ACC"), _cell(t, "K-means [30]", "Pendigits ACC"), _cell(t, "NMF [27]", "MNIST ACC")
+    assert (km.spec.metric, km.value) == ("acc", pytest.approx(0.55))
+    assert (km_p.spec.metric, km_p.value) == ("purity", pytest.approx(0.75))
+    assert (nmf.spec.metric, nmf.value) == ("purity", pytest.approx(0.58))
+    # cited rows declare their definition too (DEC from DualAE: Hungarian), and DC3 Table 6 mixes
+    # IIC's Hungarian rows with the paper's own purity
+    assert _cell(t, "DEC [46]", "MNIST ACC").spec.metric == "acc"
+    t6 = S.get_table("dc3", 6)
+    assert [r[0].metric for r in t6.cells] == ["acc"] * 9 + ["purity"]
+
+
+def test_definition_marks_in_every_format(home):
+    t = fill_table(S.get_table("dls", 3), load_results(home), implemented=IMPL)
+    md, tex = render_markdown(t), render_latex(t)
+    assert "0.532<sup>H,a</sup>" in md and "0.560<sup>P</sup>" in md      # K-means (DualAE), NMF (Mukherjee)
+    assert "- H: ACC (Hungarian)" in md and "- P: ACC (purity)" in md
+    assert r"0.532\textsuperscript{H,a}" in tex and "H: ACC (Hungarian)" in tex
+    rows = {(r["row"], r["column"]): r for r in csv.DictReader(io.StringIO(render([t], "csv")))}
+    km = rows[("K-means [30]", "MNIST ACC")]
+    assert (km["metric"], km["definition"], km["marks"]) == ("acc", "ACC (Hungarian)", "H,a")
+    assert rows[("NMF [27]", "MNIST ACC")]["definition"] == "ACC (purity)"
+    doc = json.loads(render([t], "json"))[0]
+    assert doc["legend"]["H"].startswith("ACC (Hungarian)") and doc["legend"]["P"].startswith("ACC (purity)")
+    cell = next(c for c in doc["cells"] if c["row"] == "DEC [46]" and c["column"] == "YTF ACC")
+    assert (cell["metric"], cell["marks"]) == ("acc", "H")
+    # a table with one definition per family carries no definition mark (its header says it)
+    md1 = render_markdown(fill_table(S.get_table("dual-aae", 1), load_results(home), implemented=IMPL))
+    assert "<sup>" not in md1 and "- H:" not in md1
+
+
+def test_ran_or_cited_and_paper_aggregation_in_every_format(home):
+    """BSPL Table 2: K-means's MNIST values are cited, its CIFAR-10 ones (*) the authors' runs (mean of 5)."""
+    t = fill_table(S.get_table("clustergan-bspl", 2), load_results(home), implemented=IMPL)
+    rows = {(r["row"], r["column"]): r for r in csv.DictReader(io.StringIO(render([t], "csv")))}
+    cited, ran = rows[("K-means", "MNIST ACC")], rows[("K-means", "CIFAR-10 ACC")]
+    assert (cited["paper_source"], cited["cited_from"], cited["paper_aggregation"]) == (
+        "cited", "the reference papers", "aggregation not stated")
+    assert (ran["paper_source"], ran["cited_from"], ran["paper_aggregation"]) == ("ran", "", "mean of 5")
+    assert ran["measured_aggregation"] == "mean ± std over 5 seeds"
+    own = rows[("ClusterGAN", "MNIST ACC")]
+    assert (own["paper_source"], own["marks"]) == ("ran", "")            # one provenance in the row: no mark
+    md, tex = render_markdown(t), render_latex(t)
+    assert "0.239\\*<sup>b</sup>" in md and "| per cell: a, b |" in md   # a row that mixes: a mark per cell
+    assert "- b: paper value run by the paper; mean of 5" in md
+    assert "run by the paper; mean of 5 |" in md                          # ClusterGAN's Paper value column
+    assert "0.239*\\textsuperscript{b}" in tex and "per cell: a, b" in tex
+    doc = json.loads(render([t], "json"))[0]
+    assert doc["legend"]["a"] == "paper value cited from the reference papers; aggregation not stated"
+    # DLS Table 3: ClusterGAN cited from Mukherjee et al. (best of 5 by validation), the paper's own best of 5
+    md3 = render_markdown(fill_table(S.get_table("dls", 3), load_results(home), implemented=IMPL))
+    assert "| cited from [34] (ClusterGAN); best of 5 by validation score |" in md3
+    assert "| ran by the paper" not in md3 and "| run by the paper; best of 5 |" in md3
+
+
+def test_uncertain_cells_and_fixed_specs(home):
+    t = fill_table(S.get_table("clustergan-bspl", 3), load_results(home), implemented=IMPL)
+    rows = {(r["row"], r["column"]): r for r in csv.DictReader(io.StringIO(render([t], "csv")))}
+    for col in ("CIFAR-10 precision@1000 32", "CIFAR-10 mAP@1000 64", "MNIST precision@1000 64", "MNIST mAP@1000 32"):
+        assert rows[("ClusterGAN", col)]["caveat"] and "?" in rows[("ClusterGAN", col)]["marks"].split(",")
+    assert rows[("ClusterGAN", "CIFAR-10 mAP 32")]["caveat"] == ""
+    md = render_markdown(t)
+    assert "/ 40.62<sup>?</sup>" in md and "- ?: ClusterGAN's precision@1000 and mAP@1000" in md
+    note = " ".join(t.spec.notes)
+    assert "LSH on CIFAR-10 has precision@1000 above mAP@1000" in note and "the order of every shallow row" not in note
+    t6 = S.get_table("dc3", 6)
+    assert "10,000 CIFAR-10 test images" in t6.split and "all 60,000 images (IIC protocol)" not in t6.split.split(";")[0]
+    assert _cell(fill_table(t6, load_results(home), implemented=IMPL), "Ours", "ACC").spec.caveat
+    assert ("The proposed DC3-GAN achieves desirable scores in most cases. The implementation of DC3-GAN is based "
+            "on the source code of InfoGAN-CR, and MC") in S.get_table("dc3", 3).caption
+
+
+def test_catalogue_direction_drives_best_of_n(home, monkeypatch):
+    """'best of N' takes the max or the min by the catalogue's direction of the cell's metric."""
+    from dataclasses import replace
+
+    for seed, p in enumerate([0.60, 0.70, 0.65]):
+        rec(home, "kmeans", "coil100", seed, {"purity": p})
+    res = load_results(home)
+    spec = S.get_table("dls", 4)
+    assert _cell(fill_table(spec, res, implemented=IMPL), "K-means", "ACC").value == pytest.approx(0.70)
+    flipped = tuple(replace(m, better="min") if m.key == "purity" else m for m in catalog.BUILTIN_METRICS)
+    monkeypatch.setattr(catalog, "_catalogue", lambda: flipped)
+    assert _cell(fill_table(spec, res, implemented=IMPL), "K-means", "ACC").value == pytest.approx(0.60)
+
+
+def test_provenance_spec_errors(tmp_path):
+    f = tmp_path / "x.toml"
+    head = ('[paper]\nid = "x"\n[[table]]\nnumber = "1"\nlabel = "T"\ncaption = "c"\naggregation = "best"\n'
+            'seeds = 1\nmetric_definition = "m"\nnmi = "none"\nsplit = "s"\naggregation_note = "a"\n'
+            'columns = [{label = "A", dataset = "mnist", metric = "purity"}]\n')
+    f.write_text(head + 'rows = [{label = "r", method = "kmeans", source = "cited", values = ["1"]}]\n')
+    with pytest.raises(ConfigError, match="cited_from"):
+        S.load_paper_file(f)
+    f.write_text(head + 'rows = [{label = "r", method = "kmeans", paper_aggregation = "median", values = ["1"]}]\n')
+    with pytest.raises(ConfigError, match="paper_aggregation must be one of"):
+        S.load_paper_file(f)
+    f.write_text(head + 'rows = [{label = "r", method = "kmeans", caveat = "x", caveat_columns = ["B"], values = ["1"]}]\n')
+    with pytest.raises(ConfigError, match="caveat_columns names no column"):
+        S.load_paper_file(f)
+    f.write_text(head + 'rows = [{label = "r", method = "kmeans", redefine = { purity = "acc" }, values = ["1"]}]\n')
+    assert S.load_paper_file(f).tables["1"].cells[0][0].metric == "acc"
+
+
+def test_every_cited_cell_names_its_source():
+    for t in S.all_tables():
+        for c in t.iter_cells():
+            assert c.source in ("ran", "cited", "not_stated"), (t.id, c)
+            if c.source == "cited":
+                assert c.cited_from, (t.id, c)
