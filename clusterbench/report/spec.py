@@ -1,5 +1,13 @@
 """Table specs: the papers' tables as data (``clusterbench/report/tables/<paper>.toml``).
 
+A user's package adds papers' tables without editing clusterbench through the entry-point group
+``clusterbench.tables``; the value names a package whose directory holds the TOML files (same
+schema), or one file in it (see :func:`plugin_table_files`)::
+
+    [project.entry-points."clusterbench.tables"]
+    my-tables = "my_package.tables"            # every *.toml in my_package/tables/
+    # my-table = "my_package.tables:mine.toml"  # or one file
+
 One TOML file per paper holds ``[paper]`` and a list of ``[[table]]``. A table has ``columns``
 and ``rows``; every row carries the paper's printed ``values`` (one string per column, exactly as
 printed: ``"97.86"``, ``"0.793*"``, ``"8.10±2.99"``, ``"-"``, ``"N/A"``). What a cell measures is
@@ -52,9 +60,11 @@ the catalogue :mod:`clusterbench.metrics.catalog` (``clusterbench report --metri
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -63,6 +73,7 @@ from typing import Any, Literal
 from clusterbench.data.registry import load_registry
 from clusterbench.errors import ConfigError, UnknownNameError
 from clusterbench.metrics.catalog import lookup as metric_lookup
+from clusterbench.plugins import plugin_entry_points
 
 TABLES_DIR = Path(__file__).with_name("tables")
 
@@ -203,7 +214,7 @@ def _per_cell(src: dict[str, Any], key: str, j: int) -> Any:
 
 def _bad(path: Path, where: str, what: str) -> ConfigError:
     return ConfigError(f"Bad table spec {path.name} ({where}): {what}.",
-                       hint="Fix the TOML file under clusterbench/report/tables/.")
+                       hint=f"Fix the TOML file {path}.")
 
 
 def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> TableSpec:
@@ -345,9 +356,62 @@ def _load_all(directory: str) -> dict[str, PaperSpec]:
     return dict(sorted(papers.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 
 
+def plugin_table_files() -> list[tuple[str, Path]]:
+    """``(entry point name, TOML file)`` of every table plug-in (group ``clusterbench.tables``).
+
+    An entry point's value is ``"package"`` (every ``*.toml`` file in that package's directory,
+    found with ``importlib.resources``) or ``"package:file.toml"`` (one file in it). A plug-in
+    whose package cannot be imported, or that names no TOML file, is left out with a warning.
+    """
+    out: list[tuple[str, Path]] = []
+    for name, ep in plugin_entry_points("tables").items():
+        module, _, file = ep.value.partition(":")
+        try:
+            root = Path(str(importlib.resources.files(module.strip())))
+        except Exception as exc:  # a broken plug-in must not take the built-in tables down
+            warnings.warn(f"Plug-in tables {name!r} ({ep.value}): package {module!r} could not be found "
+                          f"({type(exc).__name__}: {exc}); left out.", stacklevel=2)
+            continue
+        files = [root / file.strip()] if file else sorted(root.glob("*.toml"))
+        files = [f for f in files if f.is_file()]
+        if not files:
+            warnings.warn(f"Plug-in tables {name!r} ({ep.value}) names no TOML file (looked in {root}); left out.",
+                          stacklevel=2)
+        out += [(name, f) for f in files]
+    return out
+
+
+@lru_cache(maxsize=None)
+def _plugin_papers() -> dict[str, PaperSpec]:
+    builtin = _load_all(str(TABLES_DIR))
+    papers: dict[str, PaperSpec] = {}
+    for name, path in plugin_table_files():
+        try:
+            spec = load_paper_file(path)
+        except ConfigError as exc:
+            warnings.warn(f"Plug-in tables {name!r}: {exc} It is left out.", stacklevel=2)
+            continue
+        if spec.id in builtin or spec.id in papers:
+            warnings.warn(f"Plug-in tables {name!r} ({path}): paper id {spec.id!r} is taken; left out. "
+                          "Rename its [paper] id.", stacklevel=2)
+            continue
+        papers[spec.id] = spec
+    return dict(sorted(papers.items()))
+
+
 def load_papers(directory: Path | None = None) -> dict[str, PaperSpec]:
-    """Every paper spec (id -> PaperSpec), in the papers' order."""
-    return _load_all(str(directory or TABLES_DIR))
+    """Every paper spec (id -> PaperSpec): the built-in papers in the papers' order, then the
+    table plug-ins' (:func:`plugin_table_files`) by id. With ``directory``: that folder's only."""
+    if directory is not None:
+        return _load_all(str(directory))
+    return {**_load_all(str(TABLES_DIR)), **_plugin_papers()}
+
+
+def clear_cache() -> None:
+    """Forget loaded specs and plug-ins (after changing ``sys.path`` or installed packages, in tests)."""
+    _load_all.cache_clear()
+    _plugin_papers.cache_clear()
+    plugin_entry_points.cache_clear()
 
 
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8"}
