@@ -19,7 +19,7 @@ def _warn(lines: list[str]) -> None:
 
 def report(
     table: Annotated[Optional[str], typer.Option("--table", "-t", help="Table number (1, 'I', 'Table I'). Default: every table of the paper.")] = None,
-    paper: Annotated[str, typer.Option("--paper", "-p", help="dual-aae (default), dls, dc3 or clustergan-bspl.")] = "dual-aae",
+    paper: Annotated[str, typer.Option("--paper", "-p", help="dual-aae (default), dls, dc3, clustergan-bspl, or a table plug-in's paper id (see --list).")] = "dual-aae",
     list_: Annotated[bool, typer.Option("--list", help="List every table with how many cells have measurements.")] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every table (md + tex) and the figures into the folder --out.")] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="md, latex, csv or json.")] = "md",

@@ -167,7 +167,12 @@ def _runs_for(frame: pd.DataFrame, cell: CellSpec, defaults: dict[str, Any]) -> 
 def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: set[str]) -> CellResult:
     """Aggregate the runs of one cell as the paper did (see module docstring)."""
     paper_dec = printed_decimals(cell.printed)
-    decimals = paper_dec if paper_dec is not None else (2 if spec.scale == 100 else 3)
+    if paper_dec is not None:  # as printed
+        decimals = paper_dec
+    elif cell.metric and metric_lookup(cell.metric).scale == spec.scale:  # the catalogue's format
+        decimals = metric_lookup(cell.metric).decimals
+    else:
+        decimals = 2 if spec.scale == 100 else 3
     if cell.reported:
         return CellResult(cell, "reported", decimals=decimals)
     defaults = spec.method_defaults.get(cell.method or "", {})
