@@ -644,3 +644,15 @@ def test_every_cited_cell_names_its_source():
             assert c.source in ("ran", "cited", "not_stated"), (t.id, c)
             if c.source == "cited":
                 assert c.cited_from, (t.id, c)
+
+
+def test_catalogue_format_where_the_paper_printed_no_value(home, tmp_path):
+    f = tmp_path / "x.toml"
+    f.write_text('[paper]\nid = "x"\n[[table]]\nnumber = "1"\nlabel = "T"\ncaption = "c"\naggregation = "mean_std"\n'
+                 'seeds = 1\nmetric_definition = "m"\nnmi = "none"\nsplit = "s"\naggregation_note = "a"\n'
+                 'columns = [{label = "KL", dataset = "mnist", metric = "kl"}, {label = "KL2", dataset = "mnist", metric = "kl"}]\n'
+                 'rows = [{label = "r", method = "dual-aae", values = ["-", "0.38"]}]\n')
+    rec(home, "dual-aae", "mnist", 0, {"kl": 0.123456})
+    t = fill_table(S.load_paper_file(f).tables["1"], load_results(home), implemented=IMPL)
+    assert t.cells[0][0].decimals == catalog.lookup("kl").decimals == 4   # no printed value: the catalogue's
+    assert t.cells[0][1].decimals == 2                                      # as printed
