@@ -578,11 +578,11 @@ def test_ran_or_cited_and_paper_aggregation_in_every_format(home):
     assert (own["paper_source"], own["marks"]) == ("ran", "")            # one provenance in the row: no mark
     md, tex = render_markdown(t), render_latex(t)
     assert "0.239\\*<sup>b</sup>" in md and "| per cell: a, b |" in md   # a row that mixes: a mark per cell
-    assert "- b: paper value run by the paper; mean of 5" in md
+    assert "- b: paper value: run by the paper; mean of 5" in md
     assert "run by the paper; mean of 5 |" in md                          # ClusterGAN's Paper value column
     assert "0.239*\\textsuperscript{b}" in tex and "per cell: a, b" in tex
     doc = json.loads(render([t], "json"))[0]
-    assert doc["legend"]["a"] == "paper value cited from the reference papers; aggregation not stated"
+    assert doc["legend"]["a"] == "paper value: cited from the reference papers; aggregation not stated"
     # DLS Table 3: ClusterGAN cited from Mukherjee et al. (best of 5 by validation), the paper's own best of 5
     md3 = render_markdown(fill_table(S.get_table("dls", 3), load_results(home), implemented=IMPL))
     assert "| cited from [34] (ClusterGAN); best of 5 by validation score |" in md3

@@ -317,7 +317,7 @@ def table_marks(spec: TableSpec) -> Marks:
             if out:
                 marks.cell[(c.row, c.col)] = out
     for p, letter in letters.items():
-        marks.legend[letter] = f"paper value {p}"
+        marks.legend[letter] = f"paper value: {p}"
     return marks
 
 

@@ -159,7 +159,7 @@ class CellSpec:
     def provenance(self) -> str:
         """``"ran; best of 5"``, ``"cited from [49]; aggregation not stated"``."""
         src = {"ran": "run by the paper", "cited": f"cited from {self.cited_from}",
-               "not_stated": "the paper does not say whether it ran or cited it"}[self.source]
+               "not_stated": "source not stated by the paper"}[self.source]
         return f"{src}; {paper_aggregation_text(self.paper_aggregation, self.paper_runs)}"
 
 
