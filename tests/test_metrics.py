@@ -238,3 +238,53 @@ def test_record_metrics_nothing_accepted_and_modes():
     m = record_metrics(y, proba, extras={"modes_generated": 7, "modes_kl": 0.25})
     assert m["reject_rate@0.5"] == 1.0 and "reject_acc@0.5" not in m
     assert m["modes"] == 7.0 and m["kl"] == 0.25
+
+
+# --- the metrics catalogue -------------------------------------------------------------------
+
+
+def test_catalogue_lookup_fixed_and_parameterised_keys():
+    from clusterbench.errors import UnknownNameError
+    from clusterbench.metrics import catalog
+
+    assert catalog.lookup("acc").better == "max" and catalog.lookup("fid").better == "min"
+    m = catalog.lookup("reject_acc@0.9")
+    assert m.key == "reject_acc@0.9" and m.family == "accuracy"
+    assert catalog.lookup("ssim@3").better == "min"
+    # a reject threshold nothing records is not a key
+    with pytest.raises(UnknownNameError):
+        catalog.lookup("reject_acc@0.7")
+    with pytest.raises(UnknownNameError):
+        catalog.lookup("accuracy")
+    assert catalog.direction("kl") == "min" and catalog.direction("some_method_extra") == "max"
+
+
+def test_every_catalogue_function_imports_and_record_metrics_writes_every_recorded_key():
+    from clusterbench.metrics import catalog, record_metrics
+
+    for m in catalog.catalogue():
+        if m.compute:
+            assert callable(m.function()), m.key
+        if m.inputs in ("labels", "posterior"):
+            assert m.compute, m.key
+    y = np.array([0, 0, 1, 1, 2, 2])
+    proba = np.eye(3)[[0, 0, 1, 2, 2, 2]] * 0.97 + 0.01
+    got = record_metrics(y, proba)
+    want = {m.key for m in catalog.recorded(["labels"])}
+    want |= {m.concrete(t) for m in catalog.recorded(["posterior"]) for t in m.values}
+    assert set(got) == want
+    assert got["reject_rate@0"] == 0.0 and got["reject_acc@0"] == pytest.approx(got["acc"])
+    assert got["nmi_geometric"] == pytest.approx(catalog.lookup("nmi_geometric").function()(y, proba.argmax(1)))
+
+
+def test_a_new_catalogue_entry_is_recorded_with_no_other_edit(monkeypatch):
+    """Adding a metric = one entry + one function: record_metrics picks it up."""
+    from clusterbench.metrics import catalog, record_metrics
+
+    extra = catalog.Metric("acc_again", "ACC again", "Hungarian ACC under a second key (test entry)", "min",
+                           compute="clusterbench.metrics.clustering:acc")
+    monkeypatch.setattr(catalog, "_catalogue", lambda: catalog.BUILTIN_METRICS + (extra,))
+    y = np.array([0, 1, 1])
+    m = record_metrics(y, np.eye(2)[[0, 1, 0]])
+    assert m["acc_again"] == pytest.approx(m["acc"])
+    assert catalog.direction("acc_again") == "min"

@@ -19,7 +19,7 @@ def _warn(lines: list[str]) -> None:
 
 def report(
     table: Annotated[Optional[str], typer.Option("--table", "-t", help="Table number (1, 'I', 'Table I'). Default: every table of the paper.")] = None,
-    paper: Annotated[str, typer.Option("--paper", "-p", help="dual-aae (default), dls, dc3 or clustergan-bspl.")] = "dual-aae",
+    paper: Annotated[str, typer.Option("--paper", "-p", help="dual-aae (default), dls, dc3, clustergan-bspl, or a table plug-in's paper id (see --list).")] = "dual-aae",
     list_: Annotated[bool, typer.Option("--list", help="List every table with how many cells have measurements.")] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every table (md + tex) and the figures into the folder --out.")] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="md, latex, csv or json.")] = "md",
@@ -34,16 +34,19 @@ def report(
     from clusterbench import paths
     from clusterbench.fsutil import write_text_atomic
     import clusterbench.report.spec as S
+    from clusterbench.metrics.catalog import catalogue
     from clusterbench.report.render import fill_table, load_results, render
     from clusterbench.report.build import write_all
 
     if fmt not in FORMATS:
         raise UnknownNameError("format", fmt, FORMATS)
     if metrics:
-        for key, info in S.METRICS.items():
-            typer.echo(f"{key:16s} {'higher' if info.better == 'max' else 'lower'} is better; {info.description}")
-        for pattern, desc, better in S.METRIC_PATTERNS:
-            typer.echo(f"{pattern:16s} {'higher' if better == 'max' else 'lower'} is better; {desc}")
+        for m in catalogue():
+            where = m.compute or {"extras": f"MethodOutput.extras[{m.extra!r}]", "evaluator": "an evaluator",
+                                  "timings": "the record's timings"}.get(m.inputs, m.inputs)
+            values = f" at {', '.join(f'{v:g}' for v in m.values)}" if m.values else ""
+            typer.echo(f"{m.key:16s} {'higher' if m.better == 'max' else 'lower'} is better; {m.name}: "
+                       f"{m.definition}. Computed by {where}{values}; shown x{m.scale:g}, {m.decimals} decimals.")
         return
     home = Path(results).expanduser() if results is not None else paths.results_home()
     if results is not None and not home.is_dir():

@@ -1,6 +1,6 @@
 """Metrics: pure functions, numpy in, numbers out."""
 
-from clusterbench.metrics.clustering import acc, ari, evaluate, nmi, purity
+from clusterbench.metrics.clustering import acc, ari, evaluate, nmi, nmi_geometric, purity
 from clusterbench.metrics.modes import ModesResult, modes_and_kl
 from clusterbench.metrics.record import REJECT_THRESHOLDS, record_metrics
 from clusterbench.metrics.reject import RejectResult, reject_curve, reject_option
@@ -10,6 +10,7 @@ __all__ = [
     "ari",
     "evaluate",
     "nmi",
+    "nmi_geometric",
     "purity",
     "ModesResult",
     "modes_and_kl",

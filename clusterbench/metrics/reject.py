@@ -102,6 +102,19 @@ def reject_option(
     return reject_curve(y_true, proba, [threshold], mapping=mapping)[0]
 
 
+def reject_acc(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> float:
+    """ACC on the accepted samples (max posterior > ``threshold``), Hungarian map fitted on all N.
+
+    y_true: (N,), proba: (N, K). NaN when every sample is rejected (the metric is then undefined).
+    """
+    return reject_option(y_true, proba, threshold).acc
+
+
+def reject_rate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> float:
+    """Fraction of the N samples whose max posterior is <= ``threshold``. y_true: (N,), proba: (N, K)."""
+    return reject_option(y_true, proba, threshold).rejection_rate
+
+
 def reject_curve(
     y_true: np.ndarray, proba: np.ndarray, thresholds: Iterable[float], *, mapping: Mapping = "full"
 ) -> list[RejectResult]:

@@ -22,8 +22,6 @@ from clusterbench.report.render import (
 from clusterbench.report.spec import (
     DATASET_IDS,
     DEFAULT_PAPER,
-    METRICS,
-    SUITE_METHODS,
     TableSpec,
     all_tables,
     get_paper,
@@ -35,6 +33,6 @@ from clusterbench.report.render import render as render_tables
 
 __all__ = [
     "CellResult", "Results", "TableResult", "fill_table", "load_results", "render_tables", "render_latex",
-    "render_markdown", "DATASET_IDS", "DEFAULT_PAPER", "METRICS", "SUITE_METHODS", "TableSpec",
+    "render_markdown", "DATASET_IDS", "DEFAULT_PAPER", "TableSpec",
     "all_tables", "get_paper", "get_table", "load_papers", "write_all",
 ]

@@ -24,11 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from clusterbench import paths
+from clusterbench.data.hdf5 import read_dataset
 from clusterbench.fsutil import atomic_path
+from clusterbench.metrics.catalog import REJECT_CURVE_THRESHOLDS
+from clusterbench.metrics.clustering import cluster_to_class_map
 from clusterbench.results.records import RunRecord
 
 TSNE_MAX_SAMPLES = 2000
-REJECT_THRESHOLDS = tuple(np.round(np.linspace(0.0, 0.99, 100), 4))
 
 
 @dataclass
@@ -106,14 +109,12 @@ def acc_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureReport
 # --------------------------------------------------------------------------- reject option
 
 
-def reject_curve(y: np.ndarray, proba: np.ndarray, thresholds=REJECT_THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
+def reject_curve(y: np.ndarray, proba: np.ndarray, thresholds=REJECT_CURVE_THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
     """(rejection rate, ACC on accepted) per threshold, both in [0, 1] (ACC NaN when all rejected).
 
     y: (N,) classes; proba: (N, K) posteriors. Rejected: max posterior <= t. The cluster -> class
     map is the Hungarian map fitted on all N samples (rejection does not change the mapping).
     """
-    from clusterbench.metrics.clustering import cluster_to_class_map
-
     pred = proba.argmax(axis=1)
     mapping = cluster_to_class_map(y, pred)
     mapped = np.array([mapping.get(int(c), -1) for c in pred])
@@ -141,10 +142,11 @@ def _labels_for(r: RunRecord, n: int, stored: dict[str, np.ndarray]) -> tuple[np
     """Labels aligned with the stored outputs, or (None, why)."""
     if "y" in stored and len(stored["y"]) == n:
         return stored["y"].astype(np.int64), ""
+    path = paths.dataset_file(r.dataset)
+    if not path.exists():  # report/ never fetches: `clusterbench fetch` does
+        return None, f"labels of {r.dataset} unavailable (not fetched: no {path})"
     try:
-        from clusterbench.data import load
-
-        _, y, _ = load(r.dataset)
+        _, y, _ = read_dataset(path)
     except Exception as exc:  # noqa: BLE001 - reported as the reason the figure is missing
         return None, f"labels of {r.dataset} unavailable ({exc})"
     y = np.asarray(y)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from clusterbench.fsutil import atomic_path
-from clusterbench.report.spec import metric_info
+from clusterbench.metrics.catalog import direction
 from clusterbench.results.records import iter_records
 
 #: Default absolute tolerance per metric (on the metric's own scale). Metrics not listed are
@@ -117,11 +117,7 @@ def compare(current: Path, reference: Path, *, tolerances: dict[str, float] | No
             elif r is None:
                 status = "new"
             else:
-                try:
-                    better = metric_info(m).better
-                except Exception:  # noqa: BLE001 - an undocumented metric: higher is better
-                    better = "max"
-                d = (c - r) if better == "max" else (r - c)
+                d = (c - r) if direction(m) == "max" else (r - c)
                 status = "regressed" if d < -t else "improved" if d > t else "ok"
             changes.append(Change(method, dataset, subset, config, m, r, c, len(seeds), t, status))
     return changes, list(dict.fromkeys(w1 + w2))

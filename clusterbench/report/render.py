@@ -29,7 +29,18 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from clusterbench.report.spec import CellSpec, TableSpec, get_paper, metric_info, printed_decimals
+from clusterbench.errors import UnknownNameError
+from clusterbench.metrics.catalog import direction
+from clusterbench.metrics.catalog import lookup as metric_lookup
+from clusterbench.plugins import method_names
+from clusterbench.report.spec import (
+    MISSING_MARKS,
+    CellSpec,
+    TableSpec,
+    get_paper,
+    paper_aggregation_text,
+    printed_decimals,
+)
 from clusterbench.results.records import iter_records, records_frame
 
 Status = Literal["measured", "missing", "not_implemented", "reported", "not_in_paper"]
@@ -156,7 +167,12 @@ def _runs_for(frame: pd.DataFrame, cell: CellSpec, defaults: dict[str, Any]) -> 
 def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: set[str]) -> CellResult:
     """Aggregate the runs of one cell as the paper did (see module docstring)."""
     paper_dec = printed_decimals(cell.printed)
-    decimals = paper_dec if paper_dec is not None else (2 if spec.scale == 100 else 3)
+    if paper_dec is not None:  # as printed
+        decimals = paper_dec
+    elif cell.metric and metric_lookup(cell.metric).scale == spec.scale:  # the catalogue's format
+        decimals = metric_lookup(cell.metric).decimals
+    else:
+        decimals = 2 if spec.scale == 100 else 3
     if cell.reported:
         return CellResult(cell, "reported", decimals=decimals)
     defaults = spec.method_defaults.get(cell.method or "", {})
@@ -184,7 +200,7 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
     res.n = len(vals)
     res.seeds = sorted(int(s) for s in per_seed["seed"])
     if spec.aggregation == "best":
-        res.value = float(vals.min() if metric_info(cell.metric).better == "min" else vals.max())
+        res.value = float(vals.min() if direction(cell.metric) == "min" else vals.max())
     else:
         res.value = float(vals.mean())
         res.std = float(vals.std())
@@ -197,11 +213,10 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
 
 def fill_table(spec: TableSpec, results: Results, *, implemented: set[str] | None = None) -> TableResult:
     """Every cell of ``spec`` filled from ``results``. ``implemented``: method ids available now
-    (default: ``clusterbench.methods.METHODS``)."""
+    (default: every registered method, :func:`clusterbench.plugins.method_names`, which imports
+    no method module)."""
     if implemented is None:
-        from clusterbench.methods import METHODS
-
-        implemented = set(METHODS)
+        implemented = set(method_names())
     cells = [[fill_cell(spec, c, results, implemented) for c in row] for row in spec.cells]
     return TableResult(spec, cells)
 
@@ -228,13 +243,86 @@ def _row_label(spec: TableSpec, i: int) -> str:
     row = spec.rows[i]
     label = str(row["label"])
     if row.get("reported"):
-        label += " (reported)"
+        label += " (not run here)"
     return label
 
 
 def _col_label(spec: TableSpec, j: int) -> str:
     col = spec.columns[j]
-    return str(col["label"]) + (" (reported)" if col.get("reported") else "")
+    return str(col["label"]) + (" (not run here)" if col.get("reported") else "")
+
+
+# --------------------------------------------------------------------------- like-for-like marks
+
+
+def _has_value(c: CellSpec) -> bool:
+    return c.printed.strip() not in MISSING_MARKS
+
+
+@dataclass
+class Marks:
+    """What each cell's printed value is, as marks and a legend (the same in every format).
+
+    * Definition marks (catalogue ``marker``, e.g. H = Hungarian ACC, P = purity) on every cell
+      of a metric family the table mixes (one definition per family: no mark, the header says it).
+    * Provenance (ran / cited from, and the aggregation behind the printed value) per row in the
+      "Paper value" column; a row that mixes gets a letter per cell (a, b, ...) instead.
+    * ``?`` (``?1``, ``?2`` when several) on cells with a caveat.
+    """
+
+    cell: dict[tuple[int, int], list[str]] = field(default_factory=dict)
+    row_text: list[str] = field(default_factory=list)
+    legend: dict[str, str] = field(default_factory=dict)
+
+    def of(self, c: CellSpec) -> list[str]:
+        return self.cell.get((c.row, c.col), [])
+
+
+def table_marks(spec: TableSpec) -> Marks:
+    """The :class:`Marks` of a table (definition, provenance and caveat marks with their legend)."""
+    marks = Marks()
+    families: dict[str, set[str]] = {}
+    for c in spec.iter_cells():
+        if c.metric and _has_value(c):
+            m = metric_lookup(c.metric)
+            if m.family and m.marker:
+                families.setdefault(m.family, set()).add(m.marker)
+    mixed = {f for f, ms in families.items() if len(ms) > 1}
+    caveats = list(dict.fromkeys(c.caveat for c in spec.iter_cells() if c.caveat))
+    letters: dict[str, str] = {}
+    for i, row in enumerate(spec.cells):
+        provs = list(dict.fromkeys(c.provenance() for c in row if _has_value(c)))
+        per_cell = len(provs) > 1
+        if per_cell:
+            for p in provs:
+                letters.setdefault(p, chr(ord("a") + len(letters)))
+            marks.row_text.append("per cell: " + ", ".join(letters[p] for p in provs))
+        else:
+            marks.row_text.append(provs[0] if provs else "")
+        for c in row:
+            if not _has_value(c):
+                continue
+            out: list[str] = []
+            if c.metric:
+                m = metric_lookup(c.metric)
+                if m.family in mixed and m.marker:
+                    out.append(m.marker)
+                    marks.legend.setdefault(m.marker, f"{m.name}: {m.definition}")
+            if per_cell:
+                out.append(letters[c.provenance()])
+            if c.caveat:
+                q = "?" if len(caveats) == 1 else f"?{caveats.index(c.caveat) + 1}"
+                out.append(q)
+                marks.legend.setdefault(q, c.caveat)
+            if out:
+                marks.cell[(c.row, c.col)] = out
+    for p, letter in letters.items():
+        marks.legend[letter] = f"paper value: {p}"
+    return marks
+
+
+def _legend_lines(marks: Marks) -> list[str]:
+    return [f"{k}: {v}" for k, v in marks.legend.items()]
 
 
 @dataclass
@@ -298,7 +386,8 @@ def _header_lines(spec: TableSpec) -> list[str]:
         f"Metric: {spec.metric_definition}",
         f"NMI normalisation: {spec.nmi}.",
         f"Split: {spec.split}",
-        f"Aggregation: {_agg_text(spec)}. {spec.aggregation_note}",
+        f"Aggregation of the measured cells: {_agg_text(spec)}. {spec.aggregation_note}",
+        "Paper value column: whether the paper ran each row or cited it, and what its printed value aggregates.",
         *(f"Note: {n}" for n in spec.notes),
     ]
 
@@ -316,21 +405,24 @@ def _md_escape(s: str) -> str:
 
 def render_markdown(t: TableResult) -> str:
     """A GitHub-flavoured Markdown table with footnotes."""
-    spec, notes = t.spec, _Notes()
+    spec, notes, marks = t.spec, _Notes(), table_marks(t.spec)
     first = "Method" if any("method" in r for r in spec.rows) else ""
-    header = [first] + [_md_escape(_col_label(spec, j)) for j in range(len(spec.columns))]
+    header = [first] + [_md_escape(_col_label(spec, j)) for j in range(len(spec.columns))] + ["Paper value"]
     body = []
     for i, row in enumerate(t.cells):
         cells = [_md_escape(_row_label(spec, i))]
         for c in row:
             m, p, d = _cell_parts(c, notes)
             if not m:
-                cells.append(_md_escape(p))
+                txt = _md_escape(p)
             else:
                 txt = f"{m} / {_md_escape(p)}"
                 if d is not None:
                     txt += f" (Δ {d})"
-                cells.append(txt)
+            if marks.of(c.spec):
+                txt += f"<sup>{','.join(marks.of(c.spec))}</sup>"
+            cells.append(txt)
+        cells.append(_md_escape(marks.row_text[i]))
         body.append(cells)
     lines = [f"### {spec.paper} {spec.label}: {spec.caption}", ""]
     lines.append(f"_{_title(spec)}. Each cell: measured by this suite / printed in the paper (Δ = measured − paper). "
@@ -347,6 +439,8 @@ def render_markdown(t: TableResult) -> str:
         lines.append("")
         lines.append("[k]: the command that fills the cell (or completes it to the table's number of seeds; finished runs are skipped).")
         lines.append("")
+    for line in _legend_lines(marks):
+        lines.append(f"- {_md_escape(line)}")
     for line in _failed_lines(t) + _header_lines(spec):
         lines.append(f"- {line}")
     return "\n".join(lines) + "\n"
@@ -380,31 +474,34 @@ def latex_escape(s: str) -> str:
 
 def render_latex(t: TableResult, *, standalone: bool = False) -> str:
     """A booktabs ``table``; ``standalone=True`` wraps it in a compilable ``article`` document."""
-    spec, notes = t.spec, _Notes()
+    spec, notes, marks = t.spec, _Notes(), table_marks(t.spec)
     ncol = len(spec.columns)
     head = ["Method" if any("method" in r for r in spec.rows) else ""]
-    head += [latex_escape(_col_label(spec, j)) for j in range(ncol)]
+    head += [latex_escape(_col_label(spec, j)) for j in range(ncol)] + ["Paper value"]
     rows_tex = []
     for i, row in enumerate(t.cells):
         cells = [latex_escape(_row_label(spec, i))]
         for c in row:
             m, p, d = _cell_parts(c, notes)
             if not m:
-                cells.append(latex_escape(p))
+                txt = latex_escape(p)
             else:
                 txt = f"{latex_escape(m)} / {latex_escape(p)}"
                 if d is not None:
                     txt += f" ($\\Delta$ {latex_escape(d)})"
-                cells.append(txt)
+            if marks.of(c.spec):
+                txt += f"\\textsuperscript{{{latex_escape(','.join(marks.of(c.spec)))}}}"
+            cells.append(txt)
+        cells.append(latex_escape(marks.row_text[i]))
         rows_tex.append(" & ".join(cells) + r" \\")
-    tabular = [r"\begin{tabular}{l" + "c" * ncol + "}", r"\toprule", " & ".join(head) + r" \\", r"\midrule",
+    tabular = [r"\begin{tabular}{l" + "c" * ncol + "l}", r"\toprule", " & ".join(head) + r" \\", r"\midrule",
                *rows_tex, r"\bottomrule", r"\end{tabular}"]
-    if ncol > 4:
+    if ncol > 2:
         tabular = [r"\resizebox{\linewidth}{!}{%", *tabular, "}"]
     foot = [f"[{k}] \\texttt{{{latex_escape(cmd)}}}" for cmd, k in notes.commands.items()]
     if notes.commands:
         foot.append("[k]: the command that fills the cell (or completes it to the table's number of seeds).")
-    foot += [latex_escape(x) for x in _failed_lines(t) + _header_lines(spec)]
+    foot += [latex_escape(x) for x in _legend_lines(marks) + _failed_lines(t) + _header_lines(spec)]
     caption = (f"{latex_escape(spec.label)} of {latex_escape(get_paper(spec.paper).title)}: "
                f"{latex_escape(spec.caption)} Each cell: measured / paper ($\\Delta$ = measured $-$ paper); "
                f"{t.n_measured} of {t.n_to_fill} cells measured.")
@@ -425,10 +522,12 @@ def render_latex(t: TableResult, *, standalone: bool = False) -> str:
 def cell_rows(t: TableResult) -> list[dict[str, Any]]:
     """Long rows, one per cell: ids, status, n, measured value/std, paper value, difference, command."""
     spec = t.spec
+    marks = table_marks(spec)
     out = []
     for row in t.cells:
         for c in row:
             s = c.spec
+            entry = metric_lookup(s.metric) if s.metric else None
             out.append({
                 "paper": spec.paper, "table": spec.number, "label": spec.label,
                 "row": str(spec.rows[s.row]["label"]), "column": str(spec.columns[s.col]["label"]),
@@ -439,6 +538,10 @@ def cell_rows(t: TableResult) -> list[dict[str, Any]]:
                 "measured": _none_nan(c.value), "measured_std": _none_nan(c.std),
                 "paper_printed": s.printed, "paper_value": _none_nan(s.paper_value),
                 "paper_std": _none_nan(s.paper_std), "diff": _none_nan(c.diff), "command": c.command,
+                "definition": entry.name if entry else None, "marks": ",".join(marks.of(s)),
+                "paper_source": s.source, "cited_from": s.cited_from,
+                "paper_aggregation": paper_aggregation_text(s.paper_aggregation, s.paper_runs), "measured_aggregation": _agg_text(spec),
+                "caveat": s.caveat,
             })
     return out
 
@@ -465,7 +568,7 @@ def render_json(tables: list[TableResult]) -> str:
         doc.append({"paper": s.paper, "table": s.number, "label": s.label, "caption": s.caption,
                     "metric_definition": s.metric_definition, "nmi": s.nmi, "split": s.split,
                     "aggregation": s.aggregation, "seeds": s.seeds, "aggregation_note": s.aggregation_note,
-                    "notes": s.notes, "n_measured": t.n_measured, "n_to_fill": t.n_to_fill,
+                    "notes": s.notes, "legend": table_marks(s).legend, "n_measured": t.n_measured, "n_to_fill": t.n_to_fill,
                     "cells": cell_rows(t)})
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
@@ -480,6 +583,4 @@ def render(tables: list[TableResult], fmt: str) -> str:
         return render_csv(tables)
     if fmt == "json":
         return render_json(tables)
-    from clusterbench.errors import UnknownNameError
-
     raise UnknownNameError("format", fmt, ["md", "latex", "csv", "json"])

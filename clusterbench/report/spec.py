@@ -1,20 +1,51 @@
 """Table specs: the papers' tables as data (``clusterbench/report/tables/<paper>.toml``).
 
+A user's package adds papers' tables without editing clusterbench through the entry-point group
+``clusterbench.tables``; the value names a package whose directory holds the TOML files (same
+schema), or one file in it (see :func:`plugin_table_files`)::
+
+    [project.entry-points."clusterbench.tables"]
+    my-tables = "my_package.tables"            # every *.toml in my_package/tables/
+    # my-table = "my_package.tables:mine.toml"  # or one file
+
 One TOML file per paper holds ``[paper]`` and a list of ``[[table]]``. A table has ``columns``
 and ``rows``; every row carries the paper's printed ``values`` (one string per column, exactly as
 printed: ``"97.86"``, ``"0.793*"``, ``"8.10±2.99"``, ``"-"``, ``"N/A"``). What a cell measures is
 the merge, in this order, of the attributes of the table, its row and its column:
 
-* ``method``   clusterbench method id (``dual-aae``, ``kmeans``, ...); see :data:`SUITE_METHODS`.
+* ``method``   clusterbench method id (``dual-aae``, ``kmeans``, ...). A method that is not
+  registered (``clusterbench.plugins.method_names()``) is not an error: its cells render "not
+  implemented yet" until it is.
 * ``dataset``  data set id from :data:`DATASET_IDS`.
-* ``metric``   the key of ``RunRecord.metrics`` the cell reads; see :data:`METRICS`. A row may
+* ``metric``   the key of ``RunRecord.metrics`` the cell reads: a key of the metrics catalogue
+  (:mod:`clusterbench.metrics.catalog`, ``clusterbench report --metrics``). A row may
   give ``metrics = [...]`` (one per column) instead.
 * ``set``      config overrides a run must have (and that the fill command passes as ``--set``).
-* ``reported`` true for rows/columns the paper only cites (VaDE, DEC, ...): paper value only.
+* ``reported`` true for rows/columns the suite does not measure (VaDE, DEC, ...): paper value only.
+
+Compare like with like: every printed value says what it is, and the measured cell beside it is
+the same thing.
+
+* Definition: the cell's ``metric`` IS the definition (``acc`` = Hungarian ACC, ``purity``; see
+  the catalogue). A column gives the paper's own definition; a row whose printed values use
+  another gives ``redefine = { purity = "acc" }`` (every cell of the row) or ``metrics = [...]``
+  (cell by cell). The measured cell reads that same key. A table that mixes two metrics of one
+  catalogue ``family`` marks each such cell with the entry's ``marker`` (H, P) in every format.
+* Provenance of the printed value (table, row or column; a row may give a list, one per
+  column): ``source`` (``"ran"`` by the paper, the default; ``"cited"``; ``"not_stated"`` where the
+paper does not say), ``cited_from`` (the
+  paper's reference, required for cited values), ``paper_aggregation`` (one of
+  :data:`PAPER_AGGREGATIONS`: ``mean_std``, ``mean``, ``best``, ``best_validated``, ``single``,
+  ``not_stated``, the default) and ``paper_runs`` (N). A table's ``ran_mark`` (e.g. ``"*"``)
+  makes every cell printed with that mark "ran" with the table's aggregation (the paper's own
+  "obtained by us running the released code" marks).
+* ``caveat`` (row, with optional ``caveat_columns`` = column labels; or column): why the
+  comparison may mislead (an uncertain cell placement, another split); shown with a "?" mark.
 
 Table attributes besides: ``number``, ``label``, ``caption``, ``scale`` (paper value = metric x
-scale, e.g. 100 for percent), ``aggregation`` (``mean_std``: mean +- std over seeds; ``best``:
-best of N seeds, max or min by the metric's direction), ``seeds`` (N for the fill command),
+scale, e.g. 100 for percent), ``aggregation`` (how the *measured* cells aggregate the suite's
+runs: ``mean_std``: mean +- std over seeds; ``best``: best of N seeds, max or min by the
+catalogue's direction of the metric), ``seeds`` (N for the fill command),
 ``metric_definition``, ``nmi`` (``arithmetic``/``geometric``/``none``), ``split``,
 ``aggregation_note``, ``notes``. A row may give ``numbers = [...]`` where a printed value cannot
 be parsed (a typo in the paper), and ``note``.
@@ -24,99 +55,54 @@ config lacks them (so ablation runs, e.g. DC3-GAN ``loss_ce = false``, never cou
 model).
 
 Metric keys (what methods/runners must write into ``RunRecord.metrics`` for a cell to fill):
-see :data:`METRICS` and :data:`METRIC_PATTERNS` (``clusterbench report --metrics`` lists them).
+the catalogue :mod:`clusterbench.metrics.catalog` (``clusterbench report --metrics`` lists it).
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from clusterbench.data.registry import load_registry
 from clusterbench.errors import ConfigError, UnknownNameError
+from clusterbench.metrics.catalog import lookup as metric_lookup
+from clusterbench.plugins import plugin_entry_points
 
 TABLES_DIR = Path(__file__).with_name("tables")
 
 def _builtin_dataset_ids() -> tuple[str, ...]:
     """The built-in data set ids of ``datasets.toml`` (the one registry; user sets excluded)."""
-    from clusterbench.data.registry import load_registry
-
     return tuple(name for name, s in load_registry().items() if not s.user)
 
 
 #: Data set ids a table cell may name: the built-in registry's.
 DATASET_IDS: tuple[str, ...] = _builtin_dataset_ids()
 
-#: Method ids the suite implements or will implement (a row with one of these is runnable; at
-#: render time a method not in ``clusterbench.methods.METHODS`` is shown "not implemented yet").
-#: ``clustergan`` is Mukherjee et al. (AAAI'19); ``clustergan-bspl`` is Ghasedi Dizaji et al.
-SUITE_METHODS: tuple[str, ...] = (
-    "dual-aae", "dual-aae-nocr", "aae", "infogan", "catgan", "kmeans", "gmm", "ncuts", "nmf",
-    "spectral", "agglomerative", "dls", "dc3-gan", "clustergan", "clustergan-bspl",
-)
-
-Direction = Literal["max", "min"]
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    key: str
-    description: str
-    better: Direction = "max"
-
-
-def _m(key: str, description: str, better: Direction = "max") -> tuple[str, MetricInfo]:
-    return key, MetricInfo(key, description, better)
-
-
-#: Fixed metric keys.
-METRICS: dict[str, MetricInfo] = dict(
-    [
-        _m("acc", "Hungarian (one-to-one) clustering accuracy in [0, 1]"),
-        _m("purity", "majority-class purity in [0, 1] (what ClusterGAN/DLS/DC3 call 'ACC')"),
-        _m("nmi", "NMI, arithmetic normalisation (sklearn >= 0.22 default)"),
-        _m("nmi_geometric", "NMI, geometric normalisation (sklearn <= 0.21 default)"),
-        _m("ari", "adjusted Rand index"),
-        _m("modes", "number of classes covered by generated samples (Dual-AAE Table II)"),
-        _m("kl", "KL(q(y) || p(y)) of the aggregated cluster posterior vs uniform (Dual-AAE Table II)", "min"),
-        _m("epoch_seconds", "mean wall-clock seconds per training epoch (from RunRecord.timings['epoch_s'] when absent)", "min"),
-        _m("fid", "Frechet Inception Distance of generated samples", "min"),
-        _m("factorvae", "FactorVAE disentanglement score (dSprites)"),
-        _m("dci", "DCI disentanglement (dSprites)"),
-        _m("sap", "SAP score (dSprites)"),
-        _m("explicitness", "explicitness (dSprites)"),
-        _m("modularity", "modularity (dSprites)"),
-        _m("mig", "mutual information gap (dSprites)"),
-        _m("betavae", "BetaVAE score (dSprites)"),
-        _m("precision@1000", "retrieval precision of the top 1000 by Hamming distance, in [0, 1]"),
-        _m("map", "retrieval mean average precision over the whole gallery, in [0, 1]"),
-        _m("map@1000", "retrieval mean average precision of the top 1000, in [0, 1]"),
-    ]
-)
-
-#: Parameterised metric keys: (regex, description, direction).
-METRIC_PATTERNS: tuple[tuple[str, str, Direction], ...] = (
-    (r"reject_acc@(0|0?\.\d+|1)", "Hungarian ACC on samples whose max posterior > t (reject option, Dual-AAE Table IV)", "max"),
-    (r"reject_rate@(0|0?\.\d+|1)", "fraction of samples rejected (max posterior <= t)", "min"),
-    (r"ssim@\d+", "mean SSIM of 200 generated pairs of the cluster matched to class c (DC3 Table 2)", "min"),
-)
-
-
-def metric_info(key: str) -> MetricInfo:
-    """The :class:`MetricInfo` of a metric key (fixed or parameterised); UnknownNameError else."""
-    if key in METRICS:
-        return METRICS[key]
-    for pattern, desc, better in METRIC_PATTERNS:
-        if re.fullmatch(pattern, key):
-            return MetricInfo(key, desc, better)
-    raise UnknownNameError("metric", key, list(METRICS) + [p for p, _, _ in METRIC_PATTERNS])
-
-
 Aggregation = Literal["mean_std", "best"]
+Source = Literal["ran", "cited", "not_stated"]
+#: What a printed value aggregates (``paper_aggregation``), with ``paper_runs`` = N.
+PAPER_AGGREGATIONS: dict[str, str] = {
+    "mean_std": "mean ± std of {n}",
+    "mean": "mean of {n}",
+    "best": "best of {n}",
+    "best_validated": "best of {n} by validation score",
+    "single": "one run",
+    "not_stated": "aggregation not stated",
+}
+PaperAggregation = Literal["mean_std", "mean", "best", "best_validated", "single", "not_stated"]
+
+
+def paper_aggregation_text(kind: str, n: int | None) -> str:
+    """``("best", 5)`` -> ``"best of 5"``; an unknown N reads ``"best of N (N not stated)"``."""
+    text = PAPER_AGGREGATIONS[kind]
+    return text.format(n=n) if n is not None else text.format(n="N (N not stated)")
 MISSING_MARKS = ("-", "—", "–", "N/A", "n/a", "")
 _NUM = re.compile(r"[-+]?\d+(?:\.\d+)?")
 
@@ -163,7 +149,18 @@ class CellSpec:
     dataset: str | None
     metric: str | None
     settings: dict[str, Any]     # config overrides the runs must have
-    reported: bool               # cited by the paper: paper value only
+    reported: bool               # the suite does not measure it: paper value only
+    source: Source = "ran"       # the paper ran it, or cited it (from ``cited_from``)
+    cited_from: str | None = None
+    paper_aggregation: PaperAggregation = "not_stated"   # what the printed value aggregates
+    paper_runs: int | None = None                        # N of "best of N", "mean of N"
+    caveat: str | None = None    # why this comparison may mislead (shown with a "?" mark)
+
+    def provenance(self) -> str:
+        """``"ran; best of 5"``, ``"cited from [49]; aggregation not stated"``."""
+        src = {"ran": "run by the paper", "cited": f"cited from {self.cited_from}",
+               "not_stated": "source not stated by the paper"}[self.source]
+        return f"{src}; {paper_aggregation_text(self.paper_aggregation, self.paper_runs)}"
 
 
 @dataclass(frozen=True)
@@ -205,11 +202,19 @@ class PaperSpec:
 
 _TABLE_REQUIRED = ("number", "label", "caption", "columns", "rows", "aggregation", "seeds",
                    "metric_definition", "nmi", "split", "aggregation_note")
+#: Provenance attributes: set on the table, a row or a column (later wins: table, row, column);
+#: a row may give a list with one entry per column instead (a row that mixes, cell by cell).
+_PROVENANCE = ("source", "cited_from", "paper_aggregation", "paper_runs")
+
+
+def _per_cell(src: dict[str, Any], key: str, j: int) -> Any:
+    v = src[key]
+    return v[j] if isinstance(v, list) else v
 
 
 def _bad(path: Path, where: str, what: str) -> ConfigError:
     return ConfigError(f"Bad table spec {path.name} ({where}): {what}.",
-                       hint="Fix the TOML file under clusterbench/report/tables/.")
+                       hint=f"Fix the TOML file {path}.")
 
 
 def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> TableSpec:
@@ -234,20 +239,57 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
         metrics = row.get("metrics")
         if metrics is not None and len(metrics) != len(columns):
             raise _bad(path, f"{where}, row {row.get('label')!r}", "'metrics' must match the columns")
+        for key in _PROVENANCE:
+            if isinstance(row.get(key), list) and len(row[key]) != len(columns):
+                raise _bad(path, f"{where}, row {row.get('label')!r}", f"{key!r} as a list must match the columns")
+        redefine = row.get("redefine", {})
+        if not isinstance(redefine, dict):
+            raise _bad(path, f"{where}, row {row.get('label')!r}", "'redefine' must be a table {metric = metric}")
+        unknown = set(row.get("caveat_columns", [])) - {str(c.get("label")) for c in columns}
+        if unknown:
+            raise _bad(path, f"{where}, row {row.get('label')!r}", f"caveat_columns names no column: {sorted(unknown)}")
+        ran_mark = t.get("ran_mark")
         out_row = []
         for j, col in enumerate(columns):
             attrs: dict[str, Any] = {}
             settings: dict[str, Any] = dict(t.get("set", {}))
+            prov: dict[str, Any] = {}
             for src in (t, row, col):
                 for k in ("method", "dataset", "metric"):
                     if k in src:
                         attrs[k] = src[k]
+                for k in _PROVENANCE:
+                    if k in src:
+                        prov[k] = _per_cell(src, k, j)
                 if src is not t:
                     attrs["reported"] = attrs.get("reported", False) or bool(src.get("reported", False))
                     settings.update(src.get("set", {}))
             if metrics is not None:
                 attrs["metric"] = metrics[j]
+            elif attrs.get("metric") in redefine:
+                attrs["metric"] = redefine[attrs["metric"]]
             printed = str(values[j])
+            if ran_mark and ran_mark in printed:  # the paper's own mark: "obtained by us running ..."
+                prov = {k: t[k] for k in _PROVENANCE if k in t}
+                prov["source"] = "ran"
+            cell_where_p = f"{where}, row {row.get('label')!r}, column {col.get('label')!r}"
+            source = prov.get("source", "ran")
+            if source not in ("ran", "cited", "not_stated"):
+                raise _bad(path, cell_where_p, f"source must be 'ran', 'cited' or 'not_stated', got {source!r}")
+            cited_from = prov.get("cited_from") if source == "cited" else None
+            if source == "cited" and not cited_from:
+                raise _bad(path, cell_where_p, "a cited value needs 'cited_from' (the paper's reference, e.g. '[49]')")
+            agg = prov.get("paper_aggregation", "not_stated")
+            if agg not in PAPER_AGGREGATIONS:
+                raise _bad(path, cell_where_p, f"paper_aggregation must be one of {', '.join(PAPER_AGGREGATIONS)}, got {agg!r}")
+            runs = prov.get("paper_runs")
+            if runs is not None and (isinstance(runs, bool) or not isinstance(runs, int) or runs < 1):
+                raise _bad(path, cell_where_p, f"paper_runs must be a positive integer, got {runs!r}")
+            caveat = None
+            if "caveat" in row and (not row.get("caveat_columns") or col.get("label") in row["caveat_columns"]):
+                caveat = str(row["caveat"])
+            elif "caveat" in col:
+                caveat = str(col["caveat"])
             value, std = parse_printed(printed)
             if numbers is not None:
                 value = float(numbers[j])
@@ -256,22 +298,19 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
                            f"cannot read a number from {printed!r}; add 'numbers'")
             reported = bool(attrs.get("reported", False))
             method, dataset, metric = attrs.get("method"), attrs.get("dataset"), attrs.get("metric")
-            cell_where = f"{where}, row {row.get('label')!r}, column {col.get('label')!r}"
             if not reported:
                 for k, v in (("method", method), ("dataset", dataset), ("metric", metric)):
                     if not v:
-                        raise _bad(path, cell_where, f"no {k} for a measured cell")
-                if method not in SUITE_METHODS:
-                    raise _bad(path, cell_where, f"method {method!r} is not a suite method "
-                               f"({', '.join(SUITE_METHODS)}); mark the row reported = true")
+                        raise _bad(path, cell_where_p, f"no {k} for a measured cell")
             if dataset is not None and dataset not in DATASET_IDS:
-                raise _bad(path, cell_where, f"unknown data set {dataset!r} (valid: {', '.join(DATASET_IDS)})")
+                raise _bad(path, cell_where_p, f"unknown data set {dataset!r} (valid: {', '.join(DATASET_IDS)})")
             if metric is not None:
                 try:
-                    metric_info(metric)
+                    metric_lookup(metric)
                 except UnknownNameError as exc:
-                    raise _bad(path, cell_where, str(exc)) from None
-            out_row.append(CellSpec(i, j, printed, value, std, method, dataset, metric, settings, reported))
+                    raise _bad(path, cell_where_p, str(exc)) from None
+            out_row.append(CellSpec(i, j, printed, value, std, method, dataset, metric, settings, reported,
+                                    source, cited_from, agg, runs, caveat))
         cells.append(out_row)
     return TableSpec(
         paper=paper, number=str(t["number"]), label=t["label"], caption=t["caption"],
@@ -317,9 +356,62 @@ def _load_all(directory: str) -> dict[str, PaperSpec]:
     return dict(sorted(papers.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 
 
+def plugin_table_files() -> list[tuple[str, Path]]:
+    """``(entry point name, TOML file)`` of every table plug-in (group ``clusterbench.tables``).
+
+    An entry point's value is ``"package"`` (every ``*.toml`` file in that package's directory,
+    found with ``importlib.resources``) or ``"package:file.toml"`` (one file in it). A plug-in
+    whose package cannot be imported, or that names no TOML file, is left out with a warning.
+    """
+    out: list[tuple[str, Path]] = []
+    for name, ep in plugin_entry_points("tables").items():
+        module, _, file = ep.value.partition(":")
+        try:
+            root = Path(str(importlib.resources.files(module.strip())))
+        except Exception as exc:  # a broken plug-in must not take the built-in tables down
+            warnings.warn(f"Plug-in tables {name!r} ({ep.value}): package {module!r} could not be found "
+                          f"({type(exc).__name__}: {exc}); left out.", stacklevel=2)
+            continue
+        files = [root / file.strip()] if file else sorted(root.glob("*.toml"))
+        files = [f for f in files if f.is_file()]
+        if not files:
+            warnings.warn(f"Plug-in tables {name!r} ({ep.value}) names no TOML file (looked in {root}); left out.",
+                          stacklevel=2)
+        out += [(name, f) for f in files]
+    return out
+
+
+@lru_cache(maxsize=None)
+def _plugin_papers() -> dict[str, PaperSpec]:
+    builtin = _load_all(str(TABLES_DIR))
+    papers: dict[str, PaperSpec] = {}
+    for name, path in plugin_table_files():
+        try:
+            spec = load_paper_file(path)
+        except ConfigError as exc:
+            warnings.warn(f"Plug-in tables {name!r}: {exc} It is left out.", stacklevel=2)
+            continue
+        if spec.id in builtin or spec.id in papers:
+            warnings.warn(f"Plug-in tables {name!r} ({path}): paper id {spec.id!r} is taken; left out. "
+                          "Rename its [paper] id.", stacklevel=2)
+            continue
+        papers[spec.id] = spec
+    return dict(sorted(papers.items()))
+
+
 def load_papers(directory: Path | None = None) -> dict[str, PaperSpec]:
-    """Every paper spec (id -> PaperSpec), in the papers' order."""
-    return _load_all(str(directory or TABLES_DIR))
+    """Every paper spec (id -> PaperSpec): the built-in papers in the papers' order, then the
+    table plug-ins' (:func:`plugin_table_files`) by id. With ``directory``: that folder's only."""
+    if directory is not None:
+        return _load_all(str(directory))
+    return {**_load_all(str(TABLES_DIR)), **_plugin_papers()}
+
+
+def clear_cache() -> None:
+    """Forget loaded specs and plug-ins (after changing ``sys.path`` or installed packages, in tests)."""
+    _load_all.cache_clear()
+    _plugin_papers.cache_clear()
+    plugin_entry_points.cache_clear()
 
 
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8"}

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from clusterbench.metrics.catalog import direction
 from clusterbench.results.records import records_frame
 
 FORMATS = ("md", "latex", "csv", "json")
@@ -30,15 +31,6 @@ class SummaryRow:
     n_ok: int
     n_failed: int
     cells: dict[str, dict[str, float | int | None]] = field(default_factory=dict)  # metric -> mean/std/n/best
-
-
-def _direction(metric: str) -> str:
-    from clusterbench.report.spec import metric_info  # the metric catalogue
-
-    try:
-        return metric_info(metric).better
-    except Exception:  # an unknown (plug-in or future) key: higher is better unless told
-        return "max"
 
 
 def _setting_labels(configs: list[str]) -> dict[str, str]:
@@ -76,7 +68,7 @@ def summarize_records(home: Path, *, metrics: tuple[str, ...] = ("acc", "nmi"), 
                 if v.empty:
                     row.cells[m] = {"mean": None, "std": None, "n": 0, "best": None}
                     continue
-                best = float(v.max() if _direction(m) == "max" else v.min())
+                best = float(v.max() if direction(m) == "max" else v.min())
                 row.cells[m] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
                                 "n": int(len(v)), "best": best}
             rows.append(row)
