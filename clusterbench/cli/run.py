@@ -224,6 +224,7 @@ def merge(
     rep = merge_homes(sources, target)
     _out().print(
         f"Merged {rep.sources} results home(s) into {target}: {rep.added} added, {rep.replaced} replaced "
-        f"(better or newer), {rep.kept} already present (kept).",
+        f"(better or newer), {rep.kept} already present (kept)"
+        + (f", {rep.refused} refused as unsafe (named in the warnings above)." if rep.refused else "."),
         highlight=False,
     )

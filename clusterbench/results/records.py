@@ -26,6 +26,9 @@ The sidecar ``<key>.h5`` (ok runs only, written before the record): ``proba`` (N
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -224,15 +227,23 @@ def recompute_metrics(record_file: Path, *, update: bool = False) -> dict[str, f
 
 # --- merging results homes ------------------------------------------------------------------
 
+#: A run key: the sha256 hex digest of the run's identity (``clusterbench.runner.spec``).
+KEY_RE = re.compile(r"[0-9a-f]{64}")
+#: A method or data set name as a folder of a results home: one path component, never "." or
+#: "..", no separator (``byod`` names and built-in/plug-in names all fit).
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
 
 @dataclass
 class MergeReport:
-    """Counts of one merge: records added, replaced (better/newer), kept (the existing one won)."""
+    """Counts of one merge: records added, replaced (better/newer), kept (the existing one won),
+    refused (unsafe or inconsistent records, each named in a warning)."""
 
     added: int = 0
     replaced: int = 0
     kept: int = 0
     sources: int = 0
+    refused: int = 0
 
 
 def _better(new: RunRecord, old: RunRecord) -> bool:
@@ -242,22 +253,75 @@ def _better(new: RunRecord, old: RunRecord) -> bool:
     return (new.created or "") > (old.created or "")
 
 
+def _within(path: Path, root: Path) -> bool:
+    """True when ``path`` (symlinks resolved, also in its parents) lies inside ``root``."""
+    try:
+        Path(os.path.realpath(path)).relative_to(os.path.realpath(root))
+    except ValueError:
+        return False
+    return True
+
+
+def merge_problem(src_home: Path, path: Path, rec: RunRecord, into: Path) -> str | None:
+    """Why the record ``path`` of ``src_home`` must not be merged into ``into``, or None.
+
+    The destination is built from the record's own fields, so they must be safe and agree with
+    the record's place in its source home: ``<method>/<dataset>/<key>.json`` with a 64-hex key and
+    plain one-component names; the record, its sidecar and artifact folder must be regular files /
+    folders (no symlinks) inside the source home; the destination must resolve inside ``into``.
+    """
+    if not isinstance(rec.key, str) or not KEY_RE.fullmatch(rec.key):
+        return f"its key {rec.key!r} is not a 64-character hex run key"
+    for what, v in (("method", rec.method), ("data set", rec.dataset)):
+        if not isinstance(v, str) or not NAME_RE.fullmatch(v):
+            return f"its {what} name {v!r} is not a plain name"
+    rel = path.relative_to(src_home)
+    if rel.parts != (rec.method, rec.dataset, f"{rec.key}.json"):
+        return f"its fields (method {rec.method!r}, data set {rec.dataset!r}, key {rec.key[:12]}...) do not match its place {rel}"
+    for p in (path, outputs_path(path), artifacts_dir(path), path.parent, path.parent.parent):
+        if p.is_symlink():
+            return f"{p} is a symbolic link"
+    if not _within(path, src_home):
+        return "it lies outside its results home"
+    dst = record_path(into, rec.method, rec.dataset, rec.key)
+    for p in (dst, outputs_path(dst), artifacts_dir(dst)):
+        if not _within(p, into):
+            return f"its destination {p} would lie outside {into}"
+    if artifacts_dir(dst).is_symlink() or outputs_path(dst).is_symlink() or dst.is_symlink():
+        return f"the destination {dst} (or its sidecar/artifacts) is a symbolic link"
+    return None
+
+
+def _no_links(src: str, names: list[str]) -> list[str]:
+    """``copytree`` ignore function: never copy symbolic links (they could point anywhere)."""
+    return [n for n in names if os.path.islink(os.path.join(src, n))]
+
+
 def _copy_run(src_file: Path, dst_file: Path) -> None:
-    """Copy a record with its sidecar and artifact folder; every file lands atomically."""
-    for src, dst in ((outputs_path(src_file), outputs_path(dst_file)),):
-        if src.exists():
-            with atomic_path(dst) as tmp:
-                shutil.copyfile(src, tmp)
-        elif dst.exists():
-            dst.unlink()
+    """Copy a record with its sidecar and artifact folder; every file lands atomically.
+
+    Only the suite's own files are ever removed: the sidecar ``<key>.h5`` and artifact folder
+    ``<key>/`` of the run being replaced, at paths :func:`merge_problem` checked to lie in the
+    target (a symlink there is refused before, so nothing outside is followed).
+    """
+    src_out, dst_out = outputs_path(src_file), outputs_path(dst_file)
+    if src_out.is_file():
+        with atomic_path(dst_out) as tmp:
+            shutil.copyfile(src_out, tmp)
+    elif dst_out.is_file():
+        dst_out.unlink()
     src_art, dst_art = artifacts_dir(src_file), artifacts_dir(dst_file)
     if src_art.is_dir():
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dst_art.name}.", dir=dst_art.parent))
         shutil.rmtree(tmp_dir)
-        shutil.copytree(src_art, tmp_dir)
-        if dst_art.exists():
-            shutil.rmtree(dst_art)
+        shutil.copytree(src_art, tmp_dir, ignore=_no_links)
+        old = None
+        if dst_art.is_dir():
+            old = dst_art.with_name(f".{dst_art.name}.old-{os.getpid()}")
+            dst_art.rename(old)
         tmp_dir.rename(dst_art)
+        if old is not None:
+            shutil.rmtree(old)
     # the record last: a record is never visible before its outputs
     with atomic_path(dst_file) as tmp:
         shutil.copyfile(src_file, tmp)
@@ -266,7 +330,8 @@ def _copy_run(src_file: Path, dst_file: Path) -> None:
 def merge_homes(sources: Iterable[Path], into: Path) -> MergeReport:
     """Merge the records (and their ``.h5`` sidecars and artifacts) of other results homes into
     ``into`` without duplicates: for one key, an ok record beats a failed one, else the newer
-    (by ``created``) wins."""
+    (by ``created``) wins. A record that :func:`merge_problem` finds unsafe is refused with a
+    warning naming it (and counted in ``refused``); nothing of it is written or deleted."""
     into = Path(into)
     into.mkdir(parents=True, exist_ok=True)
     report = MergeReport()
@@ -278,6 +343,11 @@ def merge_homes(sources: Iterable[Path], into: Path) -> MergeReport:
             continue
         report.sources += 1
         for path, rec in iter_records(src_home):
+            problem = merge_problem(src_home, path, rec, into)
+            if problem is not None:
+                warnings.warn(f"not merging the run record {path}: {problem}", stacklevel=2)
+                report.refused += 1
+                continue
             dst = record_path(into, rec.method, rec.dataset, rec.key)
             if dst.exists():
                 try:
