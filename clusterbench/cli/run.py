@@ -57,6 +57,7 @@ def run(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Slurm: return right after submission.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun runs that already have an ok record.")] = False,
     results: Annotated[Optional[Path], typer.Option("--results", help="Results home (default: $CLUSTERBENCH_HOME/runs).")] = None,
+    keep_checkpoints: Annotated[bool, typer.Option("--keep-checkpoints", help="Deep runs: keep the full checkpoint (optimizer and RNG state), not only the final weights model.pt.")] = False,
 ) -> None:
     """Run METHOD... on every --dataset for --seeds seeds; one record per run in the results home.
 
@@ -80,6 +81,8 @@ def run(
 
     dataset = dataset or ["digits"]
     specs = expand_grid(methods, dataset, seeds=seeds, seed_start=seed_start, subset=subset, overrides=set_, device=device)
+    for s in specs if keep_checkpoints else ():
+        s.extras["keep_checkpoints"] = True  # a run option outside the key
     if executor == "local":
         resolved = resolve_device(device)  # --device cuda without a GPU fails here, before anything runs
         ex: Any = LocalExecutor(jobs=jobs, use_gpus=resolved == "cuda")

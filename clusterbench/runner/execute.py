@@ -201,6 +201,8 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         timings["load_s"] = time.perf_counter() - t0
         # 3. fit
         method = cls(config=config_from_dict(cls, spec.config, method=spec.method))
+        if spec.extras.get("keep_checkpoints"):  # run option, not in the key (DeepMethod.keep_checkpoints)
+            method.keep_checkpoints = True
         workdir.mkdir(parents=True, exist_ok=True)
         if device == "cuda":
             import torch
