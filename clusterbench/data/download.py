@@ -707,6 +707,20 @@ def _take_user_file(
     return path
 
 
+def trusted_on_first_use(name: str, origin: str, sha256: str, record_file: Path) -> None:
+    """Say on screen (a WARNING: shown even where INFO lines are not) that ``name`` was accepted
+    with no pinned checksum, and how weak that is when it came over plain HTTP."""
+    plain = origin.startswith("http://")
+    log.warning(
+        "%s: TRUSTED ON FIRST USE. The registry pins no checksum for it (UNVERIFIED), so this copy from %s was "
+        "accepted as it is%s; its sha256 %s is recorded in %s and later reads are checked against it. "
+        "Compare that sha256 with a copy from another source if the result matters.",
+        name, origin,
+        " although it came over plain HTTP (unauthenticated: anyone on the path could have changed it)" if plain else "",
+        sha256, record_file,
+    )
+
+
 def _ensure_one(
     spec: DatasetSpec,
     fs: FileSpec,
@@ -731,10 +745,7 @@ def _ensure_one(
                 log.info("%s: no pinned checksum; checked against the sha256 recorded on first download.", fs.name)
             elif not fs.has_checksum:
                 _set_record(raw_dir, fs.name, v.sha256)
-                log.info(
-                    "%s: UNVERIFIED (no pinned checksum); recorded sha256 %s of the cached copy in %s; later reads are checked against it.",
-                    fs.name, v.sha256, raw_dir / CHECKSUMS_FILE,
-                )
+                trusted_on_first_use(fs.name, f"the cached copy {final}", v.sha256, raw_dir / CHECKSUMS_FILE)
             origin = _read_json(raw_dir / PROVENANCE_FILE).get(fs.name, {}).get("origin", "cache")
             out.origins[fs.name] = {"sha256": v.sha256, "verified": v.how}
             return final, origin
@@ -775,10 +786,7 @@ def _ensure_one(
             record = None
             if not fs.has_checksum and not recorded:
                 record = v.sha256
-                log.info(
-                    "%s: UNVERIFIED (no pinned checksum); recorded sha256 %s of this first download in %s; later reads are checked against it.",
-                    fs.name, v.sha256, raw_dir / CHECKSUMS_FILE,
-                )
+                trusted_on_first_use(fs.name, loc, v.sha256, raw_dir / CHECKSUMS_FILE)
             if "recompressed" in v.how:
                 log.info("%s from %s: accepted by %s.", fs.name, loc, v.how)
             path = _install(part, fs, raw_dir, out, record=record)
