@@ -201,3 +201,79 @@ def test_merge_cli_names_refused(tmp_path, capsys):
     with pytest.warns(UserWarning):
         main(["merge", str(tmp_path / "evil"), "--into", str(tmp_path / "c")])
     assert "1 refused" in " ".join(capsys.readouterr().out.split())
+
+
+# --- issue 15 class 4: one bad record never takes down the results home -----------------------
+
+
+BAD_RECORDS = {
+    "null": "null",
+    "list": "[]",
+    "metrics_string": {"metrics": "0.9"},
+    "acc_null": {"metrics": {"acc": None}},
+    "seed_string": {"seed": "0"},
+    "status_other": {"status": "done"},
+    "history_dict": {"history": {"a": 1}},
+    "not_json": "{not json",
+}
+
+
+def _write_bad(home, name, content):
+    f = home / "m" / "d" / f"{K['k2']}.json"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, dict):
+        d = _rec(K["k2"]).to_dict()
+        d.update(content)
+        content = json.dumps(d)
+    f.write_text(content)
+    return f
+
+
+@pytest.mark.parametrize("name", list(BAD_RECORDS))
+def test_invalid_record_is_skipped_with_a_warning_naming_file_and_problem(tmp_path, name):
+    write_record(tmp_path, _rec(K["k1"]))
+    bad = _write_bad(tmp_path, name, BAD_RECORDS[name])
+    with pytest.warns(UserWarning) as w:
+        recs = list(iter_records(tmp_path))
+        frame = records_frame(tmp_path)
+    assert [r.key for _, r in recs] == [K["k1"]] and set(frame["key"]) == {K["k1"]}
+    msg = str(w[0].message)
+    assert str(bad) in msg and "corrupt run record" in msg
+    assert any(word in msg for word in ("field", "null", "list", "JSON")), msg
+
+
+@pytest.mark.parametrize("name", ["null", "acc_null", "metrics_string"])
+def test_runs_cli_lists_the_rest_and_warns(tmp_path, capsys, name):
+    from clusterbench.cli import main
+
+    write_record(tmp_path, _rec(K["k1"]))
+    bad = _write_bad(tmp_path, name, BAD_RECORDS[name])
+    main(["runs", "--results", str(tmp_path)])
+    cap = capsys.readouterr()
+    assert "1 run record(s)" in cap.out and bad.name in " ".join(cap.err.split()).replace(" ", "")
+    assert "Traceback" not in cap.err
+
+
+@pytest.mark.parametrize("name", ["null", "list", "acc_null"])
+def test_run_treats_an_invalid_record_as_not_done(tmp_path, capsys, name):
+    """``run`` reruns a run whose record is invalid and overwrites it with a valid one."""
+    from clusterbench.cli import main
+    from clusterbench.runner import expand_grid
+
+    spec, = expand_grid(["tinykmeans"], ["digits"], subset=100)
+    f = record_path(tmp_path, spec.method, spec.dataset, spec.key)
+    f.parent.mkdir(parents=True)
+    content = BAD_RECORDS[name]
+    if isinstance(content, dict):  # an "ok" record of this very run, with acc null
+        d = RunRecord(key=spec.key, method=spec.method, dataset=spec.dataset, seed=0, status="ok", config={}).to_dict()
+        content = json.dumps({**d, **content})
+    f.write_text(content)
+    main(["run", "tinykmeans", "--subset", "100", "--results", str(tmp_path)])
+    assert read_record(f).status == "ok" and isinstance(read_record(f).metrics["acc"], float)
+    assert "skipping" not in capsys.readouterr().out
+
+
+def test_recompute_on_invalid_record_is_a_one_paragraph_error(tmp_path):
+    bad = _write_bad(tmp_path, "null", "null")
+    with pytest.raises(DataError, match="not a record object"):
+        recompute_metrics(bad)

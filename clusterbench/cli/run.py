@@ -11,6 +11,7 @@ Pool workers and Slurm jobs report per run only (started / finished).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -182,7 +183,12 @@ def runs(
         raise ConfigError(f"--status must be ok or failed, got {status!r}.")
     home = Path(results) if results is not None else paths.results_home()
     rows = []
-    for path, r in iter_records(home):
+    with warnings.catch_warnings(record=True) as caught:  # invalid records: one line each, below
+        warnings.simplefilter("always")
+        found = list(iter_records(home))
+    for w in caught:
+        err.print(f"[yellow]Warning:[/] {w.message}", highlight=False, soft_wrap=True)
+    for path, r in found:
         if method and r.method not in method:
             continue
         if dataset and r.dataset not in dataset:

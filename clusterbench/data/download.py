@@ -34,7 +34,6 @@ import urllib.parse
 
 import bz2
 import contextlib
-import errno
 import hashlib
 import json
 import logging
@@ -49,7 +48,7 @@ from typing import Any
 
 from clusterbench.data.registry import DatasetSpec, FileSpec
 from clusterbench.errors import ChecksumError, ConfigError, DataError, DownloadError
-from clusterbench.fsutil import write_json_atomic
+from clusterbench.fsutil import disk_full_error, is_disk_full, write_json_atomic  # noqa: F401 (re-exported)
 
 log = logging.getLogger("clusterbench.download")
 
@@ -109,19 +108,6 @@ def git_blob_sha1(path: str | Path) -> str:
         while block := fh.read(1 << 20):
             h.update(block)
     return h.hexdigest()
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and (
-        exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
-    )
-
-
-def disk_full_error(path: Path) -> DataError:
-    return DataError(
-        f"The disk is full: writing {path} failed (no space left on device); the partial file was removed.",
-        hint="Free some space, or point CLUSTERBENCH_HOME at a larger disk, then run the command again.",
-    )
 
 
 def _unlink(*ps: Path) -> None:

@@ -75,11 +75,84 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunRecord":
+        """Build a record from its JSON dict after :func:`record_problem` found nothing wrong
+        (raises :class:`InvalidRecord` naming the problem otherwise). Unknown keys are ignored."""
+        problem = record_problem(d)
+        if problem is not None:
+            raise InvalidRecord(problem)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class InvalidRecord(DataError, ValueError):
+    """A run record file that does not follow the record schema (the message says how).
+
+    A :class:`DataError` (the CLI prints one paragraph) and a ``ValueError`` (callers that skip
+    unreadable records catch that)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, hint="Delete or fix the file; `clusterbench run` reruns such a run.")
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+#: The record schema: field -> (check, what it must be). Fields absent from a file take the
+#: dataclass default, except the required ones.
+_SCHEMA: dict[str, tuple[Any, str]] = {
+    "key": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "method": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "dataset": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "status": (lambda v: v in ("ok", "failed"), '"ok" or "failed"'),
+    "config": (lambda v: isinstance(v, dict), "an object"),
+    "dataset_checksum": (lambda v: isinstance(v, str), "a string"),
+    "subset": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "an integer or null"),
+    "code_version": (lambda v: isinstance(v, str), "a string"),
+    "metrics": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and _is_num(x) for k, x in v.items()),
+                "an object of numbers"),
+    "history": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of objects"),
+    "timings": (lambda v: isinstance(v, dict) and all(_is_num(x) or (isinstance(x, list) and all(map(_is_num, x)))
+                                                       for x in v.values()), "an object of numbers (or number lists)"),
+    "peak_memory_mb": (lambda v: v is None or _is_num(v), "a number or null"),
+    "environment": (lambda v: isinstance(v, dict), "an object"),
+    "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "traceback": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "peak_gpu_memory_mb": (lambda v: v is None or _is_num(v), "a number or null"),
+    "device": (lambda v: isinstance(v, str), "a string"),
+    "extras": (lambda v: isinstance(v, dict), "an object"),
+    "artifacts": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()), "an object of strings"),
+    "created": (lambda v: isinstance(v, str), "a string"),
+    "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+}
+_REQUIRED = ("key", "method", "dataset", "seed", "status", "config")
+
+
+def record_problem(d: Any) -> str | None:
+    """What is wrong with a record's JSON value ``d`` against the record schema, or None.
+
+    ``d`` must be an object with the required fields (key, method, dataset, seed, status,
+    config), every known field of the type :class:`RunRecord` declares (``_SCHEMA``; metrics are
+    numbers, NaN allowed, never null or strings), and an ok record must have metrics.
+    """
+    if not isinstance(d, dict):
+        return f"the file holds {type(d).__name__ if d is not None else 'null'} ({json.dumps(d)[:40]}), not a record object"
+    missing = [k for k in _REQUIRED if k not in d]
+    if missing:
+        return "missing field(s) " + ", ".join(missing)
+    for k, (ok, what) in _SCHEMA.items():
+        if k in d and not ok(d[k]):
+            return f"field {k!r} must be {what}, got {json.dumps(d[k], default=str)[:60]}"
+    if d["status"] == "ok" and not d.get("metrics"):
+        return "an ok record without metrics"
+    return None
 
 
 def record_path(home: Path, method: str, dataset: str, key: str) -> Path:
@@ -104,8 +177,17 @@ def write_record(home: Path, record: RunRecord) -> Path:
 
 
 def read_record(path: Path) -> RunRecord:
-    with open(path, encoding="utf-8") as fh:
-        return RunRecord.from_dict(json.load(fh))
+    """Read and validate one record; :class:`InvalidRecord` (a ValueError) names the file and the
+    problem for unparsable JSON or a record that does not follow the schema."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            d = json.load(fh)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise InvalidRecord(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return RunRecord.from_dict(d)
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"{path}: {exc}") from None
 
 
 def iter_records(homes: Path | Iterable[Path]) -> Iterable[tuple[Path, RunRecord]]:
@@ -120,10 +202,11 @@ def iter_records(homes: Path | Iterable[Path]) -> Iterable[tuple[Path, RunRecord
         for path in sorted(home.glob("*/*/*.json")):
             try:
                 rec = read_record(path)
-                if not rec.key or not rec.method or not rec.dataset:
-                    raise ValueError("missing key/method/dataset")
-            except (OSError, ValueError, TypeError) as exc:
-                warnings.warn(f"skipping corrupt run record {path}: {exc}", stacklevel=2)
+            except InvalidRecord as exc:
+                warnings.warn(f"skipping corrupt run record {exc}", stacklevel=2)
+                continue
+            except OSError as exc:
+                warnings.warn(f"skipping corrupt (unreadable) run record {path}: {exc}", stacklevel=2)
                 continue
             yield path, rec
 

@@ -93,9 +93,10 @@ def summarize(specs: list[RunSpec], skipped: list[RunSpec], results_home: Path) 
     for s in specs:
         cell = cells.setdefault((s.method, s.dataset), CellSummary(s.method, s.dataset))
         path = record_path(results_home, s.method, s.dataset, s.key)
-        if not path.exists():
+        try:
+            rec: RunRecord = read_record(path)
+        except (OSError, ValueError):  # no record (Ctrl-C, --no-wait) or an invalid one: not counted
             continue
-        rec: RunRecord = read_record(path)
         if rec.status == "ok":
             if s.key in skipped_keys:
                 cell.skipped += 1
