@@ -11,6 +11,7 @@ Pool workers and Slurm jobs report per run only (started / finished).
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -66,6 +67,7 @@ def run(
     Exit code 1 when any run failed (reasons: `clusterbench runs --status failed`).
     """
     from clusterbench.runner import LocalExecutor, SlurmExecutor, expand_grid, plan, summarize
+    from clusterbench.runner.executors import records_written_since
     from clusterbench.runner.grid import clear_forced
     from clusterbench.runtime import resolve_device
 
@@ -128,13 +130,16 @@ def run(
                     line += f"  {res['error']}"
                 progress.console.print(line, highlight=False)
 
+            t_grid = time.time()
             try:
                 ex.run(p.to_run, home, on_start=on_start, on_done=on_done, on_epoch=on_epoch)
             except KeyboardInterrupt:
                 progress.stop()
+                kept = records_written_since(p.to_run, home, t_grid)  # read back: exactly what is on disk
                 err.print(
-                    f"[yellow]Interrupted.[/] {counts['ok'] + counts['failed']} finished run(s) of this grid were kept in "
-                    f"{home}; run the same command again to continue (finished runs are skipped)."
+                    f"[yellow]Interrupted.[/] {len(kept)} run(s) of this grid finished and were kept in {home}"
+                    + (": " + "; ".join(s.label for s in kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "")
+                    + "; runs in progress were stopped and left nothing. Run the same command again to continue (finished runs are skipped)."
                     + (" Submitted Slurm jobs keep running." if executor == "slurm" else ""),
                     highlight=False, soft_wrap=True,
                 )

@@ -169,9 +169,34 @@ def artifacts_dir(record_file: Path) -> Path:
     return Path(record_file).with_suffix("")
 
 
+def rerun_dir(record_file: Path) -> Path:
+    """The staging artifact folder ``.<key>.rerun`` of a rerun (``--force``) of an ok run."""
+    return Path(record_file).parent / f".{Path(record_file).stem}.rerun"
+
+
+def failure_beside_ok_path(record_file: Path) -> Path:
+    """Where a failed rerun of a run with an ok record is kept: ``<key>/failed-rerun.json``."""
+    return artifacts_dir(record_file) / "failed-rerun.json"
+
+
+def has_ok_record(record_file: Path) -> bool:
+    """True when ``record_file`` is a valid record of status ok."""
+    try:
+        return read_record(record_file).status == "ok"
+    except (OSError, ValueError):
+        return False
+
+
 def write_record(home: Path, record: RunRecord) -> Path:
-    """Write ``record`` atomically under ``home``; returns its path."""
+    """Write ``record`` atomically under ``home``; returns the path written.
+
+    A failed record never replaces an ok one (a ``--force`` rerun that failed, a worker that died
+    after its run was recorded): it is written to :func:`failure_beside_ok_path` instead and the
+    ok record, its sidecar and artifacts stay as they are.
+    """
     path = record_path(home, record.method, record.dataset, record.key)
+    if record.status != "ok" and has_ok_record(path):
+        path = failure_beside_ok_path(path)
     write_json_atomic(path, record.to_dict())
     return path
 
