@@ -188,7 +188,7 @@ def dataset_info(name: str):
     NAME``; corrupt file).
     """
     from clusterbench import paths
-    from clusterbench.data.hdf5 import read_info
+    from clusterbench.data.hdf5 import read_info, verify_content
     from clusterbench.data.registry import get_spec
 
     spec = get_spec(name)
@@ -202,7 +202,9 @@ def dataset_info(name: str):
             f"Data set {name!r} has not been fetched yet (no {path}).",
             hint=f"Run `clusterbench fetch {name}` first.",
         )
-    return read_info(path)
+    info = read_info(path)
+    verify_content(path, info)  # changed data is refused before anything runs (cached when unchanged)
+    return info
 
 
 def read_labels(path) -> np.ndarray:
