@@ -164,4 +164,23 @@ class Sleeps(Method):
         return MethodOutput(proba=one_hot(np.arange(X.shape[0]) % n_clusters, n_clusters))
 
 
-TEST_METHODS = {c.name: c for c in (TinyKMeans, Crashes, Diverges, Interrupts, RandomGlobal, Dies, Flaky, KillsItself, Sleeps)}
+class FillsDisk(Method):
+    """Makes every later fsync of its process fail with ENOSPC (a disk that just filled up), so
+    the runner's writes of this run's outputs fail; works in pool workers too."""
+
+    name = "fillsdisk"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        import errno
+        import os
+
+        def full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        os.fsync = full
+        return MethodOutput(proba=one_hot(np.arange(X.shape[0]) % n_clusters, n_clusters))
+
+
+TEST_METHODS = {c.name: c for c in (TinyKMeans, Crashes, Diverges, Interrupts, RandomGlobal, Dies, Flaky, KillsItself,
+                                    Sleeps, FillsDisk)}

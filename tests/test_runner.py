@@ -365,7 +365,7 @@ def test_every_cpu_method_same_seed_same_labels(tmp_path):
     a CPU method run twice with one seed gives the same labels."""
     from clusterbench.methods import METHODS
 
-    names = [n for n, c in METHODS.items() if not getattr(c, "deep", False) and n not in ("crashes", "diverges", "interrupts", "dies")]
+    names = [n for n, c in METHODS.items() if not getattr(c, "deep", False) and n not in ("crashes", "diverges", "interrupts", "dies", "fillsdisk")]
     assert "tinykmeans" in names
     for name in names:
         spec, = expand_grid([name], ["digits"], subset=200, seed_start=3)
@@ -480,3 +480,22 @@ def test_ctrl_c_with_jobs_stops_workers_promptly_and_reports_what_was_kept(tmp_p
         time.sleep(0.1)
     assert not left, left
     assert not list((tmp_path / "res").rglob("*.part"))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_disk_full_during_run_is_one_paragraph_and_keeps_earlier_records(tmp_path, capsys, monkeypatch, jobs):
+    """Class 9: the disk fills up while a run writes its outputs (every fsync fails with ENOSPC
+    from then on): one paragraph, exit 1, partial files removed, no record for the run, earlier
+    records intact; in-process and in a pool worker."""
+    import os
+
+    home = tmp_path / "res"
+    assert cli(capsys, "run", "tinykmeans", "--subset", "100", "--results", str(home))[0] == 0
+    earlier = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    monkeypatch.setattr(os, "fsync", os.fsync)  # restored after the test (fillsdisk replaces it in-process)
+    rc, out, err = cli(capsys, "run", "fillsdisk", "--subset", "100", "--seeds", "2", "--jobs", jobs, "--results", str(home))
+    err1 = " ".join(err.split())
+    assert rc == 1 and "The disk is full" in err1 and "earlier records are intact" in err1, err
+    assert "Traceback" not in err
+    assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == earlier
+    assert not [p for p in home.rglob("*") if p.name.startswith(".")]

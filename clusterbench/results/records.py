@@ -284,17 +284,23 @@ def write_outputs(
     data set for a subset run (optional). Stored compressed (gzip) because posteriors of large
     data sets are big and compress well (one-hot rows especially).
     """
+    import io
+
     import h5py
 
     target = outputs_path(record_file)
+    # built in memory, then written with one plain write: a full disk is an OSError here, never
+    # an HDF5 library error half way through a file (h5py crashed on ENOSPC in 2 of 4 tries)
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_dataset("proba", data=np.asarray(proba, dtype=np.float32), compression="gzip", compression_opts=4)
+        f.create_dataset("y", data=np.asarray(y, dtype=np.int64), compression="gzip")
+        if embedding is not None:
+            f.create_dataset("embedding", data=np.asarray(embedding, dtype=np.float32), compression="gzip", compression_opts=4)
+        if indices is not None:
+            f.create_dataset("indices", data=np.asarray(indices, dtype=np.int64), compression="gzip")
     with atomic_path(target) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("proba", data=np.asarray(proba, dtype=np.float32), compression="gzip", compression_opts=4)
-            f.create_dataset("y", data=np.asarray(y, dtype=np.int64), compression="gzip")
-            if embedding is not None:
-                f.create_dataset("embedding", data=np.asarray(embedding, dtype=np.float32), compression="gzip", compression_opts=4)
-            if indices is not None:
-                f.create_dataset("indices", data=np.asarray(indices, dtype=np.int64), compression="gzip")
+        tmp.write_bytes(buf.getbuffer())
     return target
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from clusterbench.errors import DataError
+from clusterbench.fsutil import disk_full_error, is_disk_full
 from clusterbench.results.records import (
     RunRecord,
     artifacts_dir,
@@ -244,6 +245,8 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
             _swap_in(workdir, final_dir)
         record.status = "ok"
     except Exception as exc:  # the failure is the result: recorded, never raised
+        if is_disk_full(exc):  # not the run's fault, and the next runs would fail the same way: stop
+            raise disk_full_error(rec_file, what=_DISK_FULL) from None
         record.status = "failed"
         record.error = f"{type(exc).__name__}: {exc}"
         record.traceback = tb.format_exc()
@@ -262,10 +265,19 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
     if record.status == "failed" and not prev_ok:
         # a stale sidecar of an earlier ok run of the same key must not outlive it
         rec_file.with_suffix(".h5").unlink(missing_ok=True)
-    written = write_record(results_home, record)  # never replaces an ok record with a failure
+    try:
+        written = write_record(results_home, record)  # never replaces an ok record with a failure
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(rec_file, what=_DISK_FULL) from None
+        raise
     if written != rec_file:
         record.error = f"{record.error} (the previous ok record {rec_file.name} and its outputs were kept; this failure is in {written})"
     return record
+
+
+_DISK_FULL = ("the partial files of this run were removed and no record was written for it; earlier records "
+              "are intact, and the grid stopped")
 
 
 def _moved(path: Path, workdir: Path, final_dir: Path) -> Path:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from clusterbench import paths
-from clusterbench.errors import ConfigError
+from clusterbench.errors import ClusterbenchError, ConfigError, DataError
 from clusterbench.results.records import RunRecord, has_ok_record, read_record, record_path, write_record
 from clusterbench.runner.execute import EpochCallback, execute_run, run_job, summary
 from clusterbench.runner.spec import RunSpec
@@ -147,6 +147,8 @@ def _worker_main(conn: Any, gpu: str | None, threads: int | None) -> None:
                 return
             try:
                 msg: tuple[str, Any] = ("done", run_job(*task))
+            except ClusterbenchError as exc:  # e.g. the disk is full: the grid stops with this message
+                msg = ("fatal", (type(exc).__name__, exc.message, exc.hint))
             except Exception as exc:  # outside execute_run (e.g. the method cannot be imported)
                 msg = ("error", f"{type(exc).__name__}: {exc}")
             conn.send(msg)
@@ -271,6 +273,9 @@ class LocalExecutor:
                         workers[i] = _Worker(ctx, w.gpu, threads)
                     elif msg[0] == "done":
                         res = msg[1]
+                    elif msg[0] == "fatal":  # a user-fixable condition (disk full) stops the grid
+                        name, message, hint = msg[1]
+                        raise (ConfigError if name == "ConfigError" else DataError)(message, hint=hint)
                     else:
                         res = write_failed(spec, results_home, msg[1])
                     if on_done:
