@@ -79,8 +79,7 @@ def run(
         raise ConfigError(f"--jobs must be at least 1, got {jobs}.")
     if no_wait and executor != "slurm":
         raise ConfigError("--no-wait only applies to --executor slurm.")
-    home = Path(results) if results is not None else paths.results_home()
-    home.mkdir(parents=True, exist_ok=True)
+    home = paths.results_home(results, writable=True)  # one paragraph for a place that cannot hold records
 
     dataset = dataset or ["digits"]
     specs = expand_grid(methods, dataset, seeds=seeds, seed_start=seed_start, subset=subset, overrides=set_, device=device)
