@@ -616,6 +616,24 @@ class DeepConfig:
     count_modes: bool = False
     mode_samples: int = 10000
 
+    def __post_init__(self) -> None:
+        """What the loop and ``nets.resolve_arch`` would reject, refused when the config is made
+        (plan time); subclasses with their own ``__post_init__`` call this one."""
+        from clusterbench.methods.nets import ARCHS  # nets imports torch; this module already has
+
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch={self.arch!r} is not a known architecture (one of {', '.join(ARCHS)})")
+        if self.epochs < 0 or self.pretrain_epochs < 0:
+            raise ValueError(f"epochs and pretrain_epochs must be >= 0, got {self.epochs}, {self.pretrain_epochs}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 (batch norm), got {self.batch_size}")
+        for name in ("style_dim", "noise_dim"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"{name} must be >= 1 (or unset), got {v}")
+        if self.mode_samples < 1 or self.checkpoint_every < 0 or self.monitor_every < 0:
+            raise ValueError("mode_samples must be >= 1, checkpoint_every and monitor_every >= 0")
+
 
 def _unit_range(X: Any) -> bool:
     import scipy.sparse as sp
