@@ -48,7 +48,7 @@ from typing import Any
 
 from clusterbench.data.registry import DatasetSpec, FileSpec
 from clusterbench.errors import ChecksumError, ConfigError, DataError, DownloadError
-from clusterbench.fsutil import disk_full_error, is_disk_full, write_json_atomic  # noqa: F401 (re-exported)
+from clusterbench.fsutil import disk_full_error, is_disk_full, write_json_atomic  # disk_full_error: re-exported
 
 log = logging.getLogger("clusterbench.download")
 

@@ -16,6 +16,7 @@ Deep methods do not write their own loop: they implement the training-step inter
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -209,8 +210,6 @@ def config_value_problem(cfg: Any) -> str | None:
     Config (a Config's own ``__post_init__`` adds the rest): numbers are finite; a number whose
     default is >= 0 (counts, sizes, rates, weights, tolerances) is >= 0; names ending with one
     of :data:`UNIT_INTERVAL_SUFFIXES` are in [0, 1)."""
-    import math
-
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         if isinstance(v, bool) or not isinstance(v, (int, float)):

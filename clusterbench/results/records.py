@@ -25,8 +25,8 @@ The sidecar ``<key>.h5`` (ok runs only, written before the record): ``proba`` (N
 
 from __future__ import annotations
 
+import io
 import json
-import math
 import os
 import re
 import shutil
@@ -284,9 +284,7 @@ def write_outputs(
     data set for a subset run (optional). Stored compressed (gzip) because posteriors of large
     data sets are big and compress well (one-hot rows especially).
     """
-    import io
-
-    import h5py
+    import h5py  # heavy, and only needed by runs that write outputs
 
     target = outputs_path(record_file)
     # built in memory, then written with one plain write: a full disk is an OSError here, never
