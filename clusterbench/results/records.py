@@ -225,6 +225,8 @@ def iter_records(homes: Path | Iterable[Path]) -> Iterable[tuple[Path, RunRecord
         if not home.exists():
             continue
         for path in sorted(home.glob("*/*/*.json")):
+            if path.name.startswith("."):  # never a record (hidden bookkeeping files)
+                continue
             try:
                 rec = read_record(path)
             except InvalidRecord as exc:
