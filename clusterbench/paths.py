@@ -20,26 +20,47 @@ from pathlib import Path
 
 import platformdirs
 
+from clusterbench.errors import ConfigError
+
+
+_HOME_HINT = "Set CLUSTERBENCH_HOME to a folder you can write to (e.g. on a scratch disk)."
+_RESULTS_HINT = "Give --results (or CLUSTERBENCH_RESULTS) a folder you can write to."
+
+
+def ensure_dir(path: str | os.PathLike, what: str, *, hint: str, writable: bool = False) -> Path:
+    """Create the folder ``path`` if needed and return it; a place that cannot be one is a
+    :class:`ConfigError` of one paragraph naming it (``what`` says which place): a file there, a
+    file above it, a read-only file system, no permission; with ``writable=True`` also an
+    existing folder this process cannot write to."""
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{what} {path} is a file, not a folder.", hint=hint) from None
+    except NotADirectoryError:
+        above = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+        raise ConfigError(f"{what} {path} cannot be created: {above} is a file, not a folder.", hint=hint) from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be created ({exc.strerror or exc}).", hint=hint) from None
+    if writable and not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path} is not writable (read-only file system or no permission).", hint=hint)
+    return path
+
 
 def home() -> Path:
     """The clusterbench home directory (created on demand)."""
     env = os.environ.get("CLUSTERBENCH_HOME")
     root = Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("clusterbench"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return ensure_dir(root, "The clusterbench home (CLUSTERBENCH_HOME)", hint=_HOME_HINT)
 
 
 def _sub(name: str) -> Path:
-    p = home() / name
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+    return ensure_dir(home() / name, "The clusterbench home's folder", hint=_HOME_HINT)
 
 
 def raw_dir(name: str) -> Path:
     """Folder of the raw files of one data set (``raw/<name>``)."""
-    p = _sub("raw") / name
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+    return ensure_dir(_sub("raw") / name, "The raw-file folder", hint=_HOME_HINT)
 
 
 def data_dir() -> Path:
@@ -55,11 +76,17 @@ def user_registry_file() -> Path:
     return home() / "registry.toml"
 
 
-def results_home() -> Path:
+def results_home(path: str | os.PathLike | None = None, *, writable: bool = False) -> Path:
+    """The results home: ``path`` (a ``--results`` option) when given, else $CLUSTERBENCH_RESULTS,
+    else ``<home>/runs``; created on demand (``writable=True``: checked writable, for ``run``)."""
     env = os.environ.get("CLUSTERBENCH_RESULTS")
-    p = Path(env).expanduser() if env else home() / "runs"
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+    if path is not None:
+        p, what = Path(path), "The results home (--results)"
+    elif env:
+        p, what = Path(env), "The results home (CLUSTERBENCH_RESULTS)"
+    else:
+        p, what = home() / "runs", "The results home"
+    return ensure_dir(p, what, hint=_RESULTS_HINT, writable=writable)
 
 
 def models_dir() -> Path:

@@ -109,4 +109,78 @@ class RandomGlobal(Method):
                             extras={"torch": float(torch.rand(1).item()), "py": random.random()})
 
 
-TEST_METHODS = {c.name: c for c in (TinyKMeans, Crashes, Diverges, Interrupts, RandomGlobal, Dies)}
+class Flaky(Method):
+    """Writes an artifact and succeeds, unless the file named by $CB_TEST_FAIL_IF exists."""
+
+    name = "flaky"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        import os
+        from pathlib import Path
+
+        flag = os.environ.get("CB_TEST_FAIL_IF")
+        if flag and Path(flag).exists():
+            raise RuntimeError("flaky: failed this time")
+        out = MethodOutput(proba=one_hot(np.arange(X.shape[0]) % n_clusters, n_clusters))
+        if workdir is not None:
+            art = Path(workdir) / "art.txt"
+            art.write_text(f"seed {seed}")
+            out.artifacts["art"] = art
+        return out
+
+
+class KillsItself(Method):
+    """SIGKILLs its own process (an OOM kill) when $CB_TEST_KILL_SEED equals its seed."""
+
+    name = "killsitself"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        import os
+        import signal
+
+        if os.environ.get("CB_TEST_KILL_SEED") == str(seed):
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(0.5)
+        return MethodOutput(proba=one_hot(np.arange(X.shape[0]) % n_clusters, n_clusters))
+
+
+class Sleeps(Method):
+    """Seeds > 0 sleep $CB_TEST_SLEEP seconds (default 0); touches $CB_TEST_STARTED_DIR/<seed> first."""
+
+    name = "sleeps"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        import os
+        from pathlib import Path
+
+        d = os.environ.get("CB_TEST_STARTED_DIR")
+        if d:
+            Path(d, str(seed)).touch()
+        if seed > 0:  # seed 0 finishes at once
+            time.sleep(float(os.environ.get("CB_TEST_SLEEP", "0")))
+        return MethodOutput(proba=one_hot(np.arange(X.shape[0]) % n_clusters, n_clusters))
+
+
+class FillsDisk(Method):
+    """Makes every later fsync of its process fail with ENOSPC (a disk that just filled up), so
+    the runner's writes of this run's outputs fail; works in pool workers too."""
+
+    name = "fillsdisk"
+    Config = EmptyConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        import errno
+        import os
+
+        def full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        os.fsync = full
+        return MethodOutput(proba=one_hot(np.arange(X.shape[0]) % n_clusters, n_clusters))
+
+
+TEST_METHODS = {c.name: c for c in (TinyKMeans, Crashes, Diverges, Interrupts, RandomGlobal, Dies, Flaky, KillsItself,
+                                    Sleeps, FillsDisk)}

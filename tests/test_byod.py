@@ -142,3 +142,48 @@ def test_moved_file_rebuild_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="is gone"):
         fetch("gone", force=True, progress=False)
     assert paths.dataset_file("gone").exists()  # the previous HDF5 is kept
+
+
+# --- issue 15 class 11: what float32 / labels cannot represent faithfully is refused -------------
+
+
+@pytest.mark.parametrize("X, y, why", [
+    (np.array([[1e39, 0.0], [1.0, 2.0], [3.0, 4.0]]), np.array([0, 1, 0]), "beyond float32's range"),
+    (np.array([[1 + 2j, 0], [1, 2], [3, 4]]), np.array([0, 1, 0]), "complex numbers"),
+    (np.array([[np.inf, 0.0], [1.0, 2.0], [3.0, 4.0]]), np.array([0, 1, 0]), "NaN or infinite"),
+    (np.ones((3, 2)), np.array([1j, 2j, 1j]), "labels y have dtype complex"),
+    (np.ones((3, 2)), np.int64(3), "not an array"),
+])
+def test_unfaithful_values_are_refused_naming_the_file(tmp_path, X, y, why):
+    f = tmp_path / "mine.npz"
+    np.savez(f, X=X, y=y)
+    with pytest.raises(DataError, match=why) as ei:
+        register_local(f, name="mine")
+    assert str(f) in str(ei.value)
+    assert not paths.dataset_file("mine").exists()
+
+
+def test_h5_labels_group_is_refused(tmp_path):
+    f = tmp_path / "g.h5"
+    with h5py.File(f, "w") as h:
+        h["X"] = np.ones((4, 2))
+        h.create_group("y")
+    with pytest.raises(DataError, match="group, not an array"):
+        register_local(f, name="g")
+
+
+def test_csv_text_labels_still_work(tmp_path):
+    f = tmp_path / "t.csv"
+    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "label": ["x", "y", "x", "y"]}).to_csv(f, index=False)
+    assert register_local(f, name="t").n_clusters == 2
+
+
+@pytest.mark.parametrize("name", ["Digits", "MNIST", "Fashion-MNIST"])
+def test_name_colliding_case_insensitively_is_refused(tmp_path, name):
+    f = tmp_path / "m.npz"
+    np.savez(f, X=np.ones((4, 2)), y=np.array([0, 1, 0, 1]))
+    with pytest.raises(ConfigError, match="only in letter case"):
+        register_local(f, name=name)
+    register_local(f, name="mine")
+    with pytest.raises(ConfigError, match="only in letter case"):
+        register_local(f, name="MINE")

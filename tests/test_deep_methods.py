@@ -42,7 +42,7 @@ def test_trains_two_epochs_and_returns_valid_output(name, shape, tmp_path):
     assert seen and all(s == (n, k) for s in seen)
     hist = out.extras["cluster_histogram"]
     assert len(hist) == k and sum(hist) == n
-    assert out.artifacts["checkpoint"].exists()
+    assert out.artifacts["model"].exists() and "checkpoint" not in out.artifacts
     pngs = [p for name_, p in out.artifacts.items() if str(p).endswith(".png")]
     if len(shape) == 3 and name != "catgan":
         assert "samples_per_cluster" in out.artifacts and len(pngs) >= 2
@@ -56,7 +56,7 @@ def test_save_samples_off_writes_no_png(tmp_path):
     cfg = make_config(METHODS["dual-aae"].Config, {"epochs": 1, "pretrain_epochs": 0, "batch_size": 16,
                                                    "save_samples": False})
     out = METHODS["dual-aae"](cfg).fit(X, 3, seed=0, workdir=tmp_path)
-    assert not list(tmp_path.glob("*.png")) and set(out.artifacts) == {"checkpoint"}
+    assert not list(tmp_path.glob("*.png")) and set(out.artifacts) == {"model"}
 
 
 def test_gan_without_pretraining_phase_refuses_pretrain_epochs():

@@ -192,7 +192,7 @@ def test_unverified_file_records_first_sha256(tmp_path, caplog):
         assert not spec.files[0].has_checksum
         fetch(spec, raw)
         assert json.loads((raw / "checksums.json").read_text()) == {"toy.bin.gz": sha(GZ)}
-        assert "UNVERIFIED" in caplog.text and "recorded sha256" in caplog.text
+        assert "UNVERIFIED" in caplog.text and "recorded in" in caplog.text
         out = fetch(spec, raw)  # later reads are checked against the record
         assert out.origins["toy.bin.gz"]["verified"] == "sha256 recorded on first download"
         srv.files["toy.bin.gz"] = b"changed upstream"
@@ -293,3 +293,29 @@ def test_serve_dataset_files_helper(tmp_path):
         assert patched.source == "download" and patched.files[0].md5 is None
         out = fetch(patched, tmp_path / "raw")
         assert out["train"].read_bytes() == b"A" and out["b.gz"].read_bytes() == b"B"
+
+
+def test_plain_http_unpinned_file_is_announced_as_trusted_on_first_use(tmp_path, caplog):
+    """Issue 15 class 3: a file with no pinned checksum fetched over plain HTTP (the Reuters token
+    files, Pendigits) is accepted only with a WARNING on screen that says so; a pinned file is not."""
+    caplog.set_level(logging.INFO, logger="clusterbench")
+    with LoopbackServer({"toy.bin.gz": GZ}) as srv:
+        assert srv.url("toy.bin.gz").startswith("http://")
+        fetch(spec_for([srv.url("toy.bin.gz")], md5=None), tmp_path / "raw")
+        warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warned) == 1 and "TRUSTED ON FIRST USE" in warned[0].getMessage()
+        assert "plain HTTP" in warned[0].getMessage() and sha(GZ) in warned[0].getMessage()
+        caplog.clear()
+        fetch(spec_for([srv.url("toy.bin.gz")]), tmp_path / "raw2")  # pinned: nothing to warn about
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_plain_http_registry_files_have_a_checksum_or_are_marked_unverified():
+    """Every plain-HTTP-only file of the registry either pins a checksum or its data set's notes
+    say UNVERIFIED (so it goes through trust on first use, announced above)."""
+    from clusterbench.data.registry import load_registry
+
+    for name, spec in load_registry().items():
+        for fs in spec.files:
+            if fs.urls and all(u.startswith("http://") for u in fs.urls) and not fs.has_checksum:
+                assert "UNVERIFIED" in spec.notes, (name, fs.name)

@@ -133,7 +133,7 @@ def test_user_source_error_and_from_file(capsys, tmp_path):
     raw = paths.raw_dir("usertoy")
     assert (raw / "toy.bin.gz").read_bytes() == GZ and (raw / "toy.bin.gz.bad").read_bytes() == trunc.read_bytes()
     assert json.loads((raw / "checksums.json").read_text())["toy.bin.gz"] == hashlib.sha256(GZ).hexdigest()
-    assert not [p for p in paths.data_dir().iterdir() if p.name != "usertoy.h5"]  # no temp files
+    assert not [p for p in paths.data_dir().iterdir() if p.name not in ("usertoy.h5", ".verified.json")]  # no temp files
 
 
 def test_truncated_gzip_in_cache_is_a_data_error(capsys):

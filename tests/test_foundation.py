@@ -59,3 +59,63 @@ def test_cli_unknown_dataset_is_a_clean_error():
     r = _cli("fetch", "digitz")
     assert r.returncode == 1
     assert "Did you mean 'digits'" in r.stderr and "Traceback" not in r.stderr
+
+
+def _tamper(path, row=0):
+    """Overwrite one row of X in place, leaving the checksum attribute as it was."""
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        x = f["X"][row]
+        f["X"][row] = 1.0 - x
+
+
+def test_changed_data_is_refused_at_plan_time_and_at_load(capsys):
+    """Issue 15 class 8: overwriting part of X in digits.h5 used to give an ok record under the
+    clean run key; now the payload checksum is recomputed when the file changed and a mismatch
+    is a one-paragraph error, before anything runs."""
+    from clusterbench import paths
+    from clusterbench.cli import main
+    from clusterbench.data.hdf5 import VERIFIED_CACHE
+    from clusterbench.runner import expand_grid
+
+    clusterbench.load("digits")
+    path = paths.dataset_file("digits")
+    assert (path.parent / VERIFIED_CACHE).exists()  # verified once, cached by (size, mtime, inode)
+    _tamper(path)
+    with pytest.raises(DataError, match="was changed after clusterbench wrote it"):
+        clusterbench.load("digits")
+    with pytest.raises(DataError, match="was changed after clusterbench wrote it"):
+        expand_grid(["kmeans"], ["digits"])
+    with pytest.raises(SystemExit) as e:
+        main(["run", "kmeans", "--subset", "100"])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "changed after clusterbench wrote it" in err and "Traceback" not in err
+    assert not list(paths.results_home().rglob("*.json"))
+
+
+def test_unchanged_data_is_hashed_once(monkeypatch):
+    from clusterbench.data import hdf5
+
+    clusterbench.load("digits")
+    calls = []
+    real = hdf5.content_checksum
+    monkeypatch.setattr(hdf5, "content_checksum", lambda *a: calls.append(1) or real(*a))
+    clusterbench.load("digits")
+    assert calls == []
+    import os
+
+    from clusterbench import paths
+
+    os.utime(paths.dataset_file("digits"))  # touched: verified again (and still fine)
+    clusterbench.load("digits")
+    assert calls == [1]
+
+
+def test_sparse_data_verifies(tmp_path):
+    from clusterbench.data.hdf5 import verify_content
+
+    S = sp.random(20, 7, density=0.3, format="csr", random_state=1)
+    write_dataset(tmp_path / "s.h5", Prepared(S, np.arange(20) % 2, {}), name="s", n_clusters=2)
+    (tmp_path / ".verified.json").unlink()
+    verify_content(tmp_path / "s.h5")

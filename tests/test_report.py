@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from clusterbench.cli import main
-from clusterbench.errors import ClusterbenchError, ConfigError, UnknownNameError
+from clusterbench.errors import ConfigError, UnknownNameError
 from clusterbench.metrics import catalog
 from clusterbench.report import spec as S
 from clusterbench.report.build import write_all
@@ -677,3 +677,31 @@ def test_catalogue_format_where_the_paper_printed_no_value(home, tmp_path):
     t = fill_table(S.load_paper_file(f).tables["1"], load_results(home), implemented=IMPL)
     assert t.cells[0][0].decimals == catalog.lookup("kl").decimals == 4   # no printed value: the catalogue's
     assert t.cells[0][1].decimals == 2                                      # as printed
+
+def test_all_survives_a_truncated_sidecar_and_writes_through_a_staging_folder(home, tmp_path, monkeypatch):
+    """Issue 15 class 4: a truncated ``.h5`` is skipped with a warning naming it; a failure while
+    the report is written leaves the previous report folder as it was (no half-written folder)."""
+    y = np.repeat(np.arange(3), 20)
+    proba = np.eye(3)[y] * 0.8 + 0.066
+    good = rec(home, "dual-aae", "digits", 0, {"acc": 0.9})
+    _write_outputs(good, proba=proba, embedding=proba, y=y)
+    bad = rec(home, "dual-aae", "digits", 1, {"acc": 0.8}, created="2026-02-01T00:00:00")
+    _write_outputs(bad, proba=proba, embedding=proba, y=y)
+    data = bad.with_suffix(".h5").read_bytes()
+    bad.with_suffix(".h5").write_bytes(data[: len(data) // 3])  # truncated
+    out = tmp_path / "rep"
+    with pytest.warns(UserWarning, match=str(bad.with_suffix(".h5").name)):
+        rep = write_all(out, load_results(home), implemented=IMPL)
+    assert len(rep.tables) == 16 and all(p.exists() and out in p.parents for p in rep.files)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # a crash half way through the next report: the old one stays complete, no temp folder left
+    import clusterbench.report.build as B
+
+    def boom(*a, **k):
+        raise RuntimeError("crash while writing the figures")
+
+    monkeypatch.setattr(B, "make_figures", boom)
+    with pytest.raises(RuntimeError):
+        write_all(out, load_results(home), implemented=IMPL)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -241,16 +241,18 @@ def test_plan_retries_failed_and_skips_ok(tmp_path):
     assert [s.method for s in p.skipped] == ["tinykmeans"] and [s.method for s in p.to_run] == ["crashes"] and p.retried == 1
     forced = plan(specs, tmp_path, force=True)
     assert len(forced.to_run) == 2 and [s.method for s in forced.forced] == ["tinykmeans"]
-    # --force clears the artifact folder (checkpoints) of the rerun; failed runs keep theirs
-    from clusterbench.results.records import artifacts_dir, record_path
+    # --force keeps the ok run's artifact folder (until the rerun succeeds) and clears only a
+    # stale staging folder of an earlier rerun; failed runs keep theirs (deep runs resume)
+    from clusterbench.results.records import artifacts_dir, record_path, rerun_dir
     from clusterbench.runner.grid import clear_forced
 
     dirs = [artifacts_dir(record_path(tmp_path, s.method, s.dataset, s.key)) for s in specs]
-    for d in dirs:
+    stale = rerun_dir(record_path(tmp_path, specs[0].method, specs[0].dataset, specs[0].key))
+    for d in [*dirs, stale]:
         d.mkdir()
         (d / "ckpt.pt").write_bytes(b"x")
     clear_forced(forced, tmp_path)
-    assert not dirs[0].exists() and (dirs[1] / "ckpt.pt").exists()
+    assert (dirs[0] / "ckpt.pt").exists() and (dirs[1] / "ckpt.pt").exists() and not stale.exists()
 
 
 def test_local_executor_reports_each_run(tmp_path):
@@ -363,7 +365,7 @@ def test_every_cpu_method_same_seed_same_labels(tmp_path):
     a CPU method run twice with one seed gives the same labels."""
     from clusterbench.methods import METHODS
 
-    names = [n for n, c in METHODS.items() if not getattr(c, "deep", False) and n not in ("crashes", "diverges", "interrupts", "dies")]
+    names = [n for n, c in METHODS.items() if not getattr(c, "deep", False) and n not in ("crashes", "diverges", "interrupts", "dies", "fillsdisk")]
     assert "tinykmeans" in names
     for name in names:
         spec, = expand_grid([name], ["digits"], subset=200, seed_start=3)
@@ -393,3 +395,120 @@ def test_warnings_raised_in_fit_go_into_the_record_not_the_terminal(tmp_path, ca
     assert rec.status == "ok"
     assert any(w["category"] == "ConvergenceWarning" and w["count"] >= 1 for w in rec.warnings)
     assert "ConvergenceWarning" not in err and "warning(s) recorded" in err
+
+# --- issue 15 classes 5, 6, 7: pool workers, Ctrl-C with --jobs, --force that fails -------------
+
+
+def test_killed_worker_fails_only_its_own_run(tmp_path, capsys, monkeypatch):
+    """Class 5: one worker SIGKILLed (an OOM kill) fails only the run it was running; the pool
+    is refilled and every other run of the grid, started or not, finishes ok."""
+    monkeypatch.setenv("CB_TEST_KILL_SEED", "1")
+    rc, out, err = cli(capsys, "run", "killsitself", "--subset", "100", "--seeds", "4", "--jobs", "2",
+                       "--results", str(tmp_path))
+    got = {r.seed: r for r in records(tmp_path)}
+    assert rc == 1 and sorted(got) == [0, 1, 2, 3]
+    assert [got[s].status for s in (0, 2, 3)] == ["ok"] * 3, [got[s].error for s in got]
+    assert got[1].status == "failed" and "SIGKILL" in got[1].error
+
+
+def test_failure_never_overwrites_an_ok_record(tmp_path):
+    from clusterbench.results.records import failure_beside_ok_path, record_path
+    from clusterbench.runner.executors import write_failed
+
+    spec, = expand_grid(["tinykmeans"], ["digits"], subset=100)
+    ok = execute_run(spec, tmp_path)
+    write_failed(spec, tmp_path, "the worker process running it died (killed by SIGKILL)")
+    f = record_path(tmp_path, spec.method, spec.dataset, spec.key)
+    assert read_record(f).status == "ok" and read_record(f).metrics == ok.metrics
+    assert f.with_suffix(".h5").exists()
+    assert "SIGKILL" in read_record(failure_beside_ok_path(f)).error
+
+
+def test_force_rerun_that_fails_keeps_the_ok_record_and_outputs(tmp_path, capsys, monkeypatch):
+    """Class 7: the ok record, its sidecar and artifacts stay until a rerun succeeds; the failed
+    rerun is kept beside them (``<key>/failed-rerun.json``), named on screen, and exit code 1."""
+    from clusterbench.results.records import failure_beside_ok_path, record_path
+
+    flag = tmp_path / "fail-now"
+    monkeypatch.setenv("CB_TEST_FAIL_IF", str(flag))
+    args = ("run", "flaky", "--subset", "100", "--results", str(tmp_path / "res"))
+    assert cli(capsys, *args)[0] == 0
+    spec, = expand_grid(["flaky"], ["digits"], subset=100)
+    f = record_path(tmp_path / "res", spec.method, spec.dataset, spec.key)
+    before = (f.read_bytes(), f.with_suffix(".h5").read_bytes(), (f.with_suffix("") / "art.txt").read_text())
+    flag.touch()
+    rc, out, err = cli(capsys, *args, "--force")
+    assert rc == 1 and "previous ok record" in " ".join(err.split())
+    assert (f.read_bytes(), f.with_suffix(".h5").read_bytes(), (f.with_suffix("") / "art.txt").read_text()) == before
+    assert "flaky: failed this time" in read_record(failure_beside_ok_path(f)).error
+    assert not [p for p in f.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
+    flag.unlink()
+    assert cli(capsys, *args, "--force")[0] == 0  # a successful rerun replaces all of it
+    assert read_record(f).created >= json.loads(before[0])["created"] and not failure_beside_ok_path(f).exists()
+    assert (f.with_suffix("") / "art.txt").exists() and read_record(f).artifacts == {"art": f"{spec.key}/art.txt"}
+
+
+def test_ctrl_c_with_jobs_stops_workers_promptly_and_reports_what_was_kept(tmp_path):
+    """Class 6: Ctrl-C (SIGINT to the terminal's process group) with --jobs 2 stops the runs in
+    progress within seconds (not after they finish) and says exactly which runs were kept."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    started = tmp_path / "started"
+    started.mkdir()
+    tests = Path(__file__).parent
+    boot = ("import sys; sys.path.insert(0, %r); from runner_methods import TEST_METHODS; "
+            "from clusterbench.methods import METHODS; METHODS.update(TEST_METHODS); "
+            "from clusterbench.cli import main; main(sys.argv[1:])") % str(tests)
+    env = dict(os.environ, CB_TEST_SLEEP="60", CB_TEST_STARTED_DIR=str(started), OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(tests.parent), os.environ.get("PYTHONPATH", "")]))
+    p = subprocess.Popen([sys.executable, "-c", boot, "run", "sleeps", "--subset", "100", "--seeds", "4", "--jobs", "2",
+                          "--results", str(tmp_path / "res")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((started / "1").exists() and (started / "2").exists()):
+        time.sleep(0.2)
+    assert (started / "2").exists(), p.communicate(timeout=60)
+    time.sleep(0.5)
+    t0 = time.time()
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    stopped_in = time.time() - t0
+    err = " ".join(err.split())
+    assert p.returncode == 130 and stopped_in < 15, (stopped_in, err)
+    kept = records(tmp_path / "res")
+    assert [r.seed for r in kept] == [0] and "1 run(s) of this grid finished and were kept" in err
+    assert "sleeps / digits / seed 0" in err
+    assert not (started / "3").exists()  # the queued run never started
+    left = []
+    for _ in range(50):  # no worker left behind (multiprocessing's resource tracker exits just after)
+        left = [ln for ln in subprocess.run(["ps", "-o", "pid=,pgid=,args=", "-e"], capture_output=True, text=True).stdout.splitlines()
+                if ln.split()[1] == str(p.pid)]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, left
+    assert not list((tmp_path / "res").rglob("*.part"))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_disk_full_during_run_is_one_paragraph_and_keeps_earlier_records(tmp_path, capsys, monkeypatch, jobs):
+    """Class 9: the disk fills up while a run writes its outputs (every fsync fails with ENOSPC
+    from then on): one paragraph, exit 1, partial files removed, no record for the run, earlier
+    records intact; in-process and in a pool worker."""
+    import os
+
+    home = tmp_path / "res"
+    assert cli(capsys, "run", "tinykmeans", "--subset", "100", "--results", str(home))[0] == 0
+    earlier = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    monkeypatch.setattr(os, "fsync", os.fsync)  # restored after the test (fillsdisk replaces it in-process)
+    rc, out, err = cli(capsys, "run", "fillsdisk", "--subset", "100", "--seeds", "2", "--jobs", jobs, "--results", str(home))
+    err1 = " ".join(err.split())
+    assert rc == 1 and "The disk is full" in err1 and "earlier records are intact" in err1, err
+    assert "Traceback" not in err
+    assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == earlier
+    assert not [p for p in home.rglob("*") if p.name.startswith(".")]

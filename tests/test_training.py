@@ -181,3 +181,67 @@ def test_plain_progress_lines_when_stderr_is_not_a_terminal(capsys, monkeypatch)
     monkeypatch.setenv("CLUSTERBENCH_QUIET", "1")
     train(lambda d: _Toy(d), X, options=opts, seed=0, fingerprint={"method": "toy"})
     assert "[toy" not in capsys.readouterr().err
+
+# --- issue 15 class 2: checkpoints are never unpickled; issue 9 item 7: final weights only ------
+
+
+class _Boom:
+    """Unpickling this runs code: it creates the marker file (what an attacker's payload would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("name", ["checkpoint.pt", "model.pt"])
+def test_malicious_pickle_checkpoint_is_refused_without_running_it(tmp_path, name):
+    from clusterbench.errors import DataError
+
+    marker = tmp_path / "pwned"
+    work = tmp_path / "work"
+    work.mkdir()
+    torch.save({"fingerprint": {}, "payload": _Boom(marker)}, work / name)
+    with pytest.raises(DataError, match="refused and nothing in it was executed"):
+        _dual(epochs=1).fit(_tiny_images(), 4, seed=0, workdir=work)
+    assert not marker.exists()
+
+
+def test_package_never_unpickles():
+    """Every torch.load in the package passes weights_only=True; no pickle.load / allow_pickle=True."""
+    import re
+    from pathlib import Path
+
+    import clusterbench
+
+    root = Path(clusterbench.__file__).parent
+    for f in root.rglob("*.py"):
+        text = f.read_text()
+        for call in re.findall(r"torch\.load\([^)]*\)", text):
+            assert "weights_only=True" in call, (f, call)
+        assert not re.search(r"allow_pickle\s*=\s*True|pickle\.loads?\(", text), f
+
+
+def test_finished_run_keeps_final_weights_only(tmp_path):
+    from clusterbench.methods.training import load_final_weights
+
+    X = _tiny_images()
+    m = _dual(epochs=2, checkpoint_every=1)
+    out = m.fit(X, 4, seed=0, workdir=tmp_path / "a")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["model.pt"]
+    nets = load_final_weights(out.artifacts["model"])
+    assert nets and all(isinstance(k, str) and isinstance(v, dict) and v for k, v in nets.items())
+    assert all(isinstance(t, torch.Tensor) for v in nets.values() for t in v.values())
+    state = torch.load(out.artifacts["model"], weights_only=True)
+    assert "optims" not in state and "rng" not in state
+    # a rerun in the same workdir only predicts, from the final weights
+    again = _dual(epochs=2, checkpoint_every=1).fit(X, 4, seed=0, workdir=tmp_path / "a")
+    assert again.extras["resumed_from_epoch"] == 3
+    np.testing.assert_allclose(again.proba, out.proba, atol=1e-6)
+    # --keep-checkpoints keeps the full state too
+    k = _dual(epochs=2, checkpoint_every=1)
+    k.keep_checkpoints = True
+    k.fit(X, 4, seed=0, workdir=tmp_path / "b")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["checkpoint.pt", "model.pt"]
+    assert "optims" in torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["model"]

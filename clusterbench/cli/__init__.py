@@ -6,6 +6,7 @@ User errors (``ClusterbenchError``) become one paragraph on stderr and exit code
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -36,6 +37,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 err_console = Console(stderr=True)
+#: OSErrors that mean "this place cannot be written", not a bug.
+_USER_FS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.EISDIR,
+                   errno.ENOSPC, errno.EDQUOT}
 
 
 def _register() -> None:
@@ -71,6 +75,16 @@ def main(argv: list[str] | None = None) -> None:
     except ClusterbenchError as exc:
         err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a place the user named cannot be written (read-only, under a file, full)
+        if exc.errno not in _USER_FS_ERRORS:
+            raise  # anything else is a bug: keep the traceback
+        where = exc.filename or "a file"
+        err_console.print(
+            f"[bold red]Error:[/] Cannot write {where}: {exc.strerror or exc}. Check that the folder exists, is a "
+            "folder (not a file) and is writable, or choose another place (--out, --results, CLUSTERBENCH_HOME).",
+            highlight=False, soft_wrap=True,
+        )
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[yellow]Interrupted.[/] Finished work was kept.")
         sys.exit(130)

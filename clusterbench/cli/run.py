@@ -11,6 +11,8 @@ Pool workers and Slurm jobs report per run only (started / finished).
 from __future__ import annotations
 
 import json
+import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -58,6 +60,7 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Rerun runs that already have an ok record.")] = False,
     results: Annotated[Optional[Path], typer.Option("--results", help="Results home (default: $CLUSTERBENCH_HOME/runs).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress (bar or, when stderr is not a terminal, plain lines).")] = False,
+    keep_checkpoints: Annotated[bool, typer.Option("--keep-checkpoints", help="Deep runs: keep the full checkpoint (optimizer and RNG state), not only the final weights model.pt.")] = False,
 ) -> None:
     """Run methods on data sets over seeds; one record per run in the results home.
 
@@ -75,6 +78,7 @@ def run(
     if quiet:
         os.environ["CLUSTERBENCH_QUIET"] = "1"  # read by the training loop, inherited by workers
     from clusterbench.runner import LocalExecutor, SlurmExecutor, expand_grid, plan, summarize
+    from clusterbench.runner.executors import records_written_since
     from clusterbench.runner.grid import clear_forced
     from clusterbench.runtime import resolve_device
 
@@ -86,11 +90,12 @@ def run(
         raise ConfigError(f"--jobs must be at least 1, got {jobs}.")
     if no_wait and executor != "slurm":
         raise ConfigError("--no-wait only applies to --executor slurm.")
-    home = Path(results) if results is not None else paths.results_home()
-    home.mkdir(parents=True, exist_ok=True)
+    home = paths.results_home(results, writable=True)  # one paragraph for a place that cannot hold records
 
     dataset = dataset or ["digits"]
     specs = expand_grid(methods, dataset, seeds=seeds, seed_start=seed_start, subset=subset, overrides=set_, device=device)
+    for s in specs if keep_checkpoints else ():
+        s.extras["keep_checkpoints"] = True  # a run option outside the key
     if executor == "local":
         resolved = resolve_device(device)  # --device cuda without a GPU fails here, before anything runs
         ex: Any = LocalExecutor(jobs=jobs, use_gpus=resolved == "cuda")
@@ -137,13 +142,16 @@ def run(
                     line += f"  ({res['warnings']} warning(s) recorded: `clusterbench runs --json`)"
                 progress.console.print(line, highlight=False)
 
+            t_grid = time.time()
             try:
                 ex.run(p.to_run, home, on_start=on_start, on_done=on_done, on_epoch=on_epoch)
             except KeyboardInterrupt:
                 progress.stop()
+                kept = records_written_since(p.to_run, home, t_grid)  # read back: exactly what is on disk
                 err.print(
-                    f"[yellow]Interrupted.[/] {counts['ok'] + counts['failed']} finished run(s) of this grid were kept in "
-                    f"{home}; run the same command again to continue (finished runs are skipped)."
+                    f"[yellow]Interrupted.[/] {len(kept)} run(s) of this grid finished and were kept in {home}"
+                    + (": " + "; ".join(s.label for s in kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "")
+                    + "; runs in progress were stopped and left nothing. Run the same command again to continue (finished runs are skipped)."
                     + (" Submitted Slurm jobs keep running." if executor == "slurm" else ""),
                     highlight=False, soft_wrap=True,
                 )
@@ -192,7 +200,12 @@ def runs(
         raise ConfigError(f"--status must be ok or failed, got {status!r}.")
     home = Path(results) if results is not None else paths.results_home()
     rows = []
-    for path, r in iter_records(home):
+    with warnings.catch_warnings(record=True) as caught:  # invalid records: one line each, below
+        warnings.simplefilter("always")
+        found = list(iter_records(home))
+    for w in caught:
+        err.print(f"[yellow]Warning:[/] {w.message}", highlight=False, soft_wrap=True)
+    for path, r in found:
         if method and r.method not in method:
             continue
         if dataset and r.dataset not in dataset:
@@ -237,6 +250,7 @@ def merge(
     rep = merge_homes(sources, target)
     _out().print(
         f"Merged {rep.sources} results home(s) into {target}: {rep.added} added, {rep.replaced} replaced "
-        f"(better or newer), {rep.kept} already present (kept).",
+        f"(better or newer), {rep.kept} already present (kept)"
+        + (f", {rep.refused} refused as unsafe (named in the warnings above)." if rep.refused else "."),
         highlight=False,
     )

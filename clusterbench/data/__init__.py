@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from clusterbench import paths
-from clusterbench.data.hdf5 import DatasetInfo, read_dataset
+from clusterbench.data.hdf5 import DatasetInfo, read_dataset, verify_content
 from clusterbench.data.registry import get_spec, load_registry
 from clusterbench.errors import DataError
 
@@ -15,6 +15,7 @@ def load(name: str, *, extras: bool = False):
     X: float32 array, samples first (images N x C x H x W), or ``scipy.sparse.csr_matrix``.
     y: int64 labels in 0..n_clusters-1. info: :class:`DatasetInfo` (n_clusters, checksum, recipe...).
     Embedded data sets (``digits``) are prepared on first use; others need ``clusterbench fetch``.
+    A file whose arrays no longer match its checksum is refused (``hdf5.verify_content``).
     """
     from clusterbench.data.fetch import fetch
 
@@ -28,7 +29,9 @@ def load(name: str, *, extras: bool = False):
                 f"Data set {name!r} has not been fetched yet (no {path}).",
                 hint=f"Run `clusterbench fetch {name}` first.",
             )
-    return read_dataset(path, extras=extras)
+    out = read_dataset(path, extras=extras)
+    verify_content(path, out[2], X=out[0], y=out[1])  # the arrays still match the checksum in run keys
+    return out
 
 
 __all__ = ["load", "load_registry", "get_spec", "DatasetInfo"]

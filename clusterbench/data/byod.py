@@ -92,6 +92,9 @@ def _read_h5(path: Path) -> tuple[Any, Any]:
             if not ours:
                 for xk, yk in (("X", "y"), ("data", "labels")):
                     if xk in f and yk in f and isinstance(f[xk], h5py.Dataset):
+                        if not isinstance(f[yk], h5py.Dataset):
+                            raise DataError(f"{path}: '{yk}' is an HDF5 group, not an array of labels.",
+                                            hint=f"Store '{yk}' as a dataset with one label per sample.")
                         return f[xk][()], f[yk][()]
     except OSError as exc:
         raise DataError(f"{path} is not a readable HDF5 file ({exc}).", hint="Check the file.") from None
@@ -102,6 +105,36 @@ def _read_h5(path: Path) -> tuple[Any, Any]:
         f"{path} holds {keys}; an HDF5 data set needs datasets 'X' and 'y' (or 'data' and 'labels'), or the clusterbench format.",
         hint="Rename the datasets in the file, or save it as .npz with X and y.",
     )
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_faithful(path: Path, X: Any, y: Any) -> None:
+    """Refuse what float32 features and integer labels cannot represent faithfully, naming the
+    file and the problem: complex numbers, NaN/inf, values beyond float32's range, and labels that
+    are not an array of numbers, booleans or strings."""
+    if not isinstance(y, np.ndarray) or y.ndim == 0:
+        what = f"a single value ({y!r})" if np.ndim(y) == 0 else f"a {type(y).__name__}"
+        raise DataError(f"{path}: the labels y are {what}, not an array.",
+                        hint="Store y as an array with one label per sample.")
+    strings = y.dtype.kind == "O" and all(isinstance(v, str) for v in y.reshape(-1))  # CSV text labels
+    if y.dtype.kind not in "biufUS" and not strings:
+        raise DataError(f"{path}: the labels y have dtype {y.dtype} (kind {y.dtype.kind!r}); labels must be integers, "
+                        "floats, booleans or strings (not complex numbers or objects).", hint="Convert the labels.")
+    vals = X.data if sp.issparse(X) else np.asarray(X)
+    if np.iscomplexobj(vals):
+        raise DataError(f"{path}: X holds complex numbers (dtype {vals.dtype}); clusterbench stores real float32 features.",
+                        hint="Split real and imaginary parts into separate features, or take the magnitude.")
+    if vals.dtype.kind in "iuf" and vals.size:
+        finite = np.isfinite(vals) if vals.dtype.kind == "f" else np.ones(vals.shape, bool)
+        if not finite.all():
+            raise DataError(f"{path}: X holds {int((~finite).sum())} NaN or infinite value(s).",
+                            hint="Clean or impute the data before registering it.")
+        big = float(np.abs(vals).max())
+        if big > _F32_MAX:
+            raise DataError(f"{path}: X holds values up to {big:.3g}, beyond float32's range (±{_F32_MAX:.3g}); "
+                            "they would become infinite.", hint="Rescale the features (e.g. standardise) before registering them.")
 
 
 def read_local(path: str | Path, *, label_column: str = "label") -> tuple[np.ndarray | sp.csr_matrix, np.ndarray, list]:
@@ -125,6 +158,7 @@ def read_local(path: str | Path, *, label_column: str = "label") -> tuple[np.nda
             f"--from {path}: unsupported file type {suffix or '(none)'!r} for --name.",
             hint=f"Give one of {', '.join(SUFFIXES)}.",
         )
+    _check_faithful(path, X, y)
     if not sp.issparse(X):
         X = np.asarray(X)
         if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
@@ -253,6 +287,14 @@ def register_local(
         builtin = tomllib.load(fh)
     if name in builtin:
         raise ConfigError(f"--name {name!r} is a built-in data set.", hint="Choose another name for your data set.")
+    # data/<name>.h5 must not collide with another data set's file on a case-insensitive file system
+    others = [n for n in [*builtin, *_read_user_registry()] if n != name and n.lower() == name.lower()]
+    if others:
+        raise ConfigError(
+            f"--name {name!r} differs from the data set {others[0]!r} only in letter case; their files "
+            f"({name}.h5 and {others[0]}.h5) would be one file on a case-insensitive file system (macOS, Windows).",
+            hint="Choose a name that differs in more than letter case.",
+        )
     path = Path(file).expanduser().resolve()
     prepared, sha = _prepare(path, label_column=label_column)
     k = int(np.unique(prepared.y).size)

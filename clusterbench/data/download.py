@@ -34,7 +34,6 @@ import urllib.parse
 
 import bz2
 import contextlib
-import errno
 import hashlib
 import json
 import logging
@@ -49,7 +48,7 @@ from typing import Any
 
 from clusterbench.data.registry import DatasetSpec, FileSpec
 from clusterbench.errors import ChecksumError, ConfigError, DataError, DownloadError
-from clusterbench.fsutil import write_json_atomic
+from clusterbench.fsutil import disk_full_error, is_disk_full, write_json_atomic  # disk_full_error: re-exported
 
 log = logging.getLogger("clusterbench.download")
 
@@ -109,19 +108,6 @@ def git_blob_sha1(path: str | Path) -> str:
         while block := fh.read(1 << 20):
             h.update(block)
     return h.hexdigest()
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and (
-        exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
-    )
-
-
-def disk_full_error(path: Path) -> DataError:
-    return DataError(
-        f"The disk is full: writing {path} failed (no space left on device); the partial file was removed.",
-        hint="Free some space, or point CLUSTERBENCH_HOME at a larger disk, then run the command again.",
-    )
 
 
 def _unlink(*ps: Path) -> None:
@@ -384,7 +370,6 @@ def _meta(part: Path) -> Path:
 
 def _download(url: str, part: Path, *, policy: Policy, bar: _Progress, label: str) -> None:
     """Stream ``url`` into ``part``, resuming a partial file that came from the same URL."""
-    import requests
 
     meta = _meta(part)
     if part.exists() and _read_json(meta).get("url") != url:
@@ -721,6 +706,20 @@ def _take_user_file(
     return path
 
 
+def trusted_on_first_use(name: str, origin: str, sha256: str, record_file: Path) -> None:
+    """Say on screen (a WARNING: shown even where INFO lines are not) that ``name`` was accepted
+    with no pinned checksum, and how weak that is when it came over plain HTTP."""
+    plain = origin.startswith("http://")
+    log.warning(
+        "%s: TRUSTED ON FIRST USE. The registry pins no checksum for it (UNVERIFIED), so this copy from %s was "
+        "accepted as it is%s; its sha256 %s is recorded in %s and later reads are checked against it. "
+        "Compare that sha256 with a copy from another source if the result matters.",
+        name, origin,
+        " although it came over plain HTTP (unauthenticated: anyone on the path could have changed it)" if plain else "",
+        sha256, record_file,
+    )
+
+
 def _ensure_one(
     spec: DatasetSpec,
     fs: FileSpec,
@@ -745,10 +744,7 @@ def _ensure_one(
                 log.info("%s: no pinned checksum; checked against the sha256 recorded on first download.", fs.name)
             elif not fs.has_checksum:
                 _set_record(raw_dir, fs.name, v.sha256)
-                log.info(
-                    "%s: UNVERIFIED (no pinned checksum); recorded sha256 %s of the cached copy in %s; later reads are checked against it.",
-                    fs.name, v.sha256, raw_dir / CHECKSUMS_FILE,
-                )
+                trusted_on_first_use(fs.name, f"the cached copy {final}", v.sha256, raw_dir / CHECKSUMS_FILE)
             origin = _read_json(raw_dir / PROVENANCE_FILE).get(fs.name, {}).get("origin", "cache")
             out.origins[fs.name] = {"sha256": v.sha256, "verified": v.how}
             return final, origin
@@ -789,10 +785,7 @@ def _ensure_one(
             record = None
             if not fs.has_checksum and not recorded:
                 record = v.sha256
-                log.info(
-                    "%s: UNVERIFIED (no pinned checksum); recorded sha256 %s of this first download in %s; later reads are checked against it.",
-                    fs.name, v.sha256, raw_dir / CHECKSUMS_FILE,
-                )
+                trusted_on_first_use(fs.name, loc, v.sha256, raw_dir / CHECKSUMS_FILE)
             if "recompressed" in v.how:
                 log.info("%s from %s: accepted by %s.", fs.name, loc, v.how)
             path = _install(part, fs, raw_dir, out, record=record)

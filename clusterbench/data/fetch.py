@@ -26,6 +26,7 @@ from clusterbench.data.hdf5 import DatasetInfo, Prepared, read_info, write_datas
 from clusterbench.data.preprocessors import PREPROCESSORS
 from clusterbench.data.registry import DatasetSpec, get_spec
 from clusterbench.errors import ClusterbenchError, ConfigError, DataError
+from clusterbench.fsutil import clean_stale_parts
 
 log = logging.getLogger("clusterbench.fetch")
 
@@ -65,6 +66,8 @@ def fetch(
     force: re-download and re-preprocess even if intact files exist.
     """
     spec = get_spec(name)
+    for p in clean_stale_parts(paths.data_dir()):  # left by a writer killed with kill -9
+        log.info("Removed %s, the partial file of a clusterbench process that no longer runs.", p)
     if spec.source == "local" and from_file is not None:
         from clusterbench.data.byod import register_local
 
@@ -97,6 +100,8 @@ def fetch_spec(
         )
     raw = paths.raw_dir(spec.raw_name)
     with download.raw_lock(raw):
+        for p in clean_stale_parts(raw):
+            log.info("Removed %s, the partial file of a clusterbench process that no longer runs.", p)
         files = download.ensure_files_locked(
             spec, raw, mirror=mirror, from_file=from_file, force=force, progress=progress
         )

@@ -11,6 +11,11 @@ preprocessing recipe as JSON: preprocessor, options, version), ``sources`` (JSON
 ``format_version``.
 
 Files are written to a temporary file and renamed (``fsutil.atomic_path``).
+
+The ``checksum`` attribute is not trusted blindly: :func:`verify_content` recomputes it from the
+arrays when a data set is opened for a run (``data.load``, ``runner.spec`` at plan time) and
+refuses a file whose arrays changed. The verification is cached in ``.verified.json`` beside the
+files, keyed by file name and valid while the file's (size, mtime_ns, inode) are unchanged.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from clusterbench.errors import DataError
-from clusterbench.fsutil import atomic_path
+from clusterbench.fsutil import atomic_path, write_json_atomic
 
 FORMAT_VERSION = 1
+VERIFIED_CACHE = ".verified.json"
 
 
 @dataclass
@@ -120,7 +126,53 @@ def write_dataset(
             f.attrs["format_version"] = FORMAT_VERSION
             for k, v in prepared.attrs.items():
                 f.attrs[k] = v
-    return read_info(path)
+    info = read_info(path)
+    _remember_verified(Path(path), checksum)
+    return info
+
+
+def _stamp(path: Path, checksum: str) -> dict[str, Any]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "checksum": checksum}
+
+
+def _verified_cache(path: Path) -> dict[str, Any]:
+    try:
+        d = json.loads((path.parent / VERIFIED_CACHE).read_text())
+        return d if isinstance(d, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember_verified(path: Path, checksum: str) -> None:
+    cache = _verified_cache(path)
+    cache[path.name] = _stamp(path, checksum)
+    try:
+        write_json_atomic(path.parent / VERIFIED_CACHE, cache)
+    except OSError:  # a read-only data folder: verify every time instead
+        pass
+
+
+def verify_content(path: str | Path, info: DatasetInfo | None = None, *, X: Any = None, y: Any = None) -> None:
+    """Refuse (:class:`DataError`) a data file whose X and y no longer hash to its ``checksum``
+    attribute (edited or damaged after it was written). Cheap when the file is unchanged since
+    its last verification (size, mtime_ns and inode as cached); else the arrays are hashed
+    (``X``/``y`` when the caller has read them already, else read here)."""
+    path = Path(path)
+    info = info or read_info(path)
+    if _verified_cache(path).get(path.name) == _stamp(path, info.checksum):
+        return
+    if X is None or y is None:
+        X, y, _ = read_dataset(path)
+    got = content_checksum(X, y)
+    if got != info.checksum:
+        raise DataError(
+            f"The data file {path} was changed after clusterbench wrote it: its arrays hash to {got[:12]}..., "
+            f"but the file records {info.checksum[:12]}..., the checksum that run keys and records refer to; "
+            "running on it would store results under the key of different data.",
+            hint=f"Rebuild it with `clusterbench fetch {info.name} --force` (or register your file again with --force).",
+        )
+    _remember_verified(path, info.checksum)
 
 
 def _open(path: Path) -> h5py.File:

@@ -16,6 +16,7 @@ Deep methods do not write their own loop: they implement the training-step inter
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -193,4 +194,31 @@ def make_config(config_cls: type, overrides: dict[str, str | Any] | None = None,
         cfg = config_cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Invalid configuration for {method or config_cls.__name__}: {exc}") from None
+    problem = config_value_problem(cfg)
+    if problem:
+        raise ConfigError(f"Invalid configuration for {method or config_cls.__name__}: {problem}.")
     return cfg
+
+
+#: Name conventions every Config follows (checked by :func:`config_value_problem`, so a value a
+#: run would reject is refused at plan time): fields ending with these are fractions in [0, 1).
+UNIT_INTERVAL_SUFFIXES = ("dropout", "corruption", "beta1", "beta2")
+
+
+def config_value_problem(cfg: Any) -> str | None:
+    """The first value of ``cfg`` that no run could accept, or None. Generic rules over every
+    Config (a Config's own ``__post_init__`` adds the rest): numbers are finite; a number whose
+    default is >= 0 (counts, sizes, rates, weights, tolerances) is >= 0; names ending with one
+    of :data:`UNIT_INTERVAL_SUFFIXES` are in [0, 1)."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"{f.name}={v} is not a finite number"
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and default >= 0 and v < 0:
+            return f"{f.name}={v} must be >= 0"
+        if f.name.endswith(UNIT_INTERVAL_SUFFIXES) and not 0 <= v < 1:
+            return f"{f.name}={v} must be in [0, 1)"
+    return None

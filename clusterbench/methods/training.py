@@ -19,9 +19,23 @@ an optional ``pretrain_step`` and ``predict``). :func:`train` owns everything el
   CUDA synchronised), the monitor's metrics (ACC/NMI from labels the method never sees),
 * NaN/inf detection: :class:`FloatingPointError` naming the epoch, phase and loss,
 * checkpoint/resume: ``workdir/checkpoint.pt`` written atomically every ``checkpoint_every``
-  epochs and at the end (networks, optimizers, history, RNG states); a rerun with the same workdir
-  resumes from it (and a finished one only predicts). A checkpoint whose fingerprint (method,
-  config, data shape, seed) differs is refused with a :class:`ConfigError`.
+  epochs (networks, optimizers, history, RNG states); a rerun with the same workdir resumes from
+  it. A checkpoint whose fingerprint (method, config, data shape, seed) differs is refused with a
+  :class:`ConfigError`.
+* the final weights: when training ends, ``workdir/model.pt`` (:data:`MODEL_NAME`) is written and
+  the full checkpoint is deleted (optimizer state and RNG states are only needed to resume; they
+  are kept with ``LoopOptions.keep_checkpoint`` / ``clusterbench run --keep-checkpoints``). A rerun
+  with a ``model.pt`` of the same fingerprint only predicts. ``model.pt`` is what later evaluation
+  loads (:func:`load_final_weights`)::
+
+      {"format": "clusterbench-model/1",
+       "nets": {net name: state_dict},          # the DeepModel's ``nets`` (e.g. "encoder", "decoder")
+       "fingerprint": {...}, "epoch_done": int, "history": [per-epoch dicts]}
+
+Every file here holds tensors and plain Python values only (RNG states are stored as tensors,
+ints and floats, not numpy objects) and is read with ``torch.load(..., weights_only=True)``: a
+checkpoint merged in from elsewhere can never run code when loaded (a file that needs the full
+unpickler is refused with a :class:`DataError`).
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import pickle
 import random
 import sys
 import time
@@ -48,6 +63,8 @@ from clusterbench.runtime import seed_everything
 
 Monitor = Callable[[np.ndarray], dict[str, float]]
 CHECKPOINT_NAME = "checkpoint.pt"
+MODEL_NAME = "model.pt"
+MODEL_FORMAT = "clusterbench-model/1"
 
 
 # --- what a method supplies ----------------------------------------------------------------------
@@ -129,15 +146,22 @@ class DeepModel:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "nets": {k: _plain_state(m) for k, m in self.nets.items()},
+            "nets": self.weights(),
             "optims": {k: o.state_dict() for k, o in self.optims.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k, m in self.nets.items():
-            _orig(m).load_state_dict(state["nets"][k])
+        self.load_weights(state["nets"])
         for k, o in self.optims.items():
             o.load_state_dict(state["optims"][k])
+
+    def weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The networks' weights only (net name -> state_dict), without optimizer state."""
+        return {k: _plain_state(m) for k, m in self.nets.items()}
+
+    def load_weights(self, nets: dict[str, dict[str, torch.Tensor]]) -> None:
+        for k, m in self.nets.items():
+            _orig(m).load_state_dict(nets[k])
 
 
 class OptimStep:
@@ -177,6 +201,8 @@ class LoopOptions:
     monitor_every: epochs between monitor calls (0: never).
     amp / channels_last / compile: CUDA only (ignored on CPU, which stays exact).
     progress: None = a Rich bar when stderr is a terminal, plain lines otherwise; False = silent.
+    keep_checkpoint: keep the full ``checkpoint.pt`` (optimizers, RNG states) after training ends;
+    by default only the final weights ``model.pt`` stay.
     """
 
     epochs: int
@@ -190,6 +216,7 @@ class LoopOptions:
     compile: bool = False
     progress: bool | None = None
     deterministic: bool = True
+    keep_checkpoint: bool = False
 
 
 @dataclass
@@ -201,7 +228,8 @@ class TrainResult:
     embedding: np.ndarray | None
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_epoch: int | None = None
-    checkpoint: Path | None = None
+    checkpoint: Path | None = None   # the full checkpoint, when kept
+    weights: Path | None = None      # the final weights (model.pt), when there is a workdir
 
 
 # --- small pure helpers --------------------------------------------------------------------------
@@ -281,7 +309,16 @@ def predict_all(model: DeepModel, data: _Data, batch_size: int) -> tuple[np.ndar
 
 
 def _rng_state() -> dict[str, Any]:
-    st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The torch/numpy/python RNG states as tensors and plain values (``weights_only``-loadable)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    st: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                  "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": int(version), "internal": torch.tensor(internal, dtype=torch.int64),
+                   "gauss_next": gauss_next},
+    }
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -289,8 +326,10 @@ def _rng_state() -> dict[str, Any]:
 
 def _set_rng_state(st: dict[str, Any]) -> None:
     torch.set_rng_state(st["torch"])
-    np.random.set_state(st["numpy"])
-    random.setstate(st["python"])
+    n = st["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = st["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss_next"]))
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
 
@@ -308,14 +347,48 @@ def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: l
         torch.save(state, tmp)
 
 
-def _load_checkpoint(path: Path, fingerprint: dict) -> dict[str, Any]:
+def save_final_weights(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict) -> None:
+    """Atomically write ``model.pt``: the networks' final weights, no optimizer or RNG state."""
+    state = {"format": MODEL_FORMAT, "nets": model.weights(), "fingerprint": fingerprint,
+             "epoch_done": epoch_done, "history": history}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def safe_load(path: Path) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` on CPU: tensors and plain values only.
+
+    A file whose unpickling would need arbitrary globals (and could run code) is refused with a
+    :class:`DataError` before anything of it is executed; so is an unreadable file.
+    """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a corrupt file is a user-fixable state
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, or a pickle that needs more than tensors/plain values
+        unsafe = isinstance(exc, pickle.UnpicklingError)
+        why = ("it is not a plain-weights file: loading it would need the full unpickler, which can run "
+               "arbitrary code, so it was refused and nothing in it was executed" if unsafe
+               else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         raise DataError(
-            f"The checkpoint {path} cannot be read ({type(exc).__name__}: {exc}).",
-            hint="Delete it to start this run from scratch.",
+            f"The checkpoint {path} cannot be read ({why}).",
+            hint="Delete it to start this run from scratch (checkpoints of clusterbench before this check are not readable either).",
         ) from None
+    if not isinstance(state, dict):
+        raise DataError(f"The checkpoint {path} is not a clusterbench checkpoint (a {type(state).__name__}).",
+                        hint="Delete it to start this run from scratch.")
+    return state
+
+
+def load_final_weights(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
+    """The ``nets`` (net name -> state_dict) of a run's ``model.pt``, loaded safely (CPU tensors)."""
+    state = safe_load(Path(path))
+    if state.get("format") != MODEL_FORMAT or not isinstance(state.get("nets"), dict):
+        raise DataError(f"{path} is not a clusterbench final-weights file ({MODEL_FORMAT}).",
+                        hint="It is written by the training loop at the end of a deep run.")
+    return state["nets"]
+
+
+def _load_checkpoint(path: Path, fingerprint: dict) -> dict[str, Any]:
+    state = safe_load(path)
     if state.get("fingerprint") != fingerprint:
         raise ConfigError(
             f"The checkpoint {path} belongs to a different run (method, config, data or seed differ).",
@@ -439,6 +512,7 @@ def train(
         phases = [("pretrain", options.pretrain_epochs), ("train", options.epochs)]
         total = sum(n for _, n in phases)
         ckpt = Path(workdir) / CHECKPOINT_NAME if workdir is not None else None
+        final = Path(workdir) / MODEL_NAME if workdir is not None else None
         history: list[dict[str, Any]] = []
         done = 0
         resumed = None
@@ -448,6 +522,14 @@ def train(
             _set_rng_state(state["rng"])
             history = list(state["history"])
             done = resumed = int(state["epoch_done"])
+        elif final is not None and final.exists():  # a finished run: only predict
+            state = _load_checkpoint(final, fingerprint)
+            if int(state.get("epoch_done", -1)) != total:
+                raise DataError(f"{final} holds {state.get('epoch_done')} of {total} epochs.",
+                                hint="Delete it to start this run from scratch.")
+            model.load_weights(state["nets"])
+            history = list(state["history"])
+            done = resumed = total
 
         # 3. epochs
         model.train_mode(True)
@@ -482,20 +564,26 @@ def train(
                         _monitor_into(row, model, data, options, monitor)
                     history.append(row)
                     done = global_epoch
-                    if ckpt is not None and (last or (options.checkpoint_every and global_epoch % options.checkpoint_every == 0)):
+                    periodic = bool(options.checkpoint_every) and global_epoch % options.checkpoint_every == 0
+                    if ckpt is not None and ((periodic and not last) or (last and options.keep_checkpoint)):
                         save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
                     if log is not None:
                         log.epoch(done, phase, epoch, n_epochs, row)
                     if bar is not None:
                         info = " ".join(f"{k}={v:.3g}" for k, v in row.items() if k not in ("epoch", "phase"))
                         bar.update(task, advance=1, description=f"{phase} {epoch}/{n_epochs}", info=info[:80])
-        if ckpt is not None and not ckpt.exists():
-            save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
+        if final is not None:  # training ended: keep the final weights; the full state only if asked
+            if not final.exists() or resumed != total:
+                save_final_weights(final, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
+            if options.keep_checkpoint and not ckpt.exists():
+                save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
+            elif not options.keep_checkpoint:
+                ckpt.unlink(missing_ok=True)
 
         # 4. predict on all of X
         proba, emb = predict_all(model, data, options.batch_size)
-    return TrainResult(model=model, proba=proba, embedding=emb, history=history,
-                       resumed_from_epoch=resumed, checkpoint=ckpt)
+    return TrainResult(model=model, proba=proba, embedding=emb, history=history, resumed_from_epoch=resumed,
+                       checkpoint=ckpt if ckpt is not None and ckpt.exists() else None, weights=final)
 
 
 def _monitor_into(row: dict[str, Any], model: DeepModel, data: _Data, options: LoopOptions,
@@ -568,6 +656,24 @@ class DeepConfig:
     count_modes: bool = False
     mode_samples: int = 10000
 
+    def __post_init__(self) -> None:
+        """What the loop and ``nets.resolve_arch`` would reject, refused when the config is made
+        (plan time); subclasses with their own ``__post_init__`` call this one."""
+        from clusterbench.methods.nets import ARCHS  # nets imports torch; this module already has
+
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch={self.arch!r} is not a known architecture (one of {', '.join(ARCHS)})")
+        if self.epochs < 0 or self.pretrain_epochs < 0:
+            raise ValueError(f"epochs and pretrain_epochs must be >= 0, got {self.epochs}, {self.pretrain_epochs}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 (batch norm), got {self.batch_size}")
+        for name in ("style_dim", "noise_dim"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"{name} must be >= 1 (or unset), got {v}")
+        if self.mode_samples < 1 or self.checkpoint_every < 0 or self.monitor_every < 0:
+            raise ValueError("mode_samples must be >= 1, checkpoint_every and monitor_every >= 0")
+
 
 def _unit_range(X: Any) -> bool:
     import scipy.sparse as sp
@@ -588,6 +694,9 @@ class DeepMethod:
     name: str = ""
     config: DeepConfig
     generative: bool = False
+    #: keep the full checkpoint (optimizers, RNG states) of a finished run, not only ``model.pt``;
+    #: a run option, not part of the config or the run key (``clusterbench run --keep-checkpoints``).
+    keep_checkpoints: bool = False
 
     def make_model(self, device: torch.device, spec: Any) -> DeepModel:
         raise NotImplementedError
@@ -618,7 +727,7 @@ class DeepMethod:
         options = LoopOptions(
             epochs=cfg.epochs, batch_size=cfg.batch_size, pretrain_epochs=cfg.pretrain_epochs,
             checkpoint_every=cfg.checkpoint_every, monitor_every=cfg.monitor_every, amp=cfg.amp,
-            channels_last=cfg.channels_last, compile=cfg.compile,
+            channels_last=cfg.channels_last, compile=cfg.compile, keep_checkpoint=bool(self.keep_checkpoints),
         )
         # what determines the result (bookkeeping options may change between a run and its resume)
         result_config = {k: v for k, v in config_dict(cfg).items()
@@ -640,6 +749,8 @@ class DeepMethod:
             "resumed_from_epoch": res.resumed_from_epoch,
             "device": str(res.model.device),
         }
+        if res.weights is not None:
+            out.artifacts["model"] = res.weights
         if res.checkpoint is not None:
             out.artifacts["checkpoint"] = res.checkpoint
         if cfg.count_modes:

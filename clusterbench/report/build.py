@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clusterbench.fsutil import write_text_atomic
+from clusterbench.fsutil import staged_dir, write_text_atomic
 from clusterbench.report.figures import FigureReport, make_figures
 from clusterbench.report.render import Results, TableResult, fill_table, render_latex, render_markdown
 from clusterbench.report.spec import load_papers
@@ -20,8 +20,18 @@ class BuildReport:
 
 def write_all(out: Path, results: Results, *, implemented: set[str] | None = None) -> BuildReport:
     """Write ``out/<paper>/table-<n>.{md,tex}``, ``out/figures/*.png``, ``out/figures/MISSING.md``
-    and ``out/index.md`` (every file written atomically). Returns what was written."""
-    out = Path(out)
+    and ``out/index.md``. Everything is written into a temporary folder beside ``out`` first and
+    moved into place only when complete (``fsutil.staged_dir``): a failure leaves ``out`` as it
+    was, never half-written. Returns what was written (paths under ``out``)."""
+    final = Path(out)
+    with staged_dir(final) as tmp:
+        rep = _write_into(tmp, results, implemented=implemented)
+    rep.files = [final / p.relative_to(tmp) for p in rep.files]
+    rep.figures.made = [final / p.relative_to(tmp) for p in rep.figures.made]
+    return rep
+
+
+def _write_into(out: Path, results: Results, *, implemented: set[str] | None = None) -> BuildReport:
     rep = BuildReport()
     index = ["# clusterbench report", "", f"Run records: `{results.home}`", "", "## Tables", ""]
     for pid, paper in load_papers().items():

@@ -17,6 +17,7 @@ no input is listed as missing, with the reason.
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,13 +129,19 @@ def reject_curve(y: np.ndarray, proba: np.ndarray, thresholds=REJECT_CURVE_THRES
 
 
 def _read_outputs(h5: Path) -> dict[str, np.ndarray]:
+    """The stored arrays of a sidecar; a corrupt or truncated one is skipped with a warning naming
+    it (empty dict), so one bad file never aborts ``report --all``."""
     import h5py
 
     out = {}
-    with h5py.File(h5, "r") as f:
-        for k in ("proba", "embedding", "y"):
-            if k in f:
-                out[k] = np.asarray(f[k])
+    try:
+        with h5py.File(h5, "r") as f:
+            for k in ("proba", "embedding", "y"):
+                if k in f:
+                    out[k] = np.asarray(f[k])
+    except (OSError, KeyError, ValueError) as exc:
+        warnings.warn(f"skipping the corrupt or truncated outputs file {h5} ({exc})", stacklevel=2)
+        return {}
     return out
 
 

@@ -25,7 +25,10 @@ The sidecar ``<key>.h5`` (ok runs only, written before the record): ``proba`` (N
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -73,11 +76,84 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunRecord":
+        """Build a record from its JSON dict after :func:`record_problem` found nothing wrong
+        (raises :class:`InvalidRecord` naming the problem otherwise). Unknown keys are ignored."""
+        problem = record_problem(d)
+        if problem is not None:
+            raise InvalidRecord(problem)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class InvalidRecord(DataError, ValueError):
+    """A run record file that does not follow the record schema (the message says how).
+
+    A :class:`DataError` (the CLI prints one paragraph) and a ``ValueError`` (callers that skip
+    unreadable records catch that)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, hint="Delete or fix the file; `clusterbench run` reruns such a run.")
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+#: The record schema: field -> (check, what it must be). Fields absent from a file take the
+#: dataclass default, except the required ones.
+_SCHEMA: dict[str, tuple[Any, str]] = {
+    "key": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "method": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "dataset": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "status": (lambda v: v in ("ok", "failed"), '"ok" or "failed"'),
+    "config": (lambda v: isinstance(v, dict), "an object"),
+    "dataset_checksum": (lambda v: isinstance(v, str), "a string"),
+    "subset": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "an integer or null"),
+    "code_version": (lambda v: isinstance(v, str), "a string"),
+    "metrics": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and _is_num(x) for k, x in v.items()),
+                "an object of numbers"),
+    "history": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of objects"),
+    "timings": (lambda v: isinstance(v, dict) and all(_is_num(x) or (isinstance(x, list) and all(map(_is_num, x)))
+                                                       for x in v.values()), "an object of numbers (or number lists)"),
+    "peak_memory_mb": (lambda v: v is None or _is_num(v), "a number or null"),
+    "environment": (lambda v: isinstance(v, dict), "an object"),
+    "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "traceback": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "peak_gpu_memory_mb": (lambda v: v is None or _is_num(v), "a number or null"),
+    "device": (lambda v: isinstance(v, str), "a string"),
+    "extras": (lambda v: isinstance(v, dict), "an object"),
+    "artifacts": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()), "an object of strings"),
+    "created": (lambda v: isinstance(v, str), "a string"),
+    "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+}
+_REQUIRED = ("key", "method", "dataset", "seed", "status", "config")
+
+
+def record_problem(d: Any) -> str | None:
+    """What is wrong with a record's JSON value ``d`` against the record schema, or None.
+
+    ``d`` must be an object with the required fields (key, method, dataset, seed, status,
+    config), every known field of the type :class:`RunRecord` declares (``_SCHEMA``; metrics are
+    numbers, NaN allowed, never null or strings), and an ok record must have metrics.
+    """
+    if not isinstance(d, dict):
+        return f"the file holds {type(d).__name__ if d is not None else 'null'} ({json.dumps(d)[:40]}), not a record object"
+    missing = [k for k in _REQUIRED if k not in d]
+    if missing:
+        return "missing field(s) " + ", ".join(missing)
+    for k, (ok, what) in _SCHEMA.items():
+        if k in d and not ok(d[k]):
+            return f"field {k!r} must be {what}, got {json.dumps(d[k], default=str)[:60]}"
+    if d["status"] == "ok" and not d.get("metrics"):
+        return "an ok record without metrics"
+    return None
 
 
 def record_path(home: Path, method: str, dataset: str, key: str) -> Path:
@@ -94,16 +170,50 @@ def artifacts_dir(record_file: Path) -> Path:
     return Path(record_file).with_suffix("")
 
 
+def rerun_dir(record_file: Path) -> Path:
+    """The staging artifact folder ``.<key>.rerun`` of a rerun (``--force``) of an ok run."""
+    return Path(record_file).parent / f".{Path(record_file).stem}.rerun"
+
+
+def failure_beside_ok_path(record_file: Path) -> Path:
+    """Where a failed rerun of a run with an ok record is kept: ``<key>/failed-rerun.json``."""
+    return artifacts_dir(record_file) / "failed-rerun.json"
+
+
+def has_ok_record(record_file: Path) -> bool:
+    """True when ``record_file`` is a valid record of status ok."""
+    try:
+        return read_record(record_file).status == "ok"
+    except (OSError, ValueError):
+        return False
+
+
 def write_record(home: Path, record: RunRecord) -> Path:
-    """Write ``record`` atomically under ``home``; returns its path."""
+    """Write ``record`` atomically under ``home``; returns the path written.
+
+    A failed record never replaces an ok one (a ``--force`` rerun that failed, a worker that died
+    after its run was recorded): it is written to :func:`failure_beside_ok_path` instead and the
+    ok record, its sidecar and artifacts stay as they are.
+    """
     path = record_path(home, record.method, record.dataset, record.key)
+    if record.status != "ok" and has_ok_record(path):
+        path = failure_beside_ok_path(path)
     write_json_atomic(path, record.to_dict())
     return path
 
 
 def read_record(path: Path) -> RunRecord:
-    with open(path, encoding="utf-8") as fh:
-        return RunRecord.from_dict(json.load(fh))
+    """Read and validate one record; :class:`InvalidRecord` (a ValueError) names the file and the
+    problem for unparsable JSON or a record that does not follow the schema."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            d = json.load(fh)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise InvalidRecord(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return RunRecord.from_dict(d)
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"{path}: {exc}") from None
 
 
 def iter_records(homes: Path | Iterable[Path]) -> Iterable[tuple[Path, RunRecord]]:
@@ -116,12 +226,15 @@ def iter_records(homes: Path | Iterable[Path]) -> Iterable[tuple[Path, RunRecord
         if not home.exists():
             continue
         for path in sorted(home.glob("*/*/*.json")):
+            if path.name.startswith("."):  # never a record (hidden bookkeeping files)
+                continue
             try:
                 rec = read_record(path)
-                if not rec.key or not rec.method or not rec.dataset:
-                    raise ValueError("missing key/method/dataset")
-            except (OSError, ValueError, TypeError) as exc:
-                warnings.warn(f"skipping corrupt run record {path}: {exc}", stacklevel=2)
+            except InvalidRecord as exc:
+                warnings.warn(f"skipping corrupt run record {exc}", stacklevel=2)
+                continue
+            except OSError as exc:
+                warnings.warn(f"skipping corrupt (unreadable) run record {path}: {exc}", stacklevel=2)
                 continue
             yield path, rec
 
@@ -174,17 +287,21 @@ def write_outputs(
     data set for a subset run (optional). Stored compressed (gzip) because posteriors of large
     data sets are big and compress well (one-hot rows especially).
     """
-    import h5py
+    import h5py  # heavy, and only needed by runs that write outputs
 
     target = outputs_path(record_file)
+    # built in memory, then written with one plain write: a full disk is an OSError here, never
+    # an HDF5 library error half way through a file (h5py crashed on ENOSPC in 2 of 4 tries)
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_dataset("proba", data=np.asarray(proba, dtype=np.float32), compression="gzip", compression_opts=4)
+        f.create_dataset("y", data=np.asarray(y, dtype=np.int64), compression="gzip")
+        if embedding is not None:
+            f.create_dataset("embedding", data=np.asarray(embedding, dtype=np.float32), compression="gzip", compression_opts=4)
+        if indices is not None:
+            f.create_dataset("indices", data=np.asarray(indices, dtype=np.int64), compression="gzip")
     with atomic_path(target) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("proba", data=np.asarray(proba, dtype=np.float32), compression="gzip", compression_opts=4)
-            f.create_dataset("y", data=np.asarray(y, dtype=np.int64), compression="gzip")
-            if embedding is not None:
-                f.create_dataset("embedding", data=np.asarray(embedding, dtype=np.float32), compression="gzip", compression_opts=4)
-            if indices is not None:
-                f.create_dataset("indices", data=np.asarray(indices, dtype=np.int64), compression="gzip")
+        tmp.write_bytes(buf.getbuffer())
     return target
 
 
@@ -225,15 +342,23 @@ def recompute_metrics(record_file: Path, *, update: bool = False) -> dict[str, f
 
 # --- merging results homes ------------------------------------------------------------------
 
+#: A run key: the sha256 hex digest of the run's identity (``clusterbench.runner.spec``).
+KEY_RE = re.compile(r"[0-9a-f]{64}")
+#: A method or data set name as a folder of a results home: one path component, never "." or
+#: "..", no separator (``byod`` names and built-in/plug-in names all fit).
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
 
 @dataclass
 class MergeReport:
-    """Counts of one merge: records added, replaced (better/newer), kept (the existing one won)."""
+    """Counts of one merge: records added, replaced (better/newer), kept (the existing one won),
+    refused (unsafe or inconsistent records, each named in a warning)."""
 
     added: int = 0
     replaced: int = 0
     kept: int = 0
     sources: int = 0
+    refused: int = 0
 
 
 def _better(new: RunRecord, old: RunRecord) -> bool:
@@ -243,22 +368,75 @@ def _better(new: RunRecord, old: RunRecord) -> bool:
     return (new.created or "") > (old.created or "")
 
 
+def _within(path: Path, root: Path) -> bool:
+    """True when ``path`` (symlinks resolved, also in its parents) lies inside ``root``."""
+    try:
+        Path(os.path.realpath(path)).relative_to(os.path.realpath(root))
+    except ValueError:
+        return False
+    return True
+
+
+def merge_problem(src_home: Path, path: Path, rec: RunRecord, into: Path) -> str | None:
+    """Why the record ``path`` of ``src_home`` must not be merged into ``into``, or None.
+
+    The destination is built from the record's own fields, so they must be safe and agree with
+    the record's place in its source home: ``<method>/<dataset>/<key>.json`` with a 64-hex key and
+    plain one-component names; the record, its sidecar and artifact folder must be regular files /
+    folders (no symlinks) inside the source home; the destination must resolve inside ``into``.
+    """
+    if not isinstance(rec.key, str) or not KEY_RE.fullmatch(rec.key):
+        return f"its key {rec.key!r} is not a 64-character hex run key"
+    for what, v in (("method", rec.method), ("data set", rec.dataset)):
+        if not isinstance(v, str) or not NAME_RE.fullmatch(v):
+            return f"its {what} name {v!r} is not a plain name"
+    rel = path.relative_to(src_home)
+    if rel.parts != (rec.method, rec.dataset, f"{rec.key}.json"):
+        return f"its fields (method {rec.method!r}, data set {rec.dataset!r}, key {rec.key[:12]}...) do not match its place {rel}"
+    for p in (path, outputs_path(path), artifacts_dir(path), path.parent, path.parent.parent):
+        if p.is_symlink():
+            return f"{p} is a symbolic link"
+    if not _within(path, src_home):
+        return "it lies outside its results home"
+    dst = record_path(into, rec.method, rec.dataset, rec.key)
+    for p in (dst, outputs_path(dst), artifacts_dir(dst)):
+        if not _within(p, into):
+            return f"its destination {p} would lie outside {into}"
+    if artifacts_dir(dst).is_symlink() or outputs_path(dst).is_symlink() or dst.is_symlink():
+        return f"the destination {dst} (or its sidecar/artifacts) is a symbolic link"
+    return None
+
+
+def _no_links(src: str, names: list[str]) -> list[str]:
+    """``copytree`` ignore function: never copy symbolic links (they could point anywhere)."""
+    return [n for n in names if os.path.islink(os.path.join(src, n))]
+
+
 def _copy_run(src_file: Path, dst_file: Path) -> None:
-    """Copy a record with its sidecar and artifact folder; every file lands atomically."""
-    for src, dst in ((outputs_path(src_file), outputs_path(dst_file)),):
-        if src.exists():
-            with atomic_path(dst) as tmp:
-                shutil.copyfile(src, tmp)
-        elif dst.exists():
-            dst.unlink()
+    """Copy a record with its sidecar and artifact folder; every file lands atomically.
+
+    Only the suite's own files are ever removed: the sidecar ``<key>.h5`` and artifact folder
+    ``<key>/`` of the run being replaced, at paths :func:`merge_problem` checked to lie in the
+    target (a symlink there is refused before, so nothing outside is followed).
+    """
+    src_out, dst_out = outputs_path(src_file), outputs_path(dst_file)
+    if src_out.is_file():
+        with atomic_path(dst_out) as tmp:
+            shutil.copyfile(src_out, tmp)
+    elif dst_out.is_file():
+        dst_out.unlink()
     src_art, dst_art = artifacts_dir(src_file), artifacts_dir(dst_file)
     if src_art.is_dir():
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dst_art.name}.", dir=dst_art.parent))
         shutil.rmtree(tmp_dir)
-        shutil.copytree(src_art, tmp_dir)
-        if dst_art.exists():
-            shutil.rmtree(dst_art)
+        shutil.copytree(src_art, tmp_dir, ignore=_no_links)
+        old = None
+        if dst_art.is_dir():
+            old = dst_art.with_name(f".{dst_art.name}.old-{os.getpid()}")
+            dst_art.rename(old)
         tmp_dir.rename(dst_art)
+        if old is not None:
+            shutil.rmtree(old)
     # the record last: a record is never visible before its outputs
     with atomic_path(dst_file) as tmp:
         shutil.copyfile(src_file, tmp)
@@ -267,7 +445,8 @@ def _copy_run(src_file: Path, dst_file: Path) -> None:
 def merge_homes(sources: Iterable[Path], into: Path) -> MergeReport:
     """Merge the records (and their ``.h5`` sidecars and artifacts) of other results homes into
     ``into`` without duplicates: for one key, an ok record beats a failed one, else the newer
-    (by ``created``) wins."""
+    (by ``created``) wins. A record that :func:`merge_problem` finds unsafe is refused with a
+    warning naming it (and counted in ``refused``); nothing of it is written or deleted."""
     into = Path(into)
     into.mkdir(parents=True, exist_ok=True)
     report = MergeReport()
@@ -279,6 +458,11 @@ def merge_homes(sources: Iterable[Path], into: Path) -> MergeReport:
             continue
         report.sources += 1
         for path, rec in iter_records(src_home):
+            problem = merge_problem(src_home, path, rec, into)
+            if problem is not None:
+                warnings.warn(f"not merging the run record {path}: {problem}", stacklevel=2)
+                report.refused += 1
+                continue
             dst = record_path(into, rec.method, rec.dataset, rec.key)
             if dst.exists():
                 try:

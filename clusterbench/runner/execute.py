@@ -31,7 +31,16 @@ from typing import Any
 import numpy as np
 
 from clusterbench.errors import DataError
-from clusterbench.results.records import RunRecord, artifacts_dir, record_path, write_outputs, write_record
+from clusterbench.fsutil import disk_full_error, is_disk_full
+from clusterbench.results.records import (
+    RunRecord,
+    artifacts_dir,
+    has_ok_record,
+    record_path,
+    rerun_dir,
+    write_outputs,
+    write_record,
+)
 from clusterbench.runner.spec import RunSpec, git_info, stratified_subset
 from clusterbench.runtime import resolve_device, seed_everything
 
@@ -181,7 +190,13 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
     results_home = Path(results_home)
     key = spec.key
     rec_file = record_path(results_home, spec.method, spec.dataset, key)
-    workdir = artifacts_dir(rec_file)
+    workdir = final_dir = artifacts_dir(rec_file)
+    # a rerun of a run with an ok record (--force) starts from scratch in a staging folder, and
+    # the previous ok record, sidecar and artifacts stay until the new result is complete
+    prev_ok = has_ok_record(rec_file)
+    if prev_ok:
+        workdir = rerun_dir(rec_file)
+        shutil.rmtree(workdir, ignore_errors=True)
     record = RunRecord(
         key=key, method=spec.method, dataset=spec.dataset, seed=spec.seed, status="failed",
         config=spec.config, dataset_checksum=spec.dataset_checksum, subset=spec.subset,
@@ -202,6 +217,8 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         timings["load_s"] = time.perf_counter() - t0
         # 3. fit
         method = cls(config=config_from_dict(cls, spec.config, method=spec.method))
+        if spec.extras.get("keep_checkpoints"):  # run option, not in the key (DeepMethod.keep_checkpoints)
+            method.keep_checkpoints = True
         workdir.mkdir(parents=True, exist_ok=True)
         if device == "cuda":
             import torch
@@ -221,19 +238,24 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         record.metrics = record_metrics(y, out.proba, extras=out.extras)
         record.history = [dict(h) for h in out.history]
         record.extras = dict(out.extras)
-        record.artifacts = {k: os.path.relpath(Path(v), rec_file.parent) for k, v in out.artifacts.items()}
+        record.artifacts = {k: os.path.relpath(_moved(Path(v), workdir, final_dir), rec_file.parent)
+                            for k, v in out.artifacts.items()}
         epochs = _epoch_seconds(record.history)
         if epochs:
             timings["epoch_s"] = epochs
         # 5. outputs sidecar before the record: a record never points at missing outputs
         write_outputs(rec_file, proba=out.proba, y=y, embedding=out.embedding, indices=idx)
+        if prev_ok:
+            _swap_in(workdir, final_dir)
         record.status = "ok"
     except Exception as exc:  # the failure is the result: recorded, never raised
+        if is_disk_full(exc):  # not the run's fault, and the next runs would fail the same way: stop
+            raise disk_full_error(rec_file, what=_DISK_FULL) from None
         record.status = "failed"
         record.error = f"{type(exc).__name__}: {exc}"
         record.traceback = tb.format_exc()
     finally:
-        if workdir.is_dir() and not any(workdir.iterdir()):
+        if workdir.is_dir() and (not any(workdir.iterdir()) or (prev_ok and record.status != "ok")):
             shutil.rmtree(workdir, ignore_errors=True)
     timings["total_s"] = time.perf_counter() - t_start
     record.timings = timings
@@ -244,10 +266,17 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         record.peak_gpu_memory_mb = torch.cuda.max_memory_allocated() / 2**20
     record.environment = environment(device)
     record.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    if record.status == "failed":
+    if record.status == "failed" and not prev_ok:
         # a stale sidecar of an earlier ok run of the same key must not outlive it
         rec_file.with_suffix(".h5").unlink(missing_ok=True)
-    write_record(results_home, record)
+    try:
+        written = write_record(results_home, record)  # never replaces an ok record with a failure
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(rec_file, what=_DISK_FULL) from None
+        raise
+    if written != rec_file:
+        record.error = f"{record.error} (the previous ok record {rec_file.name} and its outputs were kept; this failure is in {written})"
     return record
 
 
@@ -260,6 +289,26 @@ def summarize_warnings(caught: list[warnings.WarningMessage], *, limit: int = 20
         counts[k] = counts.get(k, 0) + 1
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
     return [{"category": c, "message": m, "count": n} for (c, m), n in top]
+_DISK_FULL = ("the partial files of this run were removed and no record was written for it; earlier records "
+              "are intact, and the grid stopped")
+
+
+def _moved(path: Path, workdir: Path, final_dir: Path) -> Path:
+    """Where an artifact written under ``workdir`` lies once the folder is ``final_dir``."""
+    try:
+        return final_dir / Path(path).relative_to(workdir)
+    except ValueError:
+        return Path(path)
+
+
+def _swap_in(staging: Path, final_dir: Path) -> None:
+    """Replace the artifact folder of the previous ok run by the rerun's (suite-made folders only)."""
+    old = final_dir.with_name(f".{final_dir.name}.old-{os.getpid()}")
+    if final_dir.is_dir() and not final_dir.is_symlink():
+        os.rename(final_dir, old)
+    if staging.is_dir():
+        os.rename(staging, final_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def run_job(spec_dict: dict[str, Any], results_home: str, env: dict[str, str], sys_path: list[str]) -> dict[str, Any]:

@@ -11,23 +11,25 @@ Every executor reports finished runs as the dicts of :func:`clusterbench.runner.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from clusterbench import paths
-from clusterbench.errors import ConfigError
-from clusterbench.results.records import RunRecord, read_record, record_path, write_record
+from clusterbench.errors import ClusterbenchError, ConfigError, DataError
+from clusterbench.results.records import RunRecord, has_ok_record, read_record, record_path, write_record
 from clusterbench.runner.execute import EpochCallback, execute_run, run_job, summary
 from clusterbench.runner.spec import RunSpec
 
@@ -45,7 +47,9 @@ def _job_env() -> dict[str, str]:
 
 
 def write_failed(spec: RunSpec, results_home: Path, reason: str) -> dict[str, Any]:
-    """Record a run that died outside :func:`execute_run` (worker killed, Slurm job failed)."""
+    """Record a run that died outside :func:`execute_run` (worker killed, Slurm job failed).
+    An ok record of the run (written just before the worker died) is never replaced
+    (``records.write_record`` puts the failure beside it)."""
     rec = RunRecord(
         key=spec.key, method=spec.method, dataset=spec.dataset, seed=spec.seed, status="failed",
         config=spec.config, dataset_checksum=spec.dataset_checksum, subset=spec.subset,
@@ -99,10 +103,9 @@ def threads_per_worker(n_workers: int, cpus: int | None = None, environ: dict[st
     return max(1, (cpus or os.cpu_count() or 1) // n_workers)
 
 
-def _init_worker(queue: Any, threads: int | None) -> None:
-    """Pool initializer: take this worker's GPU from the queue before torch initialises CUDA, and
-    cap its CPU threads (env vars for libraries loaded later, threadpoolctl for loaded ones)."""
-    gpu = queue.get()
+def _apply_worker_settings(gpu: str | None, threads: int | None) -> None:
+    """In a pool worker, before torch initialises CUDA: its GPU, and its CPU threads capped (env
+    vars for libraries loaded later, threadpoolctl for loaded ones)."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     if threads is not None:
@@ -122,15 +125,91 @@ def _init_worker(queue: Any, threads: int | None) -> None:
             pass
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _worker_main(conn: Any, gpu: str | None, threads: int | None) -> None:
+    """A pool worker: run the tasks the parent sends, one at a time, answering each with
+    ``("done", summary)`` or ``("error", reason)``; ``None`` ends it.
+
+    Ctrl-C (SIGINT, sent to the whole terminal process group) is ignored: the parent decides. The
+    parent stops a worker with SIGTERM, raised here as KeyboardInterrupt so the run unwinds (its
+    temporary files are removed and no record is written).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    _apply_worker_settings(gpu, threads)
+    while True:
+        try:
+            task = conn.recv()
+            if task is None:
+                return
+            try:
+                msg: tuple[str, Any] = ("done", run_job(*task))
+            except ClusterbenchError as exc:  # e.g. the disk is full: the grid stops with this message
+                msg = ("fatal", (type(exc).__name__, exc.message, exc.hint))
+            except Exception as exc:  # outside execute_run (e.g. the method cannot be imported)
+                msg = ("error", f"{type(exc).__name__}: {exc}")
+            conn.send(msg)
+        except (KeyboardInterrupt, EOFError, OSError):
+            return
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "unknown exit status"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class _Worker:
+    """One spawned worker process, its pipe, and the spec it is running (None when idle)."""
+
+    def __init__(self, ctx: Any, gpu: str | None, threads: int | None) -> None:
+        self.gpu = gpu
+        self.conn, child = ctx.Pipe()
+        # not a daemon: a run may start its own processes (joblib); a worker whose parent died
+        # sees its pipe close and exits
+        self.proc = ctx.Process(target=_worker_main, args=(child, gpu, threads), daemon=False)
+        self.proc.start()
+        child.close()
+        self.spec: RunSpec | None = None
+        self.started = 0.0  # time.time() when the current spec was handed over
+
+    def stop(self, grace_s: float) -> None:
+        """Ask to stop (SIGTERM = KeyboardInterrupt in the worker), then kill after ``grace_s``."""
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(grace_s)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+        self.conn.close()
+
+
 # --- local ----------------------------------------------------------------------------------
 
 
 @dataclass
 class LocalExecutor:
-    """Sequential in-process runs (``jobs=1``) or a spawn process pool of ``jobs`` workers."""
+    """Sequential in-process runs (``jobs=1``) or ``jobs`` spawned worker processes.
+
+    The pool is ours rather than ``concurrent.futures``' so each run is tied to its worker: a
+    worker that dies (OOM kill, segfault) fails only the run it was running (its record says how
+    the worker ended), a fresh worker replaces it and the runs that had not started are handed
+    out as before; a failure never replaces an ok record (``records.write_record``). Ctrl-C stops
+    every worker at once (SIGTERM, then SIGKILL after ``stop_grace_s``): runs in progress leave
+    nothing behind and no queued run starts.
+    """
 
     jobs: int = 1
     use_gpus: bool = False
+    stop_grace_s: float = 5.0
 
     def run(
         self, specs: list[RunSpec], results_home: Path, *, on_start: OnStart | None = None,
@@ -152,39 +231,81 @@ class LocalExecutor:
     def _pool(self, specs: list[RunSpec], results_home: Path, *, on_start: OnStart | None, on_done: OnDone | None) -> None:
         n = min(self.jobs, len(specs))
         ctx = mp.get_context("spawn")
-        queue = ctx.Queue()
-        for g in assign_gpus(n, visible_gpus() if self.use_gpus else []):
-            queue.put(g)
+        threads = threads_per_worker(n)
         env, sys_path = _job_env(), list(sys.path)
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(queue, threads_per_worker(n)))
+        queue = list(specs)  # runs not started yet, in order
+        workers: list[_Worker] = []
         try:
-            pending = {}
-            for spec in specs:
-                fut = pool.submit(run_job, spec.to_dict(), str(results_home), env, sys_path)
-                pending[fut] = spec
-            started = 0
-            for spec in specs[:n]:  # the first n start at once; later ones as workers free up
-                if on_start:
-                    on_start(spec)
-                started += 1
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    spec = pending.pop(fut)
+            for gpu in assign_gpus(n, visible_gpus() if self.use_gpus else []):
+                workers.append(_Worker(ctx, gpu, threads))
+            while True:
+                for w in workers:
+                    if w.spec is None and queue:
+                        w.spec, w.started = queue.pop(0), time.time()
+                        w.conn.send((w.spec.to_dict(), str(results_home), env, sys_path))
+                        if on_start:
+                            on_start(w.spec)
+                busy = [w for w in workers if w.spec is not None]
+                if not busy:
+                    break
+                mp_connection.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
+                for i, w in enumerate(workers):
+                    if w.spec is None:
+                        continue
+                    msg = None
                     try:
-                        res = fut.result()
-                    except Exception as exc:  # the worker died (OOM kill, segfault): record it
-                        res = write_failed(spec, results_home, f"worker process died: {type(exc).__name__}: {exc}")
+                        if w.conn.poll():
+                            msg = w.conn.recv()
+                        elif w.proc.is_alive():
+                            continue  # still running
+                    except (EOFError, OSError):
+                        msg = None
+                    spec, w.spec = w.spec, None
+                    if msg is None:  # the worker died with this run: fail it alone, replace the worker
+                        w.proc.join(5)
+                        path = record_path(results_home, spec.method, spec.dataset, spec.key)
+                        if has_ok_record(path) and path.stat().st_mtime >= w.started:
+                            res = summary(read_record(path))  # it died after recording the run
+                        else:
+                            res = write_failed(spec, results_home, f"the worker process running it died "
+                                               f"({_exit_reason(w.proc.exitcode)}); an out-of-memory kill is the usual cause")
+                        w.stop(0)
+                        workers[i] = _Worker(ctx, w.gpu, threads)
+                    elif msg[0] == "done":
+                        res = msg[1]
+                    elif msg[0] == "fatal":  # a user-fixable condition (disk full) stops the grid
+                        name, message, hint = msg[1]
+                        raise (ConfigError if name == "ConfigError" else DataError)(message, hint=hint)
+                    else:
+                        res = write_failed(spec, results_home, msg[1])
                     if on_done:
                         on_done(res)
-                    if started < len(specs) and on_start:
-                        on_start(specs[started])
-                    started += 1
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            for w in workers:  # Ctrl-C or a bug here: stop every worker now (SIGTERM to all first)
+                if w.proc.is_alive():
+                    w.proc.terminate()
+            for w in workers:
+                w.stop(self.stop_grace_s)
             raise
-        pool.shutdown(wait=True)
+        for w in workers:
+            with contextlib.suppress(OSError):
+                w.conn.send(None)
+        for w in workers:
+            w.proc.join(self.stop_grace_s)
+            w.stop(0)
+
+
+def records_written_since(specs: list[RunSpec], results_home: Path, since: float) -> list[RunSpec]:
+    """The specs whose record file was (re)written at or after ``since`` (a ``time.time()``):
+    what a grid interrupted at any moment actually kept."""
+    out = []
+    for s in specs:
+        try:
+            if record_path(results_home, s.method, s.dataset, s.key).stat().st_mtime >= since:
+                out.append(s)
+        except OSError:
+            continue
+    return out
 
 
 # --- Slurm ----------------------------------------------------------------------------------

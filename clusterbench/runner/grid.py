@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clusterbench.results.records import RunRecord, artifacts_dir, read_record, record_path
+from clusterbench.results.records import RunRecord, failure_beside_ok_path, read_record, record_path, rerun_dir
 from clusterbench.runner.spec import RunSpec
 
 
@@ -23,10 +23,12 @@ class Plan:
 
 
 def clear_forced(p: Plan, results_home: Path) -> None:
-    """Remove the artifact folders (checkpoints) of runs rerun by ``--force`` so they start from
-    scratch; a retried failed run keeps its folder, so a deep method can resume its checkpoint."""
+    """Remove stale staging folders (``.<key>.rerun``) of runs rerun by ``--force``: a forced run
+    starts from scratch in a fresh one, and the previous ok record with its outputs and artifact
+    folder stays until the rerun succeeds (``execute.execute_run``). A retried failed run keeps
+    its artifact folder, so a deep method can resume its checkpoint."""
     for s in p.forced:
-        d = artifacts_dir(record_path(results_home, s.method, s.dataset, s.key))
+        d = rerun_dir(record_path(results_home, s.method, s.dataset, s.key))
         if d.is_dir():
             shutil.rmtree(d)
 
@@ -93,10 +95,16 @@ def summarize(specs: list[RunSpec], skipped: list[RunSpec], results_home: Path) 
     for s in specs:
         cell = cells.setdefault((s.method, s.dataset), CellSummary(s.method, s.dataset))
         path = record_path(results_home, s.method, s.dataset, s.key)
-        if not path.exists():
+        try:
+            rec: RunRecord = read_record(path)
+        except (OSError, ValueError):  # no record (Ctrl-C, --no-wait) or an invalid one: not counted
             continue
-        rec: RunRecord = read_record(path)
-        if rec.status == "ok":
+        failed_rerun = failure_beside_ok_path(path)  # a --force rerun that failed beside a kept ok record
+        if (rec.status == "ok" and s.key not in skipped_keys and failed_rerun.exists()
+                and failed_rerun.stat().st_mtime >= path.stat().st_mtime):
+            cell.failed += 1
+            cell.failed_records.append(str(failed_rerun))
+        elif rec.status == "ok":
             if s.key in skipped_keys:
                 cell.skipped += 1
             else:

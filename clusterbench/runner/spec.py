@@ -23,6 +23,8 @@ from clusterbench.errors import ConfigError, DataError
 #: The fixed seed of ``--subset`` draws: the subset is the same for every run seed, so seeds vary
 #: the method only, and it is recorded in the run key.
 SUBSET_SEED = 0
+#: The largest run seed: numpy's and scikit-learn's random states take seeds in [0, 2**32 - 1].
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ def dataset_info(name: str):
     NAME``; corrupt file).
     """
     from clusterbench import paths
-    from clusterbench.data.hdf5 import read_info
+    from clusterbench.data.hdf5 import read_info, verify_content
     from clusterbench.data.registry import get_spec
 
     spec = get_spec(name)
@@ -202,7 +204,9 @@ def dataset_info(name: str):
             f"Data set {name!r} has not been fetched yet (no {path}).",
             hint=f"Run `clusterbench fetch {name}` first.",
         )
-    return read_info(path)
+    info = read_info(path)
+    verify_content(path, info)  # changed data is refused before anything runs (cached when unchanged)
+    return info
 
 
 def read_labels(path) -> np.ndarray:
@@ -269,6 +273,8 @@ def expand_grid(
         raise ConfigError(f"--seeds must be at least 1, got {seeds}.")
     if seed_start < 0:
         raise ConfigError(f"--seed-start must be >= 0, got {seed_start}.")
+    if seed_start + seeds - 1 > MAX_SEED:  # numpy / scikit-learn random states take 32-bit seeds
+        raise ConfigError(f"Seeds must be at most {MAX_SEED} (2**32 - 1), got up to {seed_start + seeds - 1}.")
     if subset is not None and subset < 1:
         raise ConfigError(f"--subset must be a positive number of samples, got {subset}.")
     methods = list(dict.fromkeys(methods))
