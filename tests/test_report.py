@@ -466,6 +466,27 @@ def test_all_without_data_lists_missing_figures(home, tmp_path, capsys):
         main(["report", "--all", "--results", str(home)])  # --all needs --out
 
 
+def test_hard_clusterer_gets_no_reject_figure_but_a_note(home, tmp_path):
+    """k-means stores one-hot posteriors: its reject-option curve would be empty, so it is skipped
+    with the reason; a soft clusterer on the same data still gets its figure."""
+    from clusterbench.report.figures import is_hard, reject_curves
+    from clusterbench.results.records import iter_records
+
+    n, k = 30, 3
+    y = np.repeat(np.arange(k), n // k)
+    onehot = np.eye(k)[y]
+    soft = np.full((n, k), 0.2)
+    soft[np.arange(n), y] = 0.6
+    _write_outputs(rec(home, "kmeans", "digits", 0, {"acc": 1.0}), proba=onehot, y=y)
+    _write_outputs(rec(home, "dual-aae", "digits", 0, {"acc": 1.0}), proba=soft, y=y)
+    assert is_hard(onehot) and not is_hard(soft) and not is_hard(np.zeros((0, k)))
+    rep = reject_curves(list(iter_records(home)), tmp_path)
+    assert [p.name for p in rep.made] == ["reject_dual-aae_digits.png"]
+    assert len(rep.missing) == 1 and rep.missing[0].startswith("reject_kmeans_digits: kmeans is a hard clusterer")
+    assert "no reject option" in rep.missing[0]
+    assert not (tmp_path / "reject_kmeans_digits.png").exists()
+
+
 def test_reject_curve_numbers():
     from clusterbench.report.figures import reject_curve
 

@@ -7,11 +7,13 @@ no input is listed as missing, with the reason.
   ACC on the accepted samples vs rejection rate, from the stored posteriors ``<key>.h5``
   (dataset ``proba``, N x K) beside the record and the labels (``y`` in that file, else the data
   set's labels from ``clusterbench.load`` when the sizes agree). A sample is rejected when its
-  largest posterior is <= t; the cluster->class map is the Hungarian map on all samples.
+  largest posterior is <= t; the cluster->class map is the Hungarian map on all samples. A hard
+  clusterer (one-hot posteriors, e.g. k-means) has no reject option: no figure, a note says why.
 * ``tsne_<method>_<dataset>.png`` — t-SNE of the stored ``embedding`` (Dual-AAE Fig. 4), at most
   2,000 samples (the paper's count; seeded subsample), coloured by label (or predicted cluster).
 * ``samples/<method>_<dataset>_s<seed>_<name>.png`` — per-cluster sample grids (Figs. 7, 8):
-  PNG artifacts the records list, copied.
+  PNG artifacts the records list, copied (their rows are labelled by
+  ``clusterbench.methods.artifacts``: row k = cluster k).
 """
 
 from __future__ import annotations
@@ -127,6 +129,13 @@ def reject_curve(y: np.ndarray, proba: np.ndarray, thresholds=REJECT_CURVE_THRES
     return np.asarray(rates), np.asarray(accs)
 
 
+def is_hard(proba: np.ndarray) -> bool:
+    """True when every row of the N x K posteriors is one-hot (a hard clusterer such as k-means):
+    its largest posterior is 1 everywhere, nothing is ever rejected and the curve is empty."""
+    proba = np.asarray(proba, dtype=np.float64)
+    return bool(len(proba)) and bool(np.all(proba.max(axis=1) >= 1.0 - 1e-9))
+
+
 def _read_outputs(h5: Path) -> dict[str, np.ndarray]:
     import h5py
 
@@ -163,6 +172,10 @@ def reject_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureRep
     for (m, ds, _), (p, r) in sorted(latest.items()):
         stored = _read_outputs(p.with_suffix(".h5"))
         if "proba" not in stored:
+            continue
+        if is_hard(stored["proba"]):
+            rep.missing.append(f"reject_{m}_{ds}: {m} is a hard clusterer (one-hot posteriors): no reject option, "
+                               f"every sample has confidence 1, so the curve would be empty")
             continue
         y, why = _labels_for(r, len(stored["proba"]), stored)
         if y is None:
