@@ -27,10 +27,8 @@ from typing import Any
 import numpy as np
 
 from clusterbench import paths
-from clusterbench.data.hdf5 import read_dataset
 from clusterbench.fsutil import atomic_path
 from clusterbench.metrics.catalog import REJECT_CURVE_THRESHOLDS
-from clusterbench.metrics.clustering import cluster_to_class_map
 from clusterbench.results.records import RunRecord
 
 TSNE_MAX_SAMPLES = 2000
@@ -117,6 +115,8 @@ def reject_curve(y: np.ndarray, proba: np.ndarray, thresholds=REJECT_CURVE_THRES
     y: (N,) classes; proba: (N, K) posteriors. Rejected: max posterior <= t. The cluster -> class
     map is the Hungarian map fitted on all N samples (rejection does not change the mapping).
     """
+    from clusterbench.metrics.clustering import cluster_to_class_map  # lazily: scipy, sklearn (fast start)
+
     pred = proba.argmax(axis=1)
     mapping = cluster_to_class_map(y, pred)
     mapped = np.array([mapping.get(int(c), -1) for c in pred])
@@ -151,6 +151,8 @@ def _labels_for(r: RunRecord, n: int, stored: dict[str, np.ndarray]) -> tuple[np
     """Labels aligned with the stored outputs, or (None, why)."""
     if "y" in stored and len(stored["y"]) == n:
         return stored["y"].astype(np.int64), ""
+    from clusterbench.data.hdf5 import read_dataset  # lazily: h5py, scipy (fast start)
+
     path = paths.dataset_file(r.dataset)
     if not path.exists():  # report/ never fetches: `clusterbench fetch` does
         return None, f"labels of {r.dataset} unavailable (not fetched: no {path})"
