@@ -7,7 +7,6 @@ measured by ``benchmarks/startup_bench.py`` (not a timed test).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

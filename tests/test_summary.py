@@ -53,7 +53,7 @@ def test_summary_latex_compiles_and_fits(capsys, cb_home, tmp_path):
 
     _run(capsys, "kmeans", "--seeds", "2", "--set", "n_init=1")
     _run(capsys, "kmeans", "--seeds", "2", "--set", "n_init=2")
-    rc, tex, _ = run_cli(capsys, "summary", "--format", "latex", *sum((["-m", m] for m in
-                         ("acc", "nmi", "ari", "purity", "nmi_geometric", "fit_seconds")), []))
+    rc, tex, _ = run_cli(capsys, "summary", "--format", "latex", *(a for m in ("acc", "nmi", "ari", "purity", "nmi_geometric", "fit_seconds")
+                                                                   for a in ("-m", m)))
     assert rc == 0 and tex.count(r"\begin{longtable}") == 2 and r"n\_init=1" in tex.replace(r"\allowbreak{}", "")
     pdflatex_fits(tmp_path, "summary", latex_document(tex))

@@ -17,8 +17,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -64,7 +65,8 @@ def tile_images(images: np.ndarray, rows: int, cols: int, *, use_torchvision: bo
 
         use_torchvision = importlib.util.find_spec("torchvision") is not None
     if use_torchvision:
-        from torchvision.utils import make_grid  # optional dependency (clusterbench[vision])
+        # optional dependency (clusterbench[vision])
+        from torchvision.utils import make_grid
 
         full = np.ones((rows * cols, c, h, w), dtype=np.float32)
         full[:min(n, rows * cols)] = images[:rows * cols]

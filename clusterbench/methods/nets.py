@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -231,8 +230,8 @@ def sample_categorical(n: int, k: int, device: torch.device) -> tuple[torch.Tens
 # Moved to clusterbench.methods.artifacts (labelled grids); re-exported here because other code
 # imports them from nets (training.py on older branches: generation_artifacts; clustergan_bspl:
 # _tile and save_png).
-from clusterbench.methods.artifacts import generation_artifacts, save_png  # noqa: E402,F401
-from clusterbench.methods.artifacts import tile_images as _tile  # noqa: E402,F401
+from clusterbench.methods.artifacts import generation_artifacts, save_png  # noqa: F401
+from clusterbench.methods.artifacts import tile_images as _tile  # noqa: F401
 
 
 def entropy_terms(p: torch.Tensor, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
