@@ -41,7 +41,7 @@ from clusterbench.report.spec import (
     paper_aggregation_text,
     printed_decimals,
 )
-from clusterbench.results.records import iter_records, records_frame
+from clusterbench.results.records import frame_of_records, iter_records
 
 Status = Literal["measured", "missing", "not_implemented", "reported", "not_in_paper"]
 _ABSENT = object()
@@ -61,6 +61,14 @@ class Results:
     home: Path
     frame: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    _by_cell: dict[tuple[str, str], pd.DataFrame] | None = field(default=None, repr=False)
+
+    def runs_of(self, method: str | None, dataset: str | None) -> pd.DataFrame:
+        """The rows of ``frame`` of one method on one data set (grouped once, then looked up)."""
+        if self._by_cell is None:
+            self._by_cell = ({k: g for k, g in self.frame.groupby(["method", "dataset"], sort=False)}
+                             if len(self.frame) else {})
+        return self._by_cell.get((method, dataset), self.frame.iloc[:0])
 
     def records(self):
         """``(path, RunRecord)`` pairs (corrupt records skipped; their warnings are in ``warnings``)."""
@@ -74,8 +82,8 @@ def load_results(home: Path) -> Results:
     home = Path(home)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = records_frame(home)
-        records = list(iter_records(home))
+        records = list(iter_records(home))  # each record file is read once
+        frame = frame_of_records(records)
     msgs = list(dict.fromkeys(str(w.message) for w in caught))
     extra = []
     for path, r in records:  # epoch_seconds from timings when the record has no such metric
@@ -155,8 +163,8 @@ def _config_matches(config: dict[str, Any], required: dict[str, Any], defaults: 
     return True
 
 
-def _runs_for(frame: pd.DataFrame, cell: CellSpec, defaults: dict[str, Any]) -> pd.DataFrame:
-    sel = frame[(frame["method"] == cell.method) & (frame["dataset"] == cell.dataset)]
+def _runs_for(results: Results, cell: CellSpec, defaults: dict[str, Any]) -> pd.DataFrame:
+    sel = results.runs_of(cell.method, cell.dataset)
     if sel.empty:
         return sel
     required = {**defaults, **cell.settings}
@@ -176,7 +184,7 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
     if cell.reported:
         return CellResult(cell, "reported", decimals=decimals)
     defaults = spec.method_defaults.get(cell.method or "", {})
-    runs = _runs_for(results.frame, cell, defaults)
+    runs = _runs_for(results, cell, defaults)
     n_failed = int(runs.loc[runs["status"] != "ok", "key"].nunique()) if len(runs) else 0
     ok = runs[(runs["status"] == "ok") & (runs["metric"] == cell.metric)] if len(runs) else runs
     full = ok[ok["subset"].isna()] if len(ok) else ok

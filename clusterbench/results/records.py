@@ -135,10 +135,15 @@ def records_frame(homes: Path | Iterable[Path]) -> pd.DataFrame:
     created, path. A failed run contributes one row with metric=None so it can be counted, never
     averaged in.
     """
+    return frame_of_records(iter_records(homes))
+
+
+def frame_of_records(records: Iterable[tuple[Path, RunRecord]]) -> pd.DataFrame:
+    """:func:`records_frame` of ``(path, record)`` pairs already read (each file read once)."""
     import pandas as pd  # lazily: only the tidy frame needs pandas (fast start of `runs`)
 
     rows = []
-    for path, r in iter_records(homes):
+    for path, r in records:
         base = {
             "key": r.key,
             "method": r.method,
