@@ -12,7 +12,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +26,8 @@ from clusterbench.report import spec as S
 from clusterbench.report.build import write_all
 from clusterbench.report.render import (
     fill_table,
+    column_blocks,
+    latex_document,
     latex_escape,
     load_results,
     render,
@@ -34,6 +35,7 @@ from clusterbench.report.render import (
     render_markdown,
 )
 from clusterbench.results.records import RunRecord, write_record
+from latex_helper import pdflatex_fits
 
 GOLDEN = Path(__file__).parent / "golden"
 ROOT = Path(__file__).resolve().parents[1]
@@ -326,26 +328,31 @@ def test_latex_escape():
     assert latex_escape("±β†—é") == r"$\pm$$\beta$\dag{}---e"
 
 
-def test_latex_compiles_with_pdflatex(home, tmp_path):
-    exe = shutil.which("pdflatex")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("pdflatex is missing in CI: install texlive-latex-base texlive-latex-recommended")
-        pytest.skip("pdflatex not installed (CI installs texlive-latex-base texlive-latex-recommended)")
+def test_latex_compiles_and_fits_the_page(home, tmp_path):
+    """Every table of every paper, in one standard ``article`` (text width 345 pt), compiles and
+    overflows nowhere; so does a standalone Table I."""
     table1_fixture(home)
     res = load_results(home)
-    doc = [render_latex(fill_table(S.get_table("dual-aae", 1), res, implemented=IMPL), standalone=True)]
-    # every table of the four papers in one document (unicode labels, wide tables, footnotes)
+    pdflatex_fits(tmp_path, "t1", render_latex(fill_table(S.get_table("dual-aae", 1), res, implemented=IMPL),
+                                               standalone=True))
     body = "\n".join(render_latex(fill_table(t, res, implemented=IMPL)) + "\\clearpage" for t in S.all_tables())
-    doc.append(doc[0].split("\\begin{table}")[0] + body + "\n\\end{document}\n")
-    for i, text in enumerate(doc):
-        (tmp_path / f"t{i}.tex").write_text(text, encoding="utf-8")
-        p = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", f"t{i}.tex"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
-        assert p.returncode == 0, p.stdout[-3000:]
-        assert (tmp_path / f"t{i}.pdf").stat().st_size > 1000
-    pages = int(re.search(r"Output written on t1.pdf \((\d+) pages?", p.stdout.replace("\n", "")).group(1))
+    log = pdflatex_fits(tmp_path, "all", latex_document(body))
+    pages = int(re.search(r"Output written on all.pdf \((\d+) pages?", log.replace("\n", "")).group(1))
     assert pages >= len(S.all_tables())
+
+
+def test_latex_overflow_is_detected(tmp_path):
+    """The fit check can fail: a 14-column table in the old single-tabular layout overflows."""
+    wide = "\\begin{tabular}{" + "c" * 14 + "}" + " & ".join(["97.50 $\\pm$ 0.41 (n=3)"] * 14) + "\\end{tabular}\n"
+    with pytest.raises(AssertionError, match="overfull"):
+        pdflatex_fits(tmp_path, "wide", latex_document(wide))
+
+
+def test_column_blocks_are_balanced():
+    assert column_blocks(4) == [[0, 1, 2, 3]]
+    assert [len(b) for b in column_blocks(10)] == [4, 3, 3]
+    assert [len(b) for b in column_blocks(12)] == [4, 4, 4]
+    assert sum(column_blocks(7), []) == list(range(7))
 
 
 # --------------------------------------------------------------------------- CLI
@@ -456,6 +463,27 @@ def test_all_without_data_lists_missing_figures(home, tmp_path, capsys):
     assert not list((tmp_path / "rep" / "figures").glob("*.png"))
     with pytest.raises(SystemExit):
         main(["report", "--all", "--results", str(home)])  # --all needs --out
+
+
+def test_hard_clusterer_gets_no_reject_figure_but_a_note(home, tmp_path):
+    """k-means stores one-hot posteriors: its reject-option curve would be empty, so it is skipped
+    with the reason; a soft clusterer on the same data still gets its figure."""
+    from clusterbench.report.figures import is_hard, reject_curves
+    from clusterbench.results.records import iter_records
+
+    n, k = 30, 3
+    y = np.repeat(np.arange(k), n // k)
+    onehot = np.eye(k)[y]
+    soft = np.full((n, k), 0.2)
+    soft[np.arange(n), y] = 0.6
+    _write_outputs(rec(home, "kmeans", "digits", 0, {"acc": 1.0}), proba=onehot, y=y)
+    _write_outputs(rec(home, "dual-aae", "digits", 0, {"acc": 1.0}), proba=soft, y=y)
+    assert is_hard(onehot) and not is_hard(soft) and not is_hard(np.zeros((0, k)))
+    rep = reject_curves(list(iter_records(home)), tmp_path)
+    assert [p.name for p in rep.made] == ["reject_dual-aae_digits.png"]
+    assert len(rep.missing) == 1 and rep.missing[0].startswith("reject_kmeans_digits: kmeans is a hard clusterer")
+    assert "no reject option" in rep.missing[0]
+    assert not (tmp_path / "reject_kmeans_digits.png").exists()
 
 
 def test_reject_curve_numbers():

@@ -43,3 +43,17 @@ def test_summary_formats_and_best(capsys, cb_home):
 def test_summary_without_records_says_what_to_do(capsys):
     rc, _, err = run_cli(capsys, "summary")
     assert rc == 0 and "No run records" in err
+
+
+def test_summary_latex_compiles_and_fits(capsys, cb_home, tmp_path):
+    """Long settings and six metrics (two column blocks) in a standard article: no overfull line."""
+    from latex_helper import pdflatex_fits
+
+    from clusterbench.report.render import latex_document
+
+    _run(capsys, "kmeans", "--seeds", "2", "--set", "n_init=1")
+    _run(capsys, "kmeans", "--seeds", "2", "--set", "n_init=2")
+    rc, tex, _ = run_cli(capsys, "summary", "--format", "latex", *(a for m in ("acc", "nmi", "ari", "purity", "nmi_geometric", "fit_seconds")
+                                                                   for a in ("-m", m)))
+    assert rc == 0 and tex.count(r"\begin{longtable}") == 2 and r"n\_init=1" in tex.replace(r"\allowbreak{}", "")
+    pdflatex_fits(tmp_path, "summary", latex_document(tex))

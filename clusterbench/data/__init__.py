@@ -1,12 +1,28 @@
-"""The data layer: registry -> fetch -> HDF5 -> ``load``."""
+"""The data layer: registry -> fetch -> HDF5 -> ``load``.
+
+Importing this package is cheap (the registry only): ``clusterbench.data.hdf5`` (h5py, scipy) is
+imported when ``load`` runs or ``DatasetInfo`` is asked for, so that commands that only list data
+sets (``clusterbench datasets``, ``--help``) start fast (issue 14 item 4).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 
 from clusterbench import paths
-from clusterbench.data.hdf5 import DatasetInfo, read_dataset, verify_content
 from clusterbench.data.registry import get_spec, load_registry
 from clusterbench.errors import DataError
+
+if TYPE_CHECKING:
+    from clusterbench.data.hdf5 import DatasetInfo
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DatasetInfo":
+        from clusterbench.data.hdf5 import DatasetInfo  # lazily: h5py and scipy (fast start)
+
+        return DatasetInfo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(name: str, *, extras: bool = False):
@@ -18,6 +34,7 @@ def load(name: str, *, extras: bool = False):
     A file whose arrays no longer match its checksum is refused (``hdf5.verify_content``).
     """
     from clusterbench.data.fetch import fetch
+    from clusterbench.data.hdf5 import read_dataset, verify_content  # lazily: h5py and scipy (fast start)
 
     spec = get_spec(name)
     path = paths.dataset_file(name)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -228,69 +227,11 @@ def sample_categorical(n: int, k: int, device: torch.device) -> tuple[torch.Tens
 
 
 # --- generation artifacts (Figs. 7 and 8) ----------------------------------------------------------
-
-
-def _tile(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """rows*cols x C x H x W in any range -> (rows*H) x (cols*W) [x 3] image in [0, 1]."""
-    n, c, h, w = images.shape
-    lo, hi = float(images.min()), float(images.max())
-    if lo < 0 or hi > 1:
-        images = (images - lo) / max(hi - lo, 1e-12)
-    pad = 1
-    grid = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.float32)
-    for i in range(min(n, rows * cols)):
-        r, q = divmod(i, cols)
-        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = \
-            images[i].transpose(1, 2, 0)
-    return grid[..., 0] if c == 1 else grid[..., :3]
-
-
-def save_png(path: Path, image: np.ndarray, *, upscale: int = 1) -> Path:
-    """Write an H x W (grey) or H x W x 3 array in [0, 1] as PNG, atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib import image as mpimg
-
-    from clusterbench.fsutil import atomic_path
-
-    if upscale > 1:
-        image = np.kron(image, np.ones((upscale, upscale) + (1,) * (image.ndim - 2)))
-    with atomic_path(path) as tmp:
-        mpimg.imsave(tmp, np.clip(image, 0, 1), cmap="gray" if image.ndim == 2 else None, format="png")
-    return Path(path)
-
-
-@torch.no_grad()
-def generation_artifacts(generate, spec: ArchSpec, workdir: Path, *, device: torch.device,
-                         n_per_cluster: int = 10, steps: int = 10, seed: int = 0) -> dict[str, Path]:
-    """Fig. 7 (one row per cluster, random style/noise) and Fig. 8 (each style/noise dimension
-    traversed from -2 to 2 with the others at 0, one row per cluster) as PNGs under ``workdir``.
-
-    ``generate(y_onehot: B x K, h: B x dh, z: B x dz) -> B x C x H x W``. Image data only.
-    """
-    if not spec.is_image:
-        return {}
-    g = torch.Generator(device="cpu").manual_seed(int(seed))
-    K, dh, dz = spec.n_clusters, spec.style_dim, spec.noise_dim
-    up = max(1, 56 // spec.sample_shape[1])
-    out: dict[str, Path] = {}
-    eye = torch.eye(K)
-    y = eye.repeat_interleave(n_per_cluster, 0)
-    h = torch.randn(K * n_per_cluster, dh, generator=g)
-    z = torch.randn(K * n_per_cluster, dz, generator=g)
-    imgs = generate(y.to(device), h.to(device), z.to(device)).float().cpu().numpy()
-    out["samples_per_cluster"] = save_png(Path(workdir) / "samples_per_cluster.png",
-                                          _tile(imgs, K, n_per_cluster), upscale=up)
-    values = torch.linspace(-2, 2, steps)
-    for j in range(dh + dz):
-        code = torch.zeros(K * steps, dh + dz)
-        code[:, j] = values.repeat(K)
-        yy = eye.repeat_interleave(steps, 0)
-        imgs = generate(yy.to(device), code[:, :dh].to(device), code[:, dh:].to(device)).float().cpu().numpy()
-        name = f"traversal_h{j + 1}" if j < dh else f"traversal_z{j - dh + 1}"
-        out[name] = save_png(Path(workdir) / f"{name}.png", _tile(imgs, K, steps), upscale=up)
-    return out
+# Moved to clusterbench.methods.artifacts (labelled grids); re-exported here because other code
+# imports them from nets (training.py on older branches: generation_artifacts; clustergan_bspl:
+# _tile and save_png).
+from clusterbench.methods.artifacts import generation_artifacts, save_png  # noqa: F401
+from clusterbench.methods.artifacts import tile_images as _tile  # noqa: F401
 
 
 def entropy_terms(p: torch.Tensor, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:

@@ -58,6 +58,7 @@ from torch import nn
 
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.fsutil import atomic_path
+from clusterbench.methods.artifacts import generation_artifacts
 from clusterbench.runtime import resolve_device as _resolve_device
 from clusterbench.runtime import seed_everything
 
@@ -704,7 +705,7 @@ class DeepMethod:
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu",
             workdir: Path | None = None, monitor: Monitor | None = None):
         from clusterbench.methods.base import MethodOutput, config_dict
-        from clusterbench.methods.nets import generation_artifacts, resolve_arch
+        from clusterbench.methods.nets import resolve_arch
 
         cfg = self.config
         if getattr(X, "ndim", 0) < 2 or X.shape[0] < 2:

@@ -1,22 +1,31 @@
-"""Metrics: pure functions, numpy in, numbers out."""
+"""Metrics: pure functions, numpy in, numbers out.
 
-from clusterbench.metrics.clustering import acc, ari, evaluate, nmi, nmi_geometric, purity
-from clusterbench.metrics.modes import ModesResult, modes_and_kl
-from clusterbench.metrics.record import REJECT_THRESHOLDS, record_metrics
-from clusterbench.metrics.reject import RejectResult, reject_curve, reject_option
+The names below are imported on first use (PEP 562): ``clusterbench.metrics.catalog`` is read by
+commands that must start without scikit-learn and scipy (``report``, ``summary``; issue 14 item 4),
+and importing it runs this file.
+"""
 
-__all__ = [
-    "acc",
-    "ari",
-    "evaluate",
-    "nmi",
-    "nmi_geometric",
-    "purity",
-    "ModesResult",
-    "modes_and_kl",
-    "RejectResult",
-    "reject_curve",
-    "reject_option",
-    "record_metrics",
-    "REJECT_THRESHOLDS",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "acc": "clustering", "ari": "clustering", "evaluate": "clustering", "nmi": "clustering",
+    "nmi_geometric": "clustering", "purity": "clustering",
+    "ModesResult": "modes", "modes_and_kl": "modes",
+    "REJECT_THRESHOLDS": "record", "record_metrics": "record",
+    "RejectResult": "reject", "reject_curve": "reject", "reject_option": "reject",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"clusterbench.metrics.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -7,11 +7,13 @@ no input is listed as missing, with the reason.
   ACC on the accepted samples vs rejection rate, from the stored posteriors ``<key>.h5``
   (dataset ``proba``, N x K) beside the record and the labels (``y`` in that file, else the data
   set's labels from ``clusterbench.load`` when the sizes agree). A sample is rejected when its
-  largest posterior is <= t; the cluster->class map is the Hungarian map on all samples.
+  largest posterior is <= t; the cluster->class map is the Hungarian map on all samples. A hard
+  clusterer (one-hot posteriors, e.g. k-means) has no reject option: no figure, a note says why.
 * ``tsne_<method>_<dataset>.png`` — t-SNE of the stored ``embedding`` (Dual-AAE Fig. 4), at most
   2,000 samples (the paper's count; seeded subsample), coloured by label (or predicted cluster).
 * ``samples/<method>_<dataset>_s<seed>_<name>.png`` — per-cluster sample grids (Figs. 7, 8):
-  PNG artifacts the records list, copied.
+  PNG artifacts the records list, copied (their rows are labelled by
+  ``clusterbench.methods.artifacts``: row k = cluster k).
 """
 
 from __future__ import annotations
@@ -26,10 +28,8 @@ from typing import Any
 import numpy as np
 
 from clusterbench import paths
-from clusterbench.data.hdf5 import read_dataset
 from clusterbench.fsutil import atomic_path
 from clusterbench.metrics.catalog import REJECT_CURVE_THRESHOLDS
-from clusterbench.metrics.clustering import cluster_to_class_map
 from clusterbench.results.records import RunRecord
 
 TSNE_MAX_SAMPLES = 2000
@@ -116,6 +116,8 @@ def reject_curve(y: np.ndarray, proba: np.ndarray, thresholds=REJECT_CURVE_THRES
     y: (N,) classes; proba: (N, K) posteriors. Rejected: max posterior <= t. The cluster -> class
     map is the Hungarian map fitted on all N samples (rejection does not change the mapping).
     """
+    from clusterbench.metrics.clustering import cluster_to_class_map  # lazily: scipy, sklearn (fast start)
+
     pred = proba.argmax(axis=1)
     mapping = cluster_to_class_map(y, pred)
     mapped = np.array([mapping.get(int(c), -1) for c in pred])
@@ -126,6 +128,13 @@ def reject_curve(y: np.ndarray, proba: np.ndarray, thresholds=REJECT_CURVE_THRES
         rates.append(1.0 - keep.mean())
         accs.append(float((mapped[keep] == y[keep]).mean()) if keep.any() else float("nan"))
     return np.asarray(rates), np.asarray(accs)
+
+
+def is_hard(proba: np.ndarray) -> bool:
+    """True when every row of the N x K posteriors is one-hot (a hard clusterer such as k-means):
+    its largest posterior is 1 everywhere, nothing is ever rejected and the curve is empty."""
+    proba = np.asarray(proba, dtype=np.float64)
+    return bool(len(proba)) and bool(np.all(proba.max(axis=1) >= 1.0 - 1e-9))
 
 
 def _read_outputs(h5: Path) -> dict[str, np.ndarray]:
@@ -149,6 +158,8 @@ def _labels_for(r: RunRecord, n: int, stored: dict[str, np.ndarray]) -> tuple[np
     """Labels aligned with the stored outputs, or (None, why)."""
     if "y" in stored and len(stored["y"]) == n:
         return stored["y"].astype(np.int64), ""
+    from clusterbench.data.hdf5 import read_dataset  # lazily: h5py, scipy (fast start)
+
     path = paths.dataset_file(r.dataset)
     if not path.exists():  # report/ never fetches: `clusterbench fetch` does
         return None, f"labels of {r.dataset} unavailable (not fetched: no {path})"
@@ -170,6 +181,10 @@ def reject_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureRep
     for (m, ds, _), (p, r) in sorted(latest.items()):
         stored = _read_outputs(p.with_suffix(".h5"))
         if "proba" not in stored:
+            continue
+        if is_hard(stored["proba"]):
+            rep.missing.append(f"reject_{m}_{ds}: {m} is a hard clusterer (one-hot posteriors): no reject option, "
+                               f"every sample has confidence 1, so the curve would be empty")
             continue
         y, why = _labels_for(r, len(stored["proba"]), stored)
         if y is None:

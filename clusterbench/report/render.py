@@ -41,7 +41,7 @@ from clusterbench.report.spec import (
     paper_aggregation_text,
     printed_decimals,
 )
-from clusterbench.results.records import iter_records, records_frame
+from clusterbench.results.records import frame_of_records, iter_records
 
 Status = Literal["measured", "missing", "not_implemented", "reported", "not_in_paper"]
 _ABSENT = object()
@@ -61,6 +61,14 @@ class Results:
     home: Path
     frame: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    _by_cell: dict[tuple[str, str], pd.DataFrame] | None = field(default=None, repr=False)
+
+    def runs_of(self, method: str | None, dataset: str | None) -> pd.DataFrame:
+        """The rows of ``frame`` of one method on one data set (grouped once, then looked up)."""
+        if self._by_cell is None:
+            self._by_cell = ({k: g for k, g in self.frame.groupby(["method", "dataset"], sort=False)}
+                             if len(self.frame) else {})
+        return self._by_cell.get((method, dataset), self.frame.iloc[:0])
 
     def records(self):
         """``(path, RunRecord)`` pairs (corrupt records skipped; their warnings are in ``warnings``)."""
@@ -74,8 +82,8 @@ def load_results(home: Path) -> Results:
     home = Path(home)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = records_frame(home)
-        records = list(iter_records(home))
+        records = list(iter_records(home))  # each record file is read once
+        frame = frame_of_records(records)
     msgs = list(dict.fromkeys(str(w.message) for w in caught))
     extra = []
     for path, r in records:  # epoch_seconds from timings when the record has no such metric
@@ -155,8 +163,8 @@ def _config_matches(config: dict[str, Any], required: dict[str, Any], defaults: 
     return True
 
 
-def _runs_for(frame: pd.DataFrame, cell: CellSpec, defaults: dict[str, Any]) -> pd.DataFrame:
-    sel = frame[(frame["method"] == cell.method) & (frame["dataset"] == cell.dataset)]
+def _runs_for(results: Results, cell: CellSpec, defaults: dict[str, Any]) -> pd.DataFrame:
+    sel = results.runs_of(cell.method, cell.dataset)
     if sel.empty:
         return sel
     required = {**defaults, **cell.settings}
@@ -176,7 +184,7 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
     if cell.reported:
         return CellResult(cell, "reported", decimals=decimals)
     defaults = spec.method_defaults.get(cell.method or "", {})
-    runs = _runs_for(results.frame, cell, defaults)
+    runs = _runs_for(results, cell, defaults)
     n_failed = int(runs.loc[runs["status"] != "ok", "key"].nunique()) if len(runs) else 0
     ok = runs[(runs["status"] == "ok") & (runs["metric"] == cell.metric)] if len(runs) else runs
     full = ok[ok["subset"].isna()] if len(ok) else ok
@@ -472,32 +480,91 @@ def latex_escape(s: str) -> str:
     return "".join(out)
 
 
+# Layout of the LaTeX tables (issue 16 item 8): every table fits the text width of a standard
+# ``article`` (345 pt) without scaling. No ``\resizebox``: shrinking a 14-column table to the
+# page makes 5 pt text. Instead:
+#   * fixed-width ``p`` columns that wrap: row label 16 % of ``\linewidth``, each value column
+#     15 %, the "Paper value" (provenance) column the rest (at least 20 %), ``\tabcolsep`` 3 pt,
+#     ``\footnotesize``;
+#   * each value cell is stacked: measured (wraps inside its column) / paper value / difference,
+#     one per line;
+#   * a table with more than ``LATEX_MAX_VALUE_COLUMNS`` value columns is split into column
+#     blocks of balanced width (e.g. 12 -> 4 + 4 + 4), each a tabular that repeats the row labels
+#     and the Paper value column;
+#   * long tokens (``reject_rate@0.5``, ``GATCluster(2020)``) may break after ``_``/``@`` and
+#     before ``(`` (:func:`latex_breakable`); every cell starts with ``\hspace{0pt}`` so that TeX
+#     may hyphenate its first word too (``ClusterGAN`` in a 49 pt column).
+#   * ``longtable`` (not a ``table`` float): a 13-row table with stacked cells is taller than a
+#     page; a longtable breaks across pages and repeats its header. The notes follow as
+#     ragged-right paragraphs (they may break across pages too).
+# The compile test (tests/test_report.py) fails on any "Overfull \hbox" in the pdflatex log of
+# every table of every paper.
+LATEX_MAX_VALUE_COLUMNS = 4
+LATEX_NEEDS = r"% needs \usepackage{booktabs}, \usepackage{array} and \usepackage{longtable}"
+_W_LABEL, _W_VALUE, _W_PAPER_MIN = 0.16, 0.15, 0.20
+
+
+def latex_breakable(s: str) -> str:
+    """:func:`latex_escape` plus break points after ``_`` and ``@``, before ``±`` and before a ``(`` glued to a word."""
+    out = latex_escape(s).replace(r"\_", r"\_\allowbreak{}").replace("@", r"@\allowbreak{}")
+    out = out.replace(r"$\pm$", r"\allowbreak{}$\pm$")
+    return "".join(r"\allowbreak(" if ch == "(" and i and out[i - 1] not in " {" else ch
+                   for i, ch in enumerate(out))
+
+
+def column_blocks(n: int, max_per_block: int = LATEX_MAX_VALUE_COLUMNS) -> list[list[int]]:
+    """Split column indices ``0..n-1`` into the fewest consecutive blocks of at most
+    ``max_per_block``, as equal in size as possible (10 -> 4, 3, 3)."""
+    if n == 0:
+        return [[]]
+    k = -(-n // max_per_block)
+    sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    out, start = [], 0
+    for size in sizes:
+        out.append(list(range(start, start + size)))
+        start += size
+    return out
+
+
+def latex_pcol(frac: float, align: str) -> str:
+    """A wrapping column of ``frac`` of the line width (padding included)."""
+    return f">{{{align}\\arraybackslash\\hspace{{0pt}}}}p{{\\dimexpr {frac:.2f}\\linewidth-2\\tabcolsep\\relax}}"
+
+
+def latex_colspec(n_value: int, *, first: float = _W_LABEL, value: float = _W_VALUE,
+                  last: float | None = None) -> str:
+    """Column spec: a ragged-right first column, ``n_value`` centred value columns, and a
+    ragged-right last column taking the rest of the line (or ``last``; none when 0)."""
+    rest = 1.0 - first - value * n_value if last is None else last
+    spec = latex_pcol(first, r"\raggedright") + latex_pcol(value, r"\centering") * n_value
+    if rest > 0:
+        spec += latex_pcol(max(rest, _W_PAPER_MIN), r"\raggedright")
+    return spec
+
+
 def render_latex(t: TableResult, *, standalone: bool = False) -> str:
-    """A booktabs ``table``; ``standalone=True`` wraps it in a compilable ``article`` document."""
+    """Booktabs ``longtable`` blocks and notes that fit a standard ``article``'s text width (layout above);
+    ``standalone=True`` wraps it in a compilable ``article`` document (default margins)."""
     spec, notes, marks = t.spec, _Notes(), table_marks(t.spec)
     ncol = len(spec.columns)
-    head = ["Method" if any("method" in r for r in spec.rows) else ""]
-    head += [latex_escape(_col_label(spec, j)) for j in range(ncol)] + ["Paper value"]
-    rows_tex = []
-    for i, row in enumerate(t.cells):
-        cells = [latex_escape(_row_label(spec, i))]
+    first = "Method" if any("method" in r for r in spec.rows) else ""
+    cell_tex: list[list[str]] = []
+    for row in t.cells:
+        texts = []
         for c in row:
             m, p, d = _cell_parts(c, notes)
-            if not m:
-                txt = latex_escape(p)
-            else:
-                txt = f"{latex_escape(m)} / {latex_escape(p)}"
-                if d is not None:
-                    txt += f" ($\\Delta$ {latex_escape(d)})"
+            paper = latex_breakable(p)
             if marks.of(c.spec):
-                txt += f"\\textsuperscript{{{latex_escape(','.join(marks.of(c.spec)))}}}"
-            cells.append(txt)
-        cells.append(latex_escape(marks.row_text[i]))
-        rows_tex.append(" & ".join(cells) + r" \\")
-    tabular = [r"\begin{tabular}{l" + "c" * ncol + "l}", r"\toprule", " & ".join(head) + r" \\", r"\midrule",
-               *rows_tex, r"\bottomrule", r"\end{tabular}"]
-    if ncol > 2:
-        tabular = [r"\resizebox{\linewidth}{!}{%", *tabular, "}"]
+                paper += f"\\textsuperscript{{{latex_escape(','.join(marks.of(c.spec)))}}}"
+            if not m:
+                texts.append(paper)
+                continue
+            # mean on one line, "± std (n=..)" below it (a 46 pt column has no room for both)
+            lines = [latex_breakable(m).replace(r" \allowbreak{}$\pm$", r" \newline $\pm$"), "/ " + paper]
+            if d is not None:
+                lines.append(f"($\\Delta$ {latex_escape(d)})")
+            texts.append(r" \newline ".join(lines))
+        cell_tex.append(texts)
     foot = [f"[{k}] \\texttt{{{latex_escape(cmd)}}}" for cmd, k in notes.commands.items()]
     if notes.commands:
         foot.append("[k]: the command that fills the cell (or completes it to the table's number of seeds).")
@@ -505,15 +572,32 @@ def render_latex(t: TableResult, *, standalone: bool = False) -> str:
     caption = (f"{latex_escape(spec.label)} of {latex_escape(get_paper(spec.paper).title)}: "
                f"{latex_escape(spec.caption)} Each cell: measured / paper ($\\Delta$ = measured $-$ paper); "
                f"{t.n_measured} of {t.n_to_fill} cells measured.")
-    lines = [r"\begin{table}[htbp]", r"\centering", r"\small", f"\\caption{{{caption}}}",
-             f"\\label{{tab:{spec.paper}-{spec.number}}}", *tabular,
-             r"\par\medskip\begin{minipage}{\linewidth}\footnotesize",
-             *(f"{x}\\par" for x in foot), r"\end{minipage}", r"\end{table}"]
+    lines = [LATEX_NEEDS, r"\begingroup", r"\setlength{\tabcolsep}{3pt}", r"\footnotesize"]
+    for b, block in enumerate(column_blocks(ncol)):
+        head = [first] + [latex_breakable(_col_label(spec, j)) for j in block] + ["Paper value"]
+        colhead = [r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
+        cont = f"\\multicolumn{{{len(block) + 2}}}{{l}}{{{latex_escape(spec.label)} (continued)}} \\\\"
+        lines.append(r"\begin{longtable}{" + latex_colspec(len(block)) + "}")
+        first_head = f"\\caption{{{caption}}}\\label{{tab:{spec.paper}-{spec.number}}}\\\\" if b == 0 else cont
+        lines += [first_head, *colhead, r"\endfirsthead", cont, *colhead, r"\endhead"]
+        for i in range(len(t.cells)):
+            cells = [latex_breakable(_row_label(spec, i)), *(cell_tex[i][j] for j in block),
+                     latex_breakable(marks.row_text[i])]
+            lines.append(" & ".join(cells) + r" \\")
+        lines += [r"\bottomrule", r"\end{longtable}"]
+    lines += [r"\raggedright", *(f"{x}\\par" for x in foot), r"\endgroup", r"\medskip"]
     body = "\n".join(lines) + "\n"
     if not standalone:
         return body
-    return ("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
-            "\\usepackage[margin=2cm]{geometry}\n\\begin{document}\n" + body + "\\end{document}\n")
+    return latex_document(body)
+
+
+LATEX_PREAMBLE = "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{array}\n\\usepackage{longtable}\n"
+
+
+def latex_document(body: str) -> str:
+    """``body`` in a standard ``article`` (default margins: the text width the tables are laid out for)."""
+    return LATEX_PREAMBLE + "\\begin{document}\n" + body + "\\end{document}\n"
 
 
 # --------------------------------------------------------------------------- CSV / JSON

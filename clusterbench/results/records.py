@@ -34,13 +34,15 @@ import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 import numpy as np
-import pandas as pd
 
 from clusterbench.errors import DataError
 from clusterbench.fsutil import atomic_path, write_json_atomic
+
+if TYPE_CHECKING:  # pandas is imported by records_frame only: `clusterbench runs` starts without it
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 Status = Literal["ok", "failed"]
@@ -246,8 +248,15 @@ def records_frame(homes: Path | Iterable[Path]) -> pd.DataFrame:
     created, path. A failed run contributes one row with metric=None so it can be counted, never
     averaged in.
     """
+    return frame_of_records(iter_records(homes))
+
+
+def frame_of_records(records: Iterable[tuple[Path, RunRecord]]) -> pd.DataFrame:
+    """:func:`records_frame` of ``(path, record)`` pairs already read (each file read once)."""
+    import pandas as pd  # lazily: only the tidy frame needs pandas (fast start of `runs`)
+
     rows = []
-    for path, r in iter_records(homes):
+    for path, r in records:
         base = {
             "key": r.key,
             "method": r.method,
