@@ -247,6 +247,41 @@ def stratified_subset(y: np.ndarray, n: int, *, seed: int = SUBSET_SEED) -> np.n
 # --- the grid -------------------------------------------------------------------------------
 
 
+def data_kind(name: str) -> tuple[tuple[int, ...], bool, int] | None:
+    """``(sample_shape, sparse, n_clusters)`` of a data set without reading X: the HDF5
+    attributes when it is fetched, else its registry entry (sparse: False; the stored file says);
+    None when neither knows the sample shape (checked once the data set is fetched)."""
+    from clusterbench import paths
+    from clusterbench.data.hdf5 import read_info
+    from clusterbench.data.registry import get_spec
+
+    spec = get_spec(name)
+    path = paths.dataset_file(name)
+    if path.exists():
+        info = read_info(path)
+        return tuple(info.sample_shape), bool(info.sparse), int(info.n_clusters)
+    if spec.sample_shape is None:
+        return None
+    return tuple(spec.sample_shape), False, int(spec.n_clusters)
+
+
+def incompatible_pairs(classes: dict[str, type], datasets: list[str]) -> list[tuple[str, str, str]]:
+    """``(method, dataset, reason)`` of every pair whose :meth:`Method.incompatibility` refuses
+    the data set's kind (:func:`data_kind`); no data is loaded. Raises UnknownNameError for an
+    unknown data set."""
+    out = []
+    for d in datasets:
+        kind = data_kind(d)
+        if kind is None:
+            continue
+        shape, sparse, k = kind
+        for m, cls in classes.items():
+            why = cls.incompatibility(sample_shape=shape, sparse=sparse, n_clusters=k)
+            if why:
+                out.append((m, d, why))
+    return out
+
+
 def expand_grid(
     methods: list[str],
     datasets: list[str],
@@ -256,10 +291,14 @@ def expand_grid(
     subset: int | None = None,
     overrides: list[str] | None = None,
     device: str = "auto",
+    incompatible: list[tuple[str, str, str]] | None = None,
 ) -> list[RunSpec]:
     """Validate the request and expand it into run specs, ordered data set, method, seed.
 
-    Raises ClusterbenchError subclasses for every user mistake (nothing has run yet).
+    Raises ClusterbenchError subclasses for every user mistake (nothing has run yet). A method x
+    data set pair that cannot run (:meth:`Method.incompatibility`, see :func:`incompatible_pairs`)
+    is a ConfigError naming every such pair and its reason; with an ``incompatible`` list the
+    pairs are appended to it as ``(method, dataset, reason)`` and left out instead (``check``).
     """
     if not methods:
         raise ConfigError("Name at least one method to run.", hint="Example: clusterbench run kmeans --dataset digits.")
@@ -274,9 +313,24 @@ def expand_grid(
     methods = list(dict.fromkeys(methods))
     datasets = list(dict.fromkeys(datasets))
     configs = resolve_configs(methods, overrides)
+    # plan-time compatibility, from the registry / HDF5 attributes (X is not read): every
+    # impossible pair is named at once, before anything is fetched or run
+    impossible = incompatible_pairs({m: cls for m, (cls, _) in configs.items()}, datasets)
+    if impossible and incompatible is None:
+        raise ConfigError(
+            "Some method x data set pairs of this run cannot run: "
+            + " ".join(f"{m} on {d}: {why}" for m, d, why in impossible),
+            hint="Leave those methods or data sets out of this run (`clusterbench methods` and "
+                 "`clusterbench datasets` say what each takes).",
+        )
+    if incompatible is not None:
+        incompatible += impossible
+    skip = {(m, d) for m, d, _ in impossible}
     version = code_version()
     specs: list[RunSpec] = []
     for d in datasets:
+        if all((m, d) in skip for m in configs):
+            continue
         info = dataset_info(d)
         n = info.n_samples
         if subset is not None and subset > n:
@@ -304,6 +358,8 @@ def expand_grid(
                     stacklevel=2,
                 )
         for m, (cls, cfg) in configs.items():
+            if (m, d) in skip:
+                continue
             ref = f"{cls.__module__}:{cls.__qualname__}"
             for s in range(seed_start, seed_start + seeds):
                 specs.append(
