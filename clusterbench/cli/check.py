@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from clusterbench.errors import ConfigError
+
 err = Console(stderr=True)
 
 _STYLE = {"regressed": "bold red", "missing": "bold red", "improved": "yellow", "new": "cyan", "ok": "green"}
@@ -35,7 +37,7 @@ def check(
 ) -> None:
     """Run the fixed small grid (every method, few epochs) and compare with the committed reference
     records; exit 1 on a regression (a metric beyond its band, a missing or failed run)."""
-    from clusterbench.errors import ConfigError
+    # lazy: the check imports every method (torch) and the runner; `clusterbench --help` must not
     from clusterbench.runner.check import default_reference, load_grid, run_check
 
     if jobs is not None and jobs < 1:

@@ -63,6 +63,7 @@ def run(
     Finished ok runs are skipped (use --force to rerun); failed ones are retried.
     Exit code 1 when any run failed (reasons: `clusterbench runs --status failed`).
     """
+    # lazy: the runner imports every method (torch) on first use; `clusterbench --help` must not
     from clusterbench.runner import GridRequest, GridResult, LocalExecutor, SlurmExecutor, run_grid
 
     if executor not in ("local", "slurm"):
@@ -172,7 +173,7 @@ def runs(
     results: Annotated[Optional[Path], typer.Option("--results", help="Results home (default: $CLUSTERBENCH_HOME/runs).")] = None,
 ) -> None:
     """List run records (filters: --method, --dataset, --status) as a table or --json."""
-    from clusterbench.results.records import iter_records
+    from clusterbench.results.records import iter_records  # lazy: h5py, only when the command runs
 
     if status is not None and status not in ("ok", "failed"):
         raise ConfigError(f"--status must be ok or failed, got {status!r}.")
@@ -217,7 +218,7 @@ def merge(
 ) -> None:
     """Merge run records (and their .h5 outputs) without duplicates: for one key an ok record
     beats a failed one, else the newer wins."""
-    from clusterbench.results.records import merge_homes
+    from clusterbench.results.records import merge_homes  # lazy: h5py, only when the command runs
 
     target = Path(into) if into is not None else paths.results_home()
     rep = merge_homes(sources, target)

@@ -199,9 +199,9 @@ def fill_table(spec: TableSpec, results: Results, *, implemented: set[str] | Non
     """Every cell of ``spec`` filled from ``results``. ``implemented``: method ids available now
     (default: ``clusterbench.methods.METHODS``)."""
     if implemented is None:
-        from clusterbench.methods import METHODS
+        from clusterbench.plugins import method_names  # the ids only: report/ never imports a method module
 
-        implemented = set(METHODS)
+        implemented = set(method_names())
     cells = [[fill_cell(spec, c, results, implemented) for c in row] for row in spec.cells]
     return TableResult(spec, cells)
 

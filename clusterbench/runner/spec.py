@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from clusterbench import __version__, paths
+from clusterbench.data.hdf5 import read_info
+from clusterbench.data.registry import get_spec
 from clusterbench.errors import ConfigError, DataError
 
 #: The fixed seed of ``--subset`` draws: the subset is the same for every run seed, so seeds vary
@@ -103,8 +106,6 @@ def run_key(fields: dict[str, Any]) -> str:
 @functools.lru_cache(maxsize=1)
 def git_info() -> dict[str, Any]:
     """``{"commit": sha or None, "dirty": bool or None}`` of the source checkout, when there is one."""
-    from clusterbench import paths
-
     root = paths.repo_root()
     if root is None or not (root / ".git").exists():
         return {"commit": None, "dirty": None}
@@ -125,8 +126,6 @@ def code_version() -> str:
     """Package version plus the git commit of the source checkout when available
     (``"0.1.0+g<sha>"``). Uncommitted edits are *not* in the key (they are recorded in the
     environment as ``git_dirty``): keys stay stable while developing, and CI runs from commits."""
-    from clusterbench import __version__
-
     commit = git_info()["commit"]
     return f"{__version__}+g{commit}" if commit else __version__
 
@@ -166,6 +165,7 @@ def parse_overrides(items: list[str] | None, methods: list[str]) -> dict[str, di
 def resolve_configs(methods: list[str], overrides: list[str] | None) -> dict[str, tuple[type, dict[str, Any]]]:
     """method name -> (Method class, resolved config as a JSON-able dict). Raises ConfigError /
     UnknownNameError for unknown methods and bad overrides (with the valid keys listed)."""
+    # lazy: clusterbench.methods imports every method module (torch); only expansion needs them
     from clusterbench.methods import get_method
     from clusterbench.methods.base import config_dict, make_config
 
@@ -187,15 +187,11 @@ def dataset_info(name: str):
     Raises UnknownNameError (closest names), DataError (not fetched yet: says ``clusterbench fetch
     NAME``; corrupt file).
     """
-    from clusterbench import paths
-    from clusterbench.data.hdf5 import read_info
-    from clusterbench.data.registry import get_spec
-
     spec = get_spec(name)
     path = paths.dataset_file(name)
     if not path.exists():
         if spec.source == "embedded":
-            from clusterbench.data.fetch import fetch
+            from clusterbench.data.fetch import fetch  # lazy: the download stack, for embedded sets only
 
             return fetch(name, progress=False)
         raise DataError(
@@ -251,10 +247,6 @@ def data_kind(name: str) -> tuple[tuple[int, ...], bool, int] | None:
     """``(sample_shape, sparse, n_clusters)`` of a data set without reading X: the HDF5
     attributes when it is fetched, else its registry entry (sparse: False; the stored file says);
     None when neither knows the sample shape (checked once the data set is fetched)."""
-    from clusterbench import paths
-    from clusterbench.data.hdf5 import read_info
-    from clusterbench.data.registry import get_spec
-
     spec = get_spec(name)
     path = paths.dataset_file(name)
     if path.exists():
