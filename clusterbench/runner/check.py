@@ -395,11 +395,13 @@ def run_check(
                 failures.append(Failure(s.method, s.dataset, s.seed, rec.error or "failed", o.path))
 
         # references in scope: with filters, the pairs this check ran; else all but skipped data sets
+        # and pairs the method declares it cannot run on (those are kept, not compared)
         ref_files = _reference_files(reference)
+        impossible = {(m, d) for m, d, _ in g.incompatible}
 
         def in_scope(f: Path) -> bool:
             m, d = f.parent.parent.name, f.parent.name
-            return (m, d) in scope if filtered else d not in skipped
+            return (m, d) in scope if filtered else d not in skipped and (m, d) not in impossible
 
         with _tmpdir("clusterbench-check-cmp-") as tmp:
             cur_dir, ref_dir = tmp / "current", tmp / "reference"
