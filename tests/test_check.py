@@ -11,7 +11,7 @@ import pytest
 
 from clusterbench.errors import ConfigError
 from clusterbench.methods.base import Method
-from clusterbench.report.check import load_grid, method_plan, parse_grid
+from clusterbench.runner.check import load_grid, method_plan, parse_grid
 from cli_helper import run_cli as cli
 
 TINY = """

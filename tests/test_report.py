@@ -501,7 +501,7 @@ def test_reject_curve_numbers():
 
 
 def test_regression_bands(tmp_path):
-    from clusterbench.report.regression import compare, has_regression, render_changes, update_references
+    from clusterbench.runner.regression import compare, has_regression, render_changes, update_references
 
     ref, cur = tmp_path / "ref", tmp_path / "cur"
     for seed in (0, 1):

@@ -43,6 +43,7 @@ _USER_FS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.
 
 
 def _register() -> None:
+    # lazy: each command module imports its library on call, so `clusterbench --help` stays fast
     from clusterbench.cli import data as data_cli
     from clusterbench.cli import report as report_cli
     from clusterbench.cli import run as run_cli

@@ -1,4 +1,4 @@
-"""``clusterbench check``: the CI regression check (thin wrapper over clusterbench.report.check)."""
+"""``clusterbench check``: the CI regression check (thin wrapper over clusterbench.runner.check)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from clusterbench.errors import ConfigError
 
 err = Console(stderr=True)
 
@@ -27,7 +29,7 @@ def check(
     update: Annotated[bool, typer.Option("--update", help="Rewrite the reference records from this run (atomically).")] = False,
     results: Annotated[Optional[Path], typer.Option("--results", help="Results home for the check's runs (default: a temporary folder, removed afterwards; finished runs in DIR are reused).")] = None,
     reference: Annotated[Optional[Path], typer.Option("--reference", help="Reference records folder (default: results/check of the source checkout).")] = None,
-    grid: Annotated[Optional[Path], typer.Option("--grid", help="Grid TOML (default: clusterbench/report/check.toml).")] = None,
+    grid: Annotated[Optional[Path], typer.Option("--grid", help="Grid TOML (default: clusterbench/runner/check.toml).")] = None,
     method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help="Only these methods (default: every registered method).")] = None,
     dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Only these data sets of the grid.")] = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Parallel runs (default: the grid's).")] = None,
@@ -35,8 +37,8 @@ def check(
 ) -> None:
     """Run the fixed small grid (every method, few epochs) and compare with the committed reference
     records; exit 1 on a regression (a metric beyond its band, a missing or failed run)."""
-    from clusterbench.errors import ConfigError
-    from clusterbench.report.check import default_reference, load_grid, run_check
+    # lazy: the check imports every method (torch) and the runner; `clusterbench --help` must not
+    from clusterbench.runner.check import default_reference, load_grid, run_check
 
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}.")

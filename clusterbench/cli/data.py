@@ -78,7 +78,7 @@ def _setup_logging() -> None:
 
     logger = logging.getLogger("clusterbench")
     if not any(getattr(h, "_clusterbench", False) for h in logger.handlers):
-        from clusterbench.data.download import stderr_console
+        from clusterbench.data.download import stderr_console  # lazy: the download stack, only to log
 
         h = RichHandler(console=stderr_console(), show_time=False, show_path=False, markup=False)
         h._clusterbench = True  # type: ignore[attr-defined]
@@ -104,6 +104,7 @@ def fetch(
     """Download, verify and preprocess data sets into HDF5 (or register your own with --from/--name)."""
     import time
 
+    # lazy: the download and preprocessing stack, only for `fetch` (not `datasets` or --help)
     from clusterbench.data.fetch import fetch as do_fetch
     from clusterbench.data.fetch import is_fetched
     from clusterbench.errors import ClusterbenchError
@@ -114,7 +115,7 @@ def fetch(
             raise ConfigError("--name registers a data set from a file and needs --from FILE.")
         if names:
             raise ConfigError("Give either data set names to fetch, or --from FILE --name NAME, not both.")
-        from clusterbench.data.byod import register_local
+        from clusterbench.data.byod import register_local  # lazy: only for --from/--name
 
         info = register_local(from_file, name=name, label_column=label_column, n_clusters=n_clusters, force=force)
         _done(info, "registered")

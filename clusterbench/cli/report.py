@@ -31,6 +31,7 @@ def report(
 
     Cells without runs are marked and a footnote gives the `clusterbench run` command that fills them.
     """
+    # lazy: the report stack (pandas, table specs) only when the command runs
     from clusterbench import paths
     from clusterbench.fsutil import write_text_atomic
     import clusterbench.report.spec as S

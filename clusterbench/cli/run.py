@@ -77,10 +77,9 @@ def run(
 
     if quiet:
         os.environ["CLUSTERBENCH_QUIET"] = "1"  # read by the training loop, inherited by workers
-    from clusterbench.runner import LocalExecutor, SlurmExecutor, expand_grid, plan, summarize
+    # lazy: the runner imports every method (torch) on first use; `clusterbench --help` must not
+    from clusterbench.runner import GridRequest, GridResult, LocalExecutor, SlurmExecutor, run_grid
     from clusterbench.runner.executors import records_written_since
-    from clusterbench.runner.grid import clear_forced
-    from clusterbench.runtime import resolve_device
 
     if executor not in ("local", "slurm"):
         raise ConfigError(f"--executor must be local or slurm, got {executor!r}.")
@@ -91,95 +90,99 @@ def run(
     if no_wait and executor != "slurm":
         raise ConfigError("--no-wait only applies to --executor slurm.")
     home = paths.results_home(results, writable=True)  # one paragraph for a place that cannot hold records
-
-    dataset = dataset or ["digits"]
-    specs = expand_grid(methods, dataset, seeds=seeds, seed_start=seed_start, subset=subset, overrides=set_, device=device)
-    for s in specs if keep_checkpoints else ():
-        s.extras["keep_checkpoints"] = True  # a run option outside the key
+    request = GridRequest(tuple(methods), tuple(dataset or ["digits"]), seeds=seeds, seed_start=seed_start,
+                          subset=subset, overrides=tuple(set_ or ()), device=device,
+                          keep_checkpoints=keep_checkpoints)
+    ex: Any
     if executor == "local":
-        resolved = resolve_device(device)  # --device cuda without a GPU fails here, before anything runs
-        ex: Any = LocalExecutor(jobs=jobs, use_gpus=resolved == "cuda")
+        ex = LocalExecutor.for_device(jobs, device)  # --device cuda without a GPU fails here, before anything runs
     else:
         ex = SlurmExecutor(partition=partition, time=time_limit, gpus=gpus, cpus=cpus, mem=mem, wait=not no_wait)
 
-    p = plan(specs, home, force=force)
-    clear_forced(p, home)
-    msg = f"{len(specs)} run(s) in the grid"
-    if p.skipped:
-        msg += f"; skipping {len(p.skipped)} finished (ok) run(s) (--force reruns them)"
-    if p.retried:
-        msg += f"; retrying {p.retried} failed run(s)"
-    err.print(msg + ".", highlight=False)
-
     counts = {"ok": 0, "failed": 0}
-    if p.to_run:
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, transient=False,
-        ) as progress:
-            grid_task = progress.add_task("grid", total=len(p.to_run))
-            run_task = progress.add_task("", total=None, visible=False)
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=False,
+    )
+    grid_task = progress.add_task("grid", total=None, visible=False)
+    run_task = progress.add_task("", total=None, visible=False)
 
-            def on_start(spec) -> None:
-                if jobs == 1 and executor == "local":
-                    progress.reset(run_task, total=None, description=f"  {spec.label}", visible=True)
+    planned: list = []  # the runs to execute, for the Ctrl-C message
 
-            def on_epoch(spec, m: dict[str, float]) -> None:
-                # one monitor call = one epoch of a deep method (the training loop calls it)
-                progress.advance(run_task)
-                progress.update(run_task, description=f"  {spec.label} · epoch acc {m.get('acc', float('nan')):.3f}")
+    def on_plan(g: GridResult) -> None:
+        p = g.plan
+        planned.extend(p.to_run)
+        msg = f"{len(g.specs)} run(s) in the grid"
+        if p.skipped:
+            msg += f"; skipping {len(p.skipped)} finished (ok) run(s) (--force reruns them)"
+        if p.retried:
+            msg += f"; retrying {p.retried} failed run(s)"
+        err.print(msg + ".", highlight=False)
+        if p.to_run:
+            progress.update(grid_task, total=len(p.to_run), visible=True)
+            progress.start()
 
-            def on_done(res: dict[str, Any]) -> None:
-                counts[res["status"]] = counts.get(res["status"], 0) + 1
-                progress.advance(grid_task)
-                tag = "[green]ok[/]" if res["status"] == "ok" else "[red]failed[/]"
-                line = f"{tag} {res['method']} / {res['dataset']} / seed {res['seed']}"
-                if res["status"] == "ok":
-                    line += f"  acc={res['metrics'].get('acc', float('nan')):.3f} nmi={res['metrics'].get('nmi', float('nan')):.3f}"
-                else:
-                    line += f"  {res['error']}"
-                if res.get("warnings"):
-                    line += f"  ({res['warnings']} warning(s) recorded: `clusterbench runs --json`)"
-                progress.console.print(line, highlight=False)
+    def on_start(spec) -> None:
+        if jobs == 1 and executor == "local":
+            progress.reset(run_task, total=None, description=f"  {spec.label}", visible=True)
 
-            t_grid = time.time()
-            try:
-                ex.run(p.to_run, home, on_start=on_start, on_done=on_done, on_epoch=on_epoch)
-            except KeyboardInterrupt:
-                progress.stop()
-                kept = records_written_since(p.to_run, home, t_grid)  # read back: exactly what is on disk
-                err.print(
-                    f"[yellow]Interrupted.[/] {len(kept)} run(s) of this grid finished and were kept in {home}"
-                    + (": " + "; ".join(s.label for s in kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "")
-                    + "; runs in progress were stopped and left nothing. Run the same command again to continue (finished runs are skipped)."
-                    + (" Submitted Slurm jobs keep running." if executor == "slurm" else ""),
-                    highlight=False, soft_wrap=True,
-                )
-                raise
-            progress.update(run_task, visible=False)
+    def on_epoch(spec, m: dict[str, float]) -> None:
+        # one monitor call = one epoch of a deep method (the training loop calls it)
+        progress.advance(run_task)
+        progress.update(run_task, description=f"  {spec.label} · epoch acc {m.get('acc', float('nan')):.3f}")
 
-    if executor == "slurm" and no_wait and p.to_run:
+    def on_done(res: dict[str, Any]) -> None:
+        counts[res["status"]] = counts.get(res["status"], 0) + 1
+        progress.advance(grid_task)
+        tag = "[green]ok[/]" if res["status"] == "ok" else "[red]failed[/]"
+        line = f"{tag} {res['method']} / {res['dataset']} / seed {res['seed']}"
+        if res["status"] == "ok":
+            line += f"  acc={res['metrics'].get('acc', float('nan')):.3f} nmi={res['metrics'].get('nmi', float('nan')):.3f}"
+        else:
+            line += f"  {res['error']}"
+        if res.get("warnings"):
+            line += f"  ({res['warnings']} warning(s) recorded: `clusterbench runs --json`)"
+        progress.console.print(line, highlight=False)
+
+    t_grid = time.time()
+    try:
+        g = run_grid(request, home, executor=ex, force=force, on_plan=on_plan, on_start=on_start, on_done=on_done,
+                     on_epoch=on_epoch)
+    except KeyboardInterrupt:
+        progress.stop()
+        kept = records_written_since(planned, home, t_grid)  # read back: exactly what is on disk
         err.print(
-            f"Submitted {len(p.to_run)} Slurm job(s) ({', '.join(ex.job_ids[:3])}{' ...' if len(ex.job_ids) > 3 else ''}); "
+            f"[yellow]Interrupted.[/] {len(kept)} run(s) of this grid finished and were kept in {home}"
+            + (": " + "; ".join(s.label for s in kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "")
+            + "; runs in progress were stopped and left nothing. Run the same command again to continue (finished runs are skipped)."
+            + (" Submitted Slurm jobs keep running." if executor == "slurm" else ""),
+            highlight=False, soft_wrap=True,
+        )
+        raise
+    finally:
+        progress.update(run_task, visible=False)
+        progress.stop()
+
+    if not g.waited:
+        err.print(
+            f"Submitted {len(g.plan.to_run)} Slurm job(s) ({', '.join(ex.job_ids[:3])}{' ...' if len(ex.job_ids) > 3 else ''}); "
             f"logs in {ex.submit_folder}. Records appear in {home} as jobs finish (`clusterbench runs`).",
             highlight=False,
         )
         return
 
-    cells = summarize(specs, p.skipped, home)
     t = Table(title=f"Summary ({home})")
     for c in ("method", "data set", "ok", "skipped", "failed", "ACC mean ± std", "NMI mean ± std"):
         t.add_column(c, no_wrap=c.endswith("std"))
-    for c in cells:
+    for c in g.cells:
         d = c.as_dict()
         t.add_row(c.method, c.dataset, str(c.ok), str(c.skipped), f"[red]{c.failed}[/]" if c.failed else "0",
                   _fmt(d["acc_mean"], d["acc_std"]), _fmt(d["nmi_mean"], d["nmi_std"]))
     _out().print(t)
-    n_failed = sum(c.failed for c in cells)
-    if n_failed:
-        where = [f for c in cells for f in c.failed_records]
+    if g.n_failed:
+        where = [f for c in g.cells for f in c.failed_records]
         err.print(
-            f"[bold red]{n_failed} run(s) failed.[/] Their reasons and tracebacks are in their records, e.g. {where[0]}; "
+            f"[bold red]{g.n_failed} run(s) failed.[/] Their reasons and tracebacks are in their records, e.g. {where[0]}; "
             f"list them with `clusterbench runs --status failed --results {home}`. Rerunning the same command retries them.",
             highlight=False, soft_wrap=True,
         )
@@ -194,7 +197,7 @@ def runs(
     results: Annotated[Optional[Path], typer.Option("--results", help="Results home (default: $CLUSTERBENCH_HOME/runs).")] = None,
 ) -> None:
     """List run records (filters: --method, --dataset, --status) as a table or --json."""
-    from clusterbench.results.records import iter_records
+    from clusterbench.results.records import iter_records  # lazy: h5py, only when the command runs
 
     if status is not None and status not in ("ok", "failed"):
         raise ConfigError(f"--status must be ok or failed, got {status!r}.")
@@ -244,7 +247,7 @@ def merge(
 ) -> None:
     """Merge run records (and their .h5 outputs) without duplicates: for one key an ok record
     beats a failed one, else the newer wins."""
-    from clusterbench.results.records import merge_homes
+    from clusterbench.results.records import merge_homes  # lazy: h5py, only when the command runs
 
     target = Path(into) if into is not None else paths.results_home()
     rep = merge_homes(sources, target)

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from clusterbench.metrics.catalog import direction
+from clusterbench.report.render import LATEX_NEEDS, column_blocks, latex_breakable, latex_escape, latex_pcol
 from clusterbench.results.records import records_frame
 
 FORMATS = ("md", "latex", "csv", "json")
@@ -124,8 +125,6 @@ SUMMARY_METRICS_PER_BLOCK = 3
 
 
 def _render_summary_latex(rows: list[SummaryRow], metrics: tuple[str, ...], head: list[str], *, best: bool) -> str:
-    from clusterbench.report.render import LATEX_NEEDS, column_blocks, latex_breakable, latex_pcol
-
     n_lab = 3
     out = [LATEX_NEEDS, "\\begingroup", r"\setlength{\tabcolsep}{3pt}",
            r"\footnotesize"]

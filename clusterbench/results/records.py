@@ -337,7 +337,7 @@ def recompute_metrics(record_file: Path, *, update: bool = False) -> dict[str, f
     Returns ``clusterbench.metrics.record_metrics(y, proba, extras=record.extras)``; with ``update=True`` the record's
     ``metrics`` are replaced by these (written atomically), e.g. after a metric definition changed.
     """
-    from clusterbench.metrics import record_metrics
+    from clusterbench.metrics import record_metrics  # lazy: scikit-learn, only to recompute
 
     record_file = Path(record_file)
     rec = read_record(record_file)

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from clusterbench import __version__
+from clusterbench.data import load
 from clusterbench.errors import DataError
 from clusterbench.fsutil import disk_full_error, is_disk_full
 from clusterbench.results.records import (
@@ -52,13 +54,13 @@ EpochCallback = Callable[[dict[str, float]], None]
 def resolve_method(spec: RunSpec) -> type:
     """The Method class of a spec: from METHODS, else imported from ``spec.method_ref``
     (``module:QualName``), which is how worker processes find methods registered at run time."""
-    from clusterbench.methods import METHODS
+    from clusterbench.methods import METHODS  # lazy: every method module (torch), only to run
 
     cls = METHODS.get(spec.method)
     if cls is not None and (not spec.method_ref or f"{cls.__module__}:{cls.__qualname__}" == spec.method_ref):
         return cls
     if not spec.method_ref:
-        from clusterbench.methods import get_method
+        from clusterbench.methods import get_method  # lazy: as above
 
         return get_method(spec.method)
     module, _, qual = spec.method_ref.partition(":")
@@ -93,8 +95,6 @@ def _static_environment() -> dict[str, Any]:
     import scipy
     import sklearn
 
-    from clusterbench import __version__
-
     env: dict[str, Any] = {
         "clusterbench": __version__,
         "python": platform.python_version(),
@@ -121,7 +121,7 @@ def config_from_dict(cls: type, config: dict[str, Any], *, method: str = "") -> 
     """Rebuild a method's Config from its resolved dict (JSON turned tuples into lists)."""
     import typing
 
-    from clusterbench.methods.base import make_config
+    from clusterbench.methods.base import make_config  # lazy: clusterbench.methods loads every method
 
     hints = typing.get_type_hints(cls.Config)
     fixed = {}
@@ -134,7 +134,7 @@ def config_from_dict(cls: type, config: dict[str, Any], *, method: str = "") -> 
 
 def make_monitor(y: np.ndarray, on_epoch: EpochCallback | None = None) -> Callable[[np.ndarray], dict[str, float]]:
     """``monitor(proba) -> {acc, nmi, ari, ...}`` over the labels ``y`` (methods.base contract)."""
-    from clusterbench.metrics import evaluate
+    from clusterbench.metrics import evaluate  # lazy: scikit-learn, loaded outside the fit timer
 
     def monitor(proba: np.ndarray) -> dict[str, float]:
         m = evaluate(y, proba)
@@ -147,8 +147,6 @@ def make_monitor(y: np.ndarray, on_epoch: EpochCallback | None = None) -> Callab
 
 def load_run_data(spec: RunSpec):
     """``(X, y, indices)`` of a spec: the data set (its subset rows), checked against the key's checksum."""
-    from clusterbench.data import load
-
     X, y, info = load(spec.dataset)
     if spec.dataset_checksum and info.checksum != spec.dataset_checksum:
         raise DataError(
@@ -233,7 +231,7 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         record.warnings = summarize_warnings(caught)
         # 4. validate and score (FloatingPointError = NaN posteriors = diverged)
         out.validate(y.shape[0])
-        from clusterbench.metrics import record_metrics
+        from clusterbench.metrics import record_metrics  # lazy: scikit-learn (imported by the monitor already)
 
         record.metrics = record_metrics(y, out.proba, extras=out.extras)
         record.history = [dict(h) for h in out.history]

@@ -21,17 +21,18 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from clusterbench import paths
 from clusterbench.errors import ClusterbenchError, ConfigError, DataError
 from clusterbench.results.records import RunRecord, has_ok_record, read_record, record_path, write_record
 from clusterbench.runner.execute import EpochCallback, execute_run, run_job, summary
 from clusterbench.runner.spec import RunSpec
+from clusterbench.runtime import resolve_device
 
 OnStart = Callable[[RunSpec], None]
 OnDone = Callable[[dict[str, Any]], None]
@@ -92,37 +93,74 @@ def assign_gpus(n_workers: int, gpus: list[str]) -> list[str | None]:
     return [gpus[i % len(gpus)] for i in range(n_workers)]
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask where the OS has one (a Slurm or container
+    CPU set), else ``os.cpu_count()``."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def threads_per_worker(n_workers: int, cpus: int | None = None, environ: dict[str, str] | None = None) -> int | None:
-    """CPU threads (OpenMP/BLAS) for each of ``n_workers`` pool workers: ``cpus // n_workers``
-    (at least 1), so J workers do not each start one thread per core and oversubscribe the machine
-    (spin-waiting OpenMP threads slowed scikit-learn's KMeans 10x on a loaded 2-core machine).
-    None when the user set ``OMP_NUM_THREADS`` (theirs is kept)."""
+    """CPU threads (OpenMP/BLAS/torch) for each of ``n_workers`` runs side by side:
+    ``cpus // n_workers`` (at least 1; ``cpus`` default :func:`usable_cpus`), so J workers do not
+    each start one thread per core and oversubscribe the machine (spin-waiting OpenMP threads
+    slowed scikit-learn's KMeans 10x on a loaded 2-core machine). ``n_workers=1`` is the
+    sequential in-process path. None when the user set ``OMP_NUM_THREADS`` (theirs is kept)."""
     environ = os.environ if environ is None else environ
     if environ.get("OMP_NUM_THREADS"):
         return None
-    return max(1, (cpus or os.cpu_count() or 1) // n_workers)
+    return max(1, (cpus or usable_cpus()) // n_workers)
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def capped_threads(threads: int | None) -> Iterator[None]:
+    """Cap CPU threads to ``threads`` inside the block and restore them afterwards: the env vars
+    (for libraries loaded later), threadpoolctl (BLAS/OpenMP pools already loaded, e.g.
+    scikit-learn's) and ``torch.set_num_threads`` (torch's intra-op pool, when torch is loaded).
+    ``None``: no change. The pool workers use the same caps (:func:`_apply_worker_settings`, never restored:
+    the process is the worker's)."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency; imported only here
+
+    saved_env = {v: os.environ.get(v) for v in _THREAD_VARS}
+    torch = sys.modules.get("torch")  # not imported for that: a run that needs it imports it
+    saved_torch = torch.get_num_threads() if torch is not None else None
+    for v in _THREAD_VARS:
+        os.environ[v] = str(threads)
+    try:
+        with threadpool_limits(threads):
+            if torch is not None:
+                torch.set_num_threads(threads)
+            yield
+    finally:
+        for v, old in saved_env.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+        if torch is not None and saved_torch is not None:
+            torch.set_num_threads(saved_torch)
+        # torch first imported inside the block read the capped env at import and keeps the cap:
+        # there is no earlier value of its own to restore
 
 
 def _apply_worker_settings(gpu: str | None, threads: int | None) -> None:
-    """In a pool worker, before torch initialises CUDA: its GPU, and its CPU threads capped (env
-    vars for libraries loaded later, threadpoolctl for loaded ones)."""
+    """In a pool worker, before torch initialises CUDA: its GPU, and its CPU threads capped for
+    the life of the worker (:func:`capped_threads`, entered, never left)."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    if threads is not None:
-        for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[v] = str(threads)
-        try:
-            from threadpoolctl import threadpool_limits
+    _WORKER_CAP.enter_context(capped_threads(threads))
 
-            threadpool_limits(threads)
-        except ImportError:
-            pass
-        try:
-            import torch
 
-            torch.set_num_threads(threads)
-        except ImportError:
-            pass
+#: Holds a pool worker's thread cap open for the life of the process.
+_WORKER_CAP = contextlib.ExitStack()
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -210,6 +248,13 @@ class LocalExecutor:
     jobs: int = 1
     use_gpus: bool = False
     stop_grace_s: float = 5.0
+    waits: ClassVar[bool] = True  # run() returns when every run has finished
+
+    @classmethod
+    def for_device(cls, jobs: int, device: str) -> "LocalExecutor":
+        """An executor for ``device`` (auto | cpu | cuda): ``cuda`` without a GPU is a ConfigError
+        here, before anything runs; with GPUs each pool worker gets one."""
+        return cls(jobs=jobs, use_gpus=resolve_device(device) == "cuda")
 
     def run(
         self, specs: list[RunSpec], results_home: Path, *, on_start: OnStart | None = None,
@@ -218,13 +263,15 @@ class LocalExecutor:
         if self.jobs < 1:
             raise ConfigError(f"--jobs must be at least 1, got {self.jobs}.")
         if self.jobs == 1 or len(specs) <= 1:
-            for spec in specs:
-                if on_start:
-                    on_start(spec)
-                cb: EpochCallback | None = (lambda m, s=spec: on_epoch(s, m)) if on_epoch else None
-                rec = execute_run(spec, results_home, on_epoch=cb)
-                if on_done:
-                    on_done(summary(rec))
+            # in this process, with the threads a single pool worker would get (restored after)
+            with capped_threads(threads_per_worker(1)):
+                for spec in specs:
+                    if on_start:
+                        on_start(spec)
+                    cb: EpochCallback | None = (lambda m, s=spec: on_epoch(s, m)) if on_epoch else None
+                    rec = execute_run(spec, results_home, on_epoch=cb)
+                    if on_done:
+                        on_done(summary(rec))
             return
         self._pool(specs, results_home, on_start=on_start, on_done=on_done)
 
@@ -375,6 +422,11 @@ class SlurmExecutor:
     folder: Path | None = None
     job_ids: list[str] = field(default_factory=list)
     submit_folder: Path | None = None
+
+    @property
+    def waits(self) -> bool:
+        """False with ``wait=False`` (``--no-wait``): ``run`` returns after submission."""
+        return self.wait
 
     def _executor(self, results_home: Path, n: int):
         try:

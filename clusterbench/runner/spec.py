@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from clusterbench import __version__, paths
+from clusterbench.data.hdf5 import read_info, verify_content
+from clusterbench.data.registry import get_spec
 from clusterbench.errors import ConfigError, DataError
 
 #: The fixed seed of ``--subset`` draws: the subset is the same for every run seed, so seeds vary
@@ -105,8 +108,6 @@ def run_key(fields: dict[str, Any]) -> str:
 @functools.lru_cache(maxsize=1)
 def git_info() -> dict[str, Any]:
     """``{"commit": sha or None, "dirty": bool or None}`` of the source checkout, when there is one."""
-    from clusterbench import paths
-
     root = paths.repo_root()
     if root is None or not (root / ".git").exists():
         return {"commit": None, "dirty": None}
@@ -127,8 +128,6 @@ def code_version() -> str:
     """Package version plus the git commit of the source checkout when available
     (``"0.1.0+g<sha>"``). Uncommitted edits are *not* in the key (they are recorded in the
     environment as ``git_dirty``): keys stay stable while developing, and CI runs from commits."""
-    from clusterbench import __version__
-
     commit = git_info()["commit"]
     return f"{__version__}+g{commit}" if commit else __version__
 
@@ -168,6 +167,7 @@ def parse_overrides(items: list[str] | None, methods: list[str]) -> dict[str, di
 def resolve_configs(methods: list[str], overrides: list[str] | None) -> dict[str, tuple[type, dict[str, Any]]]:
     """method name -> (Method class, resolved config as a JSON-able dict). Raises ConfigError /
     UnknownNameError for unknown methods and bad overrides (with the valid keys listed)."""
+    # lazy: clusterbench.methods imports every method module (torch); only expansion needs them
     from clusterbench.methods import get_method
     from clusterbench.methods.base import config_dict, make_config
 
@@ -189,15 +189,11 @@ def dataset_info(name: str):
     Raises UnknownNameError (closest names), DataError (not fetched yet: says ``clusterbench fetch
     NAME``; corrupt file).
     """
-    from clusterbench import paths
-    from clusterbench.data.hdf5 import read_info, verify_content
-    from clusterbench.data.registry import get_spec
-
     spec = get_spec(name)
     path = paths.dataset_file(name)
     if not path.exists():
         if spec.source == "embedded":
-            from clusterbench.data.fetch import fetch
+            from clusterbench.data.fetch import fetch  # lazy: the download stack, for embedded sets only
 
             return fetch(name, progress=False)
         raise DataError(
@@ -251,6 +247,37 @@ def stratified_subset(y: np.ndarray, n: int, *, seed: int = SUBSET_SEED) -> np.n
 # --- the grid -------------------------------------------------------------------------------
 
 
+def data_kind(name: str) -> tuple[tuple[int, ...], bool, int] | None:
+    """``(sample_shape, sparse, n_clusters)`` of a data set without reading X: the HDF5
+    attributes when it is fetched, else its registry entry (sparse: False; the stored file says);
+    None when neither knows the sample shape (checked once the data set is fetched)."""
+    spec = get_spec(name)
+    path = paths.dataset_file(name)
+    if path.exists():
+        info = read_info(path)
+        return tuple(info.sample_shape), bool(info.sparse), int(info.n_clusters)
+    if spec.sample_shape is None:
+        return None
+    return tuple(spec.sample_shape), False, int(spec.n_clusters)
+
+
+def incompatible_pairs(classes: dict[str, type], datasets: list[str]) -> list[tuple[str, str, str]]:
+    """``(method, dataset, reason)`` of every pair whose :meth:`Method.incompatibility` refuses
+    the data set's kind (:func:`data_kind`); no data is loaded. Raises UnknownNameError for an
+    unknown data set."""
+    out = []
+    for d in datasets:
+        kind = data_kind(d)
+        if kind is None:
+            continue
+        shape, sparse, k = kind
+        for m, cls in classes.items():
+            why = cls.incompatibility(sample_shape=shape, sparse=sparse, n_clusters=k)
+            if why:
+                out.append((m, d, why))
+    return out
+
+
 def expand_grid(
     methods: list[str],
     datasets: list[str],
@@ -260,10 +287,14 @@ def expand_grid(
     subset: int | None = None,
     overrides: list[str] | None = None,
     device: str = "auto",
+    incompatible: list[tuple[str, str, str]] | None = None,
 ) -> list[RunSpec]:
     """Validate the request and expand it into run specs, ordered data set, method, seed.
 
-    Raises ClusterbenchError subclasses for every user mistake (nothing has run yet).
+    Raises ClusterbenchError subclasses for every user mistake (nothing has run yet). A method x
+    data set pair that cannot run (:meth:`Method.incompatibility`, see :func:`incompatible_pairs`)
+    is a ConfigError naming every such pair and its reason; with an ``incompatible`` list the
+    pairs are appended to it as ``(method, dataset, reason)`` and left out instead (``check``).
     """
     if not methods:
         raise ConfigError("Name at least one method to run.", hint="Example: clusterbench run kmeans --dataset digits.")
@@ -280,9 +311,24 @@ def expand_grid(
     methods = list(dict.fromkeys(methods))
     datasets = list(dict.fromkeys(datasets))
     configs = resolve_configs(methods, overrides)
+    # plan-time compatibility, from the registry / HDF5 attributes (X is not read): every
+    # impossible pair is named at once, before anything is fetched or run
+    impossible = incompatible_pairs({m: cls for m, (cls, _) in configs.items()}, datasets)
+    if impossible and incompatible is None:
+        raise ConfigError(
+            "Some method x data set pairs of this run cannot run: "
+            + " ".join(f"{m} on {d}: {why}" for m, d, why in impossible),
+            hint="Leave those methods or data sets out of this run (`clusterbench methods` and "
+                 "`clusterbench datasets` say what each takes).",
+        )
+    if incompatible is not None:
+        incompatible += impossible
+    skip = {(m, d) for m, d, _ in impossible}
     version = code_version()
     specs: list[RunSpec] = []
     for d in datasets:
+        if all((m, d) in skip for m in configs):
+            continue
         info = dataset_info(d)
         n = info.n_samples
         if subset is not None and subset > n:
@@ -310,6 +356,8 @@ def expand_grid(
                     stacklevel=2,
                 )
         for m, (cls, cfg) in configs.items():
+            if (m, d) in skip:
+                continue
             ref = f"{cls.__module__}:{cls.__qualname__}"
             for s in range(seed_start, seed_start + seeds):
                 specs.append(

@@ -1,14 +1,14 @@
 """``clusterbench check``: run a fixed small grid and compare it with committed reference records.
 
-The grid is data (``clusterbench/report/check.toml``, see :func:`load_grid`): data sets (with an
+The grid is data (``clusterbench/runner/check.toml``, see :func:`load_grid`): data sets (with an
 optional stratified ``subset`` and a local ``mirror`` to fetch from), seeds, a generic *deep rule*
 for methods that train by epochs, per-method overrides, and the tolerance bands. The methods are
 *every* method registered in :data:`clusterbench.methods.METHODS` at run time, so a new method is
 checked as soon as it is registered (reported as "new, no reference" until ``--update``).
 
-:func:`run_check` expands the grid with the normal runner API (``expand_grid``, ``plan``,
-``LocalExecutor``) into a results home (a temporary one by default), then compares the grid's own
-records with the references through :mod:`clusterbench.report.regression` (``compare``). A run is
+:func:`run_check` runs the grid with the normal grid runner (:func:`clusterbench.runner.run_grid`,
+one request per method x data set; a pair the method cannot run on is skipped with a note) into a
+results home (a temporary one by default), then compares the grid's own records with the references through :mod:`clusterbench.runner.regression` (``compare``). A run is
 a regression when one of its metrics moved beyond its band in the bad direction, when a reference
 has no current run (``missing``), or when a run of the grid failed.
 
@@ -35,9 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from clusterbench import paths
+from clusterbench.data.fetch import fetch, is_fetched
+from clusterbench.data.registry import get_spec
 from clusterbench.errors import ConfigError, UnknownNameError
-from clusterbench.report.regression import Change, compare, has_regression, update_references
-from clusterbench.results.records import iter_records, read_record, record_path
+from clusterbench.methods import METHODS, get_method
+from clusterbench.results.records import iter_records
+from clusterbench.runner.executors import LocalExecutor
+from clusterbench.runner.grid import GridRequest, GridResult, run_grid
+from clusterbench.runner.regression import Change, compare, has_regression, update_references
 
 GRID_FILE = Path(__file__).with_name("check.toml")
 
@@ -231,9 +236,6 @@ def _set_items(overrides: dict[str, Any]) -> list[str]:
 def ensure_dataset(d: CheckDataset) -> str | None:
     """Make ``d`` available (embedded ones are prepared by the runner; others fetched from the
     mirror when it exists). Returns a note when it must be skipped, None when it is usable."""
-    from clusterbench.data.fetch import fetch, is_fetched
-    from clusterbench.data.registry import get_spec
-
     spec = get_spec(d.name)
     if spec.source == "embedded" or is_fetched(d.name):
         return None
@@ -330,10 +332,6 @@ def run_check(
     ``update`` refuses (ConfigError) when a run failed: references always come from a complete run
     of their scope. Raises UnknownNameError for a filter naming no method / grid data set.
     """
-    from clusterbench.methods import METHODS, get_method
-    from clusterbench.runner import LocalExecutor, expand_grid, plan
-    from clusterbench.runtime import resolve_device
-
     t0 = time.perf_counter()
     reference = Path(reference)
     grid_names = [d.name for d in grid.datasets]
@@ -345,60 +343,65 @@ def run_check(
     filtered = bool(methods or datasets)
 
     notes: list[str] = []
+
+    def note(msg: str) -> None:
+        notes.append(msg)
+        if on_note:
+            on_note(msg)
+
     usable: list[CheckDataset] = []
     for d in grid.datasets:
         if datasets and d.name not in datasets:
             continue
-        note = ensure_dataset(d)
-        if note:
-            notes.append(note)
-            if on_note:
-                on_note(note)
+        why = ensure_dataset(d)
+        if why:
+            note(why)
         else:
             usable.append(d)
     skipped = {d.name for d in grid.datasets} - {d.name for d in usable}
 
-    # expand with the runner (one call per method x data set: seeds and --set differ per method)
-    specs = []
+    # one request per method x data set (seeds and --set differ per method, the subset per data set)
     plans = {m: method_plan(grid, m, cls) for m, cls in classes.items()}
-    for d in usable:
-        for m, mp in plans.items():
-            if d.name not in mp.datasets:
-                continue
-            specs += expand_grid([m], [d.name], seeds=mp.seeds, subset=d.subset,
-                                 overrides=_set_items(mp.overrides), device=grid.device)
-    scope = {(s.method, s.dataset) for s in specs}
+    requests = [
+        GridRequest((m,), (d.name,), seeds=mp.seeds, subset=d.subset, overrides=tuple(_set_items(mp.overrides)),
+                    device=grid.device)
+        for d in usable for m, mp in plans.items() if d.name in mp.datasets
+    ]
+
+    def on_plan(g: GridResult) -> None:
+        for m, d, why in g.incompatible:  # impossible pairs are left out, not failed runs
+            note(f"{m} on {d}: skipped, the method cannot run on this data set ({why})")
 
     with contextlib.ExitStack() as stack:
         home = Path(results) if results is not None else stack.enter_context(_tmpdir("clusterbench-check-"))
-        home.mkdir(parents=True, exist_ok=True)
-        p = plan(specs, home)
-        if p.to_run:
-            ex = LocalExecutor(jobs=jobs or grid.jobs, use_gpus=resolve_device(grid.device) == "cuda")
-            ex.run(p.to_run, home, on_done=on_done)
+        g = run_grid(requests, home, executor=LocalExecutor.for_device(jobs or grid.jobs, grid.device),
+                     skip_incompatible=True, on_plan=on_plan, on_done=on_done)
+        specs = g.specs
+        scope = {(s.method, s.dataset) for s in specs}
 
         # the grid's own records (the home may hold other runs), failures, run times
         failures: list[Failure] = []
         run_seconds: dict[str, float] = {}
         ok_files: list[Path] = []
-        for s in specs:
-            f = record_path(home, s.method, s.dataset, s.key)
-            if not f.exists():
+        for o in g.outcomes:
+            s, rec = o.spec, o.record
+            if rec is None:
                 failures.append(Failure(s.method, s.dataset, s.seed, "no record was written (the run did not finish)", None))
                 continue
-            rec = read_record(f)
             run_seconds[s.method] = run_seconds.get(s.method, 0.0) + float(rec.timings.get("total_s", 0.0))
             if rec.status == "ok":
-                ok_files.append(f)
+                ok_files.append(o.path)
             else:
-                failures.append(Failure(s.method, s.dataset, s.seed, rec.error or "failed", f))
+                failures.append(Failure(s.method, s.dataset, s.seed, rec.error or "failed", o.path))
 
         # references in scope: with filters, the pairs this check ran; else all but skipped data sets
+        # and pairs the method declares it cannot run on (those are kept, not compared)
         ref_files = _reference_files(reference)
+        impossible = {(m, d) for m, d, _ in g.incompatible}
 
         def in_scope(f: Path) -> bool:
             m, d = f.parent.parent.name, f.parent.name
-            return (m, d) in scope if filtered else d not in skipped
+            return (m, d) in scope if filtered else d not in skipped and (m, d) not in impossible
 
         with _tmpdir("clusterbench-check-cmp-") as tmp:
             cur_dir, ref_dir = tmp / "current", tmp / "reference"
