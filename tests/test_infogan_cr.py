@@ -9,8 +9,17 @@ import torch
 
 from clusterbench.errors import DataError
 from clusterbench.methods.base import make_config
-from clusterbench.methods.infogan_cr import InfoGANCRConfig, InfoGANCRMethod, InfoGANCRModel, plain_infogan_config
-from clusterbench.methods.nets_dsprites import CRDiscriminator, DiscriminatorEncoder, Generator
+from clusterbench.methods.infogan_cr import (
+    InfoGANCRConfig,
+    InfoGANCRMethod,
+    InfoGANCRModel,
+    plain_infogan_config,
+)
+from clusterbench.methods.nets_dsprites import (
+    CRDiscriminator,
+    DiscriminatorEncoder,
+    Generator,
+)
 from clusterbench.methods.training import load_final_weights
 
 torch.set_num_threads(1)
@@ -40,7 +49,7 @@ def test_table11_shapes():
 
 
 def cfg(**kw):
-    base = dict(epochs=2, batch_size=8, cr_start_step=0, checkpoint_every=1)
+    base = {"epochs": 2, "batch_size": 8, "cr_start_step": 0, "checkpoint_every": 1}
     base.update(kw)
     return make_config(InfoGANCRConfig, {k: str(v) for k, v in base.items()}, method="infogan-cr")
 

@@ -49,9 +49,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from clusterbench.errors import ConfigError, DataError
+from clusterbench.errors import DataError
 from clusterbench.methods.base import Method, config_dict
-from clusterbench.methods.nets_dsprites import IMAGE_SIZE, CRDiscriminator, DiscriminatorEncoder, Generator
+from clusterbench.methods.nets_dsprites import (
+    IMAGE_SIZE,
+    CRDiscriminator,
+    DiscriminatorEncoder,
+    Generator,
+)
 from clusterbench.methods.training import DeepModel, LoopOptions, Monitor, train
 
 _bce = nn.functional.binary_cross_entropy_with_logits

@@ -41,7 +41,7 @@ LRELU = 0.2
 
 def _trunk(in_ch: int) -> nn.Sequential:
     """B x in_ch x 64 x 64 -> B x 128 (Table 11's D/E up to (*))."""
-    a = lambda: nn.LeakyReLU(LRELU)  # noqa: E731
+    a = lambda: nn.LeakyReLU(LRELU)
     return nn.Sequential(
         nn.Conv2d(in_ch, 32, 4, 2, 1), a(),
         nn.Conv2d(32, 32, 4, 2, 1), nn.BatchNorm2d(32), a(),
@@ -56,7 +56,7 @@ class Generator(nn.Module):
 
     def __init__(self, in_dim: int = N_CODES + N_NOISE, channels: int = 1) -> None:
         super().__init__()
-        a = lambda: nn.LeakyReLU(LRELU)  # noqa: E731
+        a = lambda: nn.LeakyReLU(LRELU)
         self.fc = nn.Sequential(
             nn.Linear(in_dim, 128), nn.BatchNorm1d(128), nn.ReLU(),
             nn.Linear(128, 4 * 4 * 64), nn.BatchNorm1d(4 * 4 * 64), nn.ReLU(),
@@ -104,4 +104,4 @@ class CRDiscriminator(nn.Module):
         return self.head(self.trunk(torch.cat([a, b], dim=1)))
 
 
-__all__ = ["CRDiscriminator", "DiscriminatorEncoder", "Generator", "IMAGE_SIZE", "N_CODES", "N_NOISE"]
+__all__ = ["IMAGE_SIZE", "N_CODES", "N_NOISE", "CRDiscriminator", "DiscriminatorEncoder", "Generator"]
