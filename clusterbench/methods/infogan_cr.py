@@ -31,7 +31,7 @@ posterior). The runner on main still requires every method's ``fit`` to return a
 posterior (``MethodOutput.validate``, the contract tests fit every registered method on 8 x 8
 digits), so this method is **not registered** in ``plugins.BUILTIN_METHODS`` yet; its ``fit``
 returns an :class:`InfoGANCRFit` (model, codes, history, artifacts), usable from Python, and the
-model plugs into :func:`clusterbench.metrics.disentanglement_data.dsprites_scores` and
+model plugs into :func:`clusterbench.metrics.disentanglement_data.dataset_scores` and
 :class:`clusterbench.metrics.model_centrality.PoolModel` (:meth:`InfoGANCRModel.pool_model`).
 
 Data: the loop's ``_Data`` holds X as one dense float32 tensor; the full dSprites (12 GB float32)
