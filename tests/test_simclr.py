@@ -76,3 +76,24 @@ def test_bad_checkpoints_are_refused(tmp_path):
         simclr.load_encoder(tmp_path / "evil.pt")
     with pytest.raises(DataError, match="32 x 32"):
         simclr.pretrain(np.zeros((4, 1, 28, 28), np.float32), TINY, directory=tmp_path)
+
+
+def test_batched_augmentation():
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 32, 32)
+    same = simclr.batched_augment(x, scale=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, gray_p=0.0)
+    torch.testing.assert_close(same, x)  # a whole-image crop of every image, nothing else: identity
+    flipped = simclr.batched_augment(x, scale=(1.0, 1.0), flip_p=1.0, jitter_p=0.0, gray_p=0.0)
+    torch.testing.assert_close(flipped, x.flip(-1))
+    gray = simclr.batched_augment(x, scale=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, gray_p=1.0)
+    assert torch.allclose(gray[:, 0], gray[:, 1]) and torch.allclose(gray[:, 1], gray[:, 2])
+    # the HSV round trip is exact
+    torch.testing.assert_close(simclr._hsv_to_rgb(simclr._rgb_to_hsv(x)), x, atol=1e-5, rtol=0)
+    out = simclr.batched_augment(x)
+    assert out.shape == x.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert not torch.allclose(out[0], out[1]) and not torch.allclose(out, simclr.batched_augment(x))
+    cfg = simclr.SimCLRConfig(epochs=1, batch_size=8, proj_hidden=32, proj_dim=16, augment="batched")
+    m = simclr.SimCLRModel(torch.device("cpu"), cfg, 1)
+    assert np.isfinite(float(m.training_step(x[:8], 0)["nt_xent"]))
+    with pytest.raises(ValueError, match="augment"):
+        simclr.SimCLRConfig(augment="fancy")

@@ -13,6 +13,15 @@
   image with ``torchvision.transforms.v2`` on tensors in [0, 1]: RandomResizedCrop(32, scale
   (0.08, 1)), horizontal flip (0.5), colour jitter (0.4, 0.4, 0.4, 0.1) with probability 0.8,
   grayscale with probability 0.2. The draws use torch's global RNG, which the loop seeds.
+* ``augment = "batched"`` (an option; the default is the per-image v2 pipeline above): the same
+  four augmentations drawn per image but applied to the whole batch at once on the batch's device
+  (:func:`batched_augment`): crops resampled bilinearly (one sample per output pixel) with
+  ``torchvision.ops.roi_align`` (no
+  antialiasing, unlike v2's resize), one random order of the four colour-jitter operations per
+  batch (v2 draws one per image). Measured here (shared 2-core machine): the per-image pipeline
+  augments 330-420 views/s
+  on one CPU thread, which would bound a GPU pre-training at ~70-85 h for 1000 epochs; the batched one
+  does ~1,500 views/s on one CPU thread and runs on the GPU with the batch.
 * Optimiser (our choice; the official code uses LARS, which torch lacks): SGD with momentum 0.9,
   weight decay 1e-6, lr = 0.3 x batch / 256 (the SimCLR paper's linear scaling rule) with a
   cosine decay to 0 over the whole schedule (no warm-up). Schedule defaults: batch 512, 1000
@@ -69,7 +78,12 @@ class SimCLRConfig:
     lr_per_256: float = 0.3
     momentum: float = 0.9
     weight_decay: float = 1e-6
+    augment: str = "v2"
     checkpoint_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.augment not in ("v2", "batched"):
+            raise ValueError(f"augment must be 'v2' (per image, torchvision.transforms.v2) or 'batched', got {self.augment!r}")
 
 
 def resnet18_cifar() -> nn.Module:
@@ -113,6 +127,87 @@ def augmentation():
     ])
 
 
+def _rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """B x 3 x H x W RGB in [0, 1] -> HSV (all three in [0, 1])."""
+    r, g, b = x.unbind(1)
+    mx, _ = x.max(1)
+    mn, _ = x.min(1)
+    d = mx - mn
+    safe = torch.where(d > 0, d, torch.ones_like(d))
+    h = torch.where(mx == r, ((g - b) / safe) % 6, torch.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    h = torch.where(d > 0, h / 6, torch.zeros_like(h))
+    s = torch.where(mx > 0, d / torch.where(mx > 0, mx, torch.ones_like(mx)), torch.zeros_like(mx))
+    return torch.stack([h, s, mx], 1)
+
+
+def _hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    h, s, v = x.unbind(1)
+    k = lambda n: (n + h * 6) % 6
+    f = lambda n: v - v * s * torch.clamp(torch.minimum(k(n), 4 - k(n)), 0, 1)
+    return torch.stack([f(5), f(3), f(1)], 1)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """B x 3 x H x W -> B x 1 x H x W luma (ITU-R 601, as torchvision's rgb_to_grayscale)."""
+    return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+
+
+def batched_augment(x: torch.Tensor, *, scale: tuple[float, float] = (0.08, 1.0), flip_p: float = 0.5,
+                    jitter_p: float = 0.8, jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1),
+                    gray_p: float = 0.2) -> torch.Tensor:
+    """SimCLR's CIFAR augmentation drawn per image, applied to a whole B x 3 x H x W batch in
+    [0, 1] on its own device (module docstring); uses torch's global RNG."""
+    from torchvision.ops import roi_align
+
+    n, _, hgt, wid = x.shape
+    dev = x.device
+    area = hgt * wid
+    # RandomResizedCrop: 10 tries per image (v2's rule), the first that fits; else the whole image
+    tries = 10
+    target = area * torch.empty(n, tries, device=dev).uniform_(*scale)
+    logr = torch.empty(n, tries, device=dev).uniform_(math.log(3 / 4), math.log(4 / 3))
+    ratio = torch.exp(logr)
+    cw = torch.sqrt(target * ratio).round()
+    ch = torch.sqrt(target / ratio).round()
+    ok = (cw > 0) & (ch > 0) & (cw <= wid) & (ch <= hgt)
+    first = torch.where(ok.any(1), ok.float().argmax(1), torch.full((n,), -1, device=dev))
+    rows = torch.arange(n, device=dev)
+    w = torch.where(first >= 0, cw[rows, first.clamp(min=0)], torch.full((n,), float(wid), device=dev))
+    h = torch.where(first >= 0, ch[rows, first.clamp(min=0)], torch.full((n,), float(hgt), device=dev))
+    x0 = torch.floor(torch.rand(n, device=dev) * (wid - w + 1))
+    y0 = torch.floor(torch.rand(n, device=dev) * (hgt - h + 1))
+    boxes = torch.stack([rows.float(), x0, y0, x0 + w, y0 + h], 1)
+    out = roi_align(x, boxes, output_size=(hgt, wid), spatial_scale=1.0, sampling_ratio=1, aligned=True)
+    # horizontal flip
+    flip = torch.rand(n, device=dev) < flip_p
+    out = torch.where(flip[:, None, None, None], out.flip(-1), out)
+    # colour jitter (probability jitter_p per image; one random order of the four per batch)
+    on = (torch.rand(n, device=dev) < jitter_p)[:, None, None, None]
+    bri, con, sat, hue = jitter
+    j = out
+    for op in torch.randperm(4).tolist():
+        if op == 0:
+            f = torch.empty(n, 1, 1, 1, device=dev).uniform_(1 - bri, 1 + bri)
+            j = (j * f).clamp(0, 1)
+        elif op == 1:
+            f = torch.empty(n, 1, 1, 1, device=dev).uniform_(1 - con, 1 + con)
+            m = _gray(j).mean(dim=(1, 2, 3), keepdim=True)
+            j = ((j - m) * f + m).clamp(0, 1)
+        elif op == 2:
+            f = torch.empty(n, 1, 1, 1, device=dev).uniform_(1 - sat, 1 + sat)
+            g = _gray(j)
+            j = ((j - g) * f + g).clamp(0, 1)
+        else:
+            f = torch.empty(n, 1, 1, device=dev).uniform_(-hue, hue)
+            hsv = _rgb_to_hsv(j)
+            hsv = torch.stack([(hsv[:, 0] + f) % 1.0, hsv[:, 1], hsv[:, 2]], 1)
+            j = _hsv_to_rgb(hsv).clamp(0, 1)
+    out = torch.where(on, j, out)
+    # grayscale
+    gray = (torch.rand(n, device=dev) < gray_p)[:, None, None, None]
+    return torch.where(gray, _gray(out).expand_as(out), out)
+
+
 class SimCLRModel(DeepModel):
     """Nets ``encoder`` (ResNet-18, 32 x 32) and ``head`` (projection); one SGD optimizer."""
 
@@ -133,6 +228,8 @@ class SimCLRModel(DeepModel):
 
     def views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Two independently augmented views of each image of x (B x 3 x 32 x 32)."""
+        if self.cfg.augment == "batched":
+            return batched_augment(x), batched_augment(x)
         a = torch.stack([self.transform(img) for img in x])
         b = torch.stack([self.transform(img) for img in x])
         return a, b
