@@ -16,12 +16,11 @@
 * ``augment = "batched"`` (an option; the default is the per-image v2 pipeline above): the same
   four augmentations drawn per image but applied to the whole batch at once on the batch's device
   (:func:`batched_augment`): crops resampled bilinearly (one sample per output pixel) with
-  ``torchvision.ops.roi_align`` (no
-  antialiasing, unlike v2's resize), one random order of the four colour-jitter operations per
-  batch (v2 draws one per image). Measured here (shared 2-core machine): the per-image pipeline
-  augments 330-420 views/s
-  on one CPU thread, which would bound a GPU pre-training at ~70-85 h for 1000 epochs; the batched one
-  does ~1,500 views/s on one CPU thread and runs on the GPU with the batch.
+  ``torchvision.ops.roi_align`` (no antialiasing, unlike v2's resize), one random order of the
+  four colour-jitter operations per batch (v2 draws one per image). Measured here (shared 2-core
+  machine): the per-image pipeline augments 330-420 views/s on one CPU thread, which would bound
+  a GPU pre-training at ~70-85 h for 1000 epochs; the batched one does ~1,500 views/s on one CPU
+  thread and runs on the GPU with the batch.
 * Optimiser (our choice; the official code uses LARS, which torch lacks): SGD with momentum 0.9,
   weight decay 1e-6, lr = 0.3 x batch / 256 (the SimCLR paper's linear scaling rule) with a
   cosine decay to 0 over the whole schedule (no warm-up). Schedule defaults: batch 512, 1000
