@@ -97,3 +97,17 @@ def test_refuses_other_image_sizes():
         InfoGANCRMethod(cfg()).fit(np.zeros((4, 1, 28, 28), np.float32), seed=0)
     with pytest.raises(DataError, match=r"\[0, 1\]"):
         InfoGANCRMethod(cfg()).fit(np.full((4, 1, 64, 64), 2.0, np.float32), seed=0)
+
+
+def test_models_form_a_model_centrality_pool():
+    from clusterbench.metrics.model_centrality import model_centrality
+
+    pool = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        pool.append(InfoGANCRModel(torch.device("cpu"), cfg()).pool_model(f"seed{seed}", {"seed": seed}))
+    x = pool[0].generate(np.zeros((3, 5)))
+    assert x.shape == (3, 1, 64, 64) and pool[0].encode(x).shape == (3, 5)
+    res = model_centrality(pool, grid=10, num_train=20, num_eval=10, num_variance_estimate=200, batch_size=16)
+    assert res["similarity"].shape == (2, 2) and res["pool"] == ["seed0", "seed1"]
+    assert 0.0 <= res["similarity"].min() and res["similarity"].max() <= 1.0
