@@ -13,6 +13,7 @@ from clusterbench.methods.infogan_cr import (
     InfoGANCRConfig,
     InfoGANCRMethod,
     InfoGANCRModel,
+    load_model,
     plain_infogan_config,
 )
 from clusterbench.methods.nets_dsprites import (
@@ -70,6 +71,13 @@ def test_trains_through_the_loop_and_is_deterministic(tmp_path):
     np.testing.assert_allclose(a.model.encode(torch.from_numpy(X)).cpu().numpy(), a.codes, atol=1e-5)
     with pytest.raises(ValueError, match="no clusters"):
         a.model.sample(2, cluster=0)
+    loaded = load_model(a.artifacts["model"])
+    assert set(loaded.nets) == {"G", "D", "CR"} and loaded.cfg == a.model.cfg
+    np.testing.assert_allclose(loaded.encode(torch.from_numpy(X)).numpy(), a.codes, atol=1e-5)
+    with pytest.raises(DataError, match="not the final weights"):
+        torch.save({"format": "clusterbench-model/1", "nets": {}, "fingerprint": {"method": "infogan"}},
+                   tmp_path / "other.pt")
+        load_model(tmp_path / "other.pt")
     c = InfoGANCRMethod(cfg()).fit(X, seed=2)
     assert not np.array_equal(a.codes, c.codes)
 

@@ -237,6 +237,25 @@ class InfoGANCRModel(DeepModel):
         )
 
 
+def load_model(path: str | Path, *, device: str = "cpu") -> InfoGANCRModel:
+    """A trained model from a run's ``model.pt`` (weights_only): its config and channel count come
+    from the file's fingerprint, so a pool of finished runs can be scored (ModelCentrality,
+    disentanglement) without retraining. A file of another method is a :class:`DataError`."""
+    from clusterbench.methods.training import MODEL_FORMAT, resolve_device, safe_load
+
+    state = safe_load(Path(path))
+    fp = state.get("fingerprint") or {}
+    if state.get("format") != MODEL_FORMAT or fp.get("method") != InfoGANCRMethod.name:
+        raise DataError(f"{path} is not the final weights of an {InfoGANCRMethod.name} run.",
+                        hint="Give the model.pt of an infogan-cr run's workdir.")
+    fields = {f.name for f in dataclasses.fields(InfoGANCRConfig)}
+    cfg = InfoGANCRConfig(**{k: v for k, v in fp.get("config", {}).items() if k in fields})
+    model = InfoGANCRModel(resolve_device(device), cfg, channels=int(fp["shape"][1]))
+    model.load_weights(state["nets"])
+    model.train_mode(False)
+    return model
+
+
 @dataclass
 class InfoGANCRFit:
     """What :meth:`InfoGANCRMethod.fit` returns: the trained model, E's code means on X
@@ -311,4 +330,4 @@ def plain_infogan_config(**overrides: Any) -> InfoGANCRConfig:
     return dataclasses.replace(InfoGANCRConfig(), cr_weight=0.0, **overrides)
 
 
-__all__ = ["InfoGANCRConfig", "InfoGANCRFit", "InfoGANCRMethod", "InfoGANCRModel", "plain_infogan_config"]
+__all__ = ["InfoGANCRConfig", "InfoGANCRFit", "InfoGANCRMethod", "InfoGANCRModel", "load_model", "plain_infogan_config"]
