@@ -1,0 +1,38 @@
+"""``clusterbench simclr``: pre-train the SimCLR encoder of DC3-GAN's CIFAR-10 experiment on a
+fetched data set (cached by hash under the home's ``models/``; see clusterbench.methods.simclr)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+
+def simclr(
+    dataset: Annotated[str, typer.Argument(help="A fetched data set of 3 x 32 x 32 images (cifar10).")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the pre-training.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="SimCLR config override key=value (epochs, batch_size, augment, ...); repeatable.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Pre-train SimCLR (ResNet-18 for 32 x 32, NT-Xent 0.5, batch 512, 1000 epochs by default) on
+    DATASET, or reuse the cached result; prints the weights file (``model.pt``, net ``encoder``)."""
+    from clusterbench import data
+    from clusterbench.errors import ConfigError
+    from clusterbench.methods.base import make_config
+    from clusterbench.methods.simclr import SimCLRConfig, pretrain
+
+    overrides = {}
+    for item in set_ or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}: expected key=value.")
+        k, v = item.split("=", 1)
+        overrides[k.strip()] = v.strip()
+    cfg = make_config(SimCLRConfig, overrides, method="simclr")
+    X, _, info = data.load(dataset)
+    path = pretrain(X, cfg, seed=seed, device=device, data_id=info.checksum)
+    if as_json:
+        typer.echo(json.dumps({"dataset": dataset, "seed": seed, "weights": str(path)}))
+    else:
+        typer.echo(str(path))

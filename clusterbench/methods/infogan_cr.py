@@ -1,0 +1,333 @@
+"""InfoGAN-CR (Lin et al., ICML 2020) on dSprites: DC3-GAN Table 3's baseline rows, with the
+networks of DC3 Appendix Table 11 (:mod:`clusterbench.methods.nets_dsprites`).
+
+Latents: 5 continuous codes c and 5 noise inputs z, all uniform in [-1, 1]. G(c, z) is a 64 x 64
+image; D/E share a trunk (real/fake logit and the means of q(c|x)); the CR discriminator sees
+pairs of generated images that share the value of one code k (drawn uniformly per pair; every
+other code and the noise drawn independently) and predicts k.
+
+Per batch (manual optimisation, :meth:`DeepModel.optimizing`):
+
+1. D/E step (Adam, ``lr_d``): BCE(D(x), 1) + BCE(D(G(c, z)), 0) + ``info_weight`` · L_I, with
+   L_I = ½ Σ_k (c_k − E_k(G(c, z)))² / n (the negative log-likelihood of a Gaussian q with
+   std 1, as InfoGAN-CR's ``q_std=1.0``, constant dropped);
+2. CR step (Adam, ``lr_cr``; only when the CR weight is on): cross-entropy of the CR logits on
+   a fresh batch of pairs against the shared code's index;
+3. G step (Adam, ``lr_g``): BCE(D(G(c, z)), 1) (non-saturating) + ``info_weight`` · L_I +
+   ``cr_weight`` · CR cross-entropy on the pairs of step 2 (G and CR *cooperate*: both minimise it).
+
+``cr_weight = 0`` is plain InfoGAN on this architecture (Table 3's "InfoGAN" row): no CR network
+is built. The CR weight is 0 until G has taken ``cr_start_step`` steps (InfoGAN-CR's schedule;
+counted from the G optimizer's own step count, so a resumed run continues the schedule).
+
+Defaults (InfoGAN-CR's ``InfoGAN-CR_dSprites/config.py``, which DC3 §3.2 says it follows; DC3
+Appendix: G lr 1e-3, D and E lr 2e-3, 28 epochs): batch 64, Adam beta1 0.5, info weight 0.05 for
+G and D, CR weight 2.0 switched on after 288,000 G steps (of 28 × 11,520 = 322,560), gap 0 (no
+progressive gap). Choices of ours: the CR discriminator's architecture (see nets_dsprites) and
+Adam beta2 0.999 (TensorFlow's default, which the reference code leaves unset).
+
+Capabilities: ``generative`` (``sample``), ``clusters = False`` (continuous codes, no cluster
+posterior). The runner on main still requires every method's ``fit`` to return an N x K
+posterior (``MethodOutput.validate``, the contract tests fit every registered method on 8 x 8
+digits), so this method is **not registered** in ``plugins.BUILTIN_METHODS`` yet; its ``fit``
+returns an :class:`InfoGANCRFit` (model, codes, history, artifacts), usable from Python, and the
+model plugs into :func:`clusterbench.metrics.disentanglement_data.dataset_scores` and
+:class:`clusterbench.metrics.model_centrality.PoolModel` (:meth:`InfoGANCRModel.pool_model`).
+
+Data: the loop's ``_Data`` holds X as one dense float32 tensor; the full dSprites (12 GB float32)
+needs the streaming loop of the scale issue (not here).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from clusterbench.errors import DataError
+from clusterbench.methods.base import Method, config_dict
+from clusterbench.methods.nets_dsprites import (
+    IMAGE_SIZE,
+    CRDiscriminator,
+    DiscriminatorEncoder,
+    Generator,
+)
+from clusterbench.methods.training import DeepModel, LoopOptions, Monitor, train
+
+_bce = nn.functional.binary_cross_entropy_with_logits
+
+
+@dataclass
+class InfoGANCRConfig:
+    """InfoGAN-CR on Table 11's networks. Defaults: DC3 Appendix (lr_g 1e-3, lr_d = lr_cr 2e-3,
+    28 epochs) and InfoGAN-CR's dSprites config (batch 64, beta1 0.5, info weight 0.05, CR weight
+    2.0 from G step 288,000, 5 codes + 5 noise). ``cr_weight = 0``: plain InfoGAN (Table 3's
+    InfoGAN row). beta2 0.999: our choice (TensorFlow's default). checkpoint_every: epochs."""
+
+    epochs: int = 28
+    batch_size: int = 64
+    n_codes: int = 5
+    n_noise: int = 5
+    lr_g: float = 1e-3
+    lr_d: float = 2e-3
+    lr_cr: float = 2e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    info_weight: float = 0.05
+    cr_weight: float = 2.0
+    cr_start_step: int = 288000
+    checkpoint_every: int = 1
+    amp: bool = True
+    channels_last: bool = True
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n_codes < 2:
+            raise ValueError(f"n_codes must be >= 2 (the CR predicts which code a pair shares), got {self.n_codes}")
+        if self.n_noise < 0 or self.epochs < 0 or self.cr_start_step < 0:
+            raise ValueError("n_noise, epochs and cr_start_step must be >= 0")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 (batch norm), got {self.batch_size}")
+
+
+class InfoGANCRModel(DeepModel):
+    """Networks ``G``, ``D`` (D/E trunk with both heads) and, when ``cr_weight > 0``, ``CR``."""
+
+    def __init__(self, device: torch.device, cfg: InfoGANCRConfig, channels: int = 1) -> None:
+        super().__init__(device)
+        self.cfg = cfg
+        self.G = Generator(cfg.n_codes + cfg.n_noise, channels).to(device)
+        self.D = DiscriminatorEncoder(channels, cfg.n_codes).to(device)
+        self.nets.update(G=self.G, D=self.D)
+        betas = (cfg.beta1, cfg.beta2)
+        self.optims["g"] = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
+        self.optims["d"] = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+        self.CR: CRDiscriminator | None = None
+        if cfg.cr_weight > 0:
+            self.CR = CRDiscriminator(channels, cfg.n_codes).to(device)
+            self.nets["CR"] = self.CR
+            self.optims["cr"] = torch.optim.Adam(self.CR.parameters(), lr=cfg.lr_cr, betas=betas)
+
+    # priors ---------------------------------------------------------------------------------
+    def latents(self, n: int) -> torch.Tensor:
+        """n x (n_codes + n_noise), uniform in [-1, 1]; the first n_codes columns are the codes."""
+        return torch.rand(n, self.cfg.n_codes + self.cfg.n_noise, device=self.device) * 2 - 1
+
+    def pairs(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n pairs of latents sharing the value of one code each: (n x L, n x L, n shared-code ids)."""
+        a, b = self.latents(n), self.latents(n)
+        k = torch.randint(0, self.cfg.n_codes, (n,), device=self.device)
+        rows = torch.arange(n, device=self.device)
+        b[rows, k] = a[rows, k]
+        return a, b, k
+
+    def g_steps_done(self) -> int:
+        """Steps the G optimizer has taken (Adam's per-parameter count; 0 before the first)."""
+        p = next(iter(self.G.parameters()))
+        st = self.optims["g"].state.get(p, {}).get("step")
+        return int(st) if st is not None else 0
+
+    def current_cr_weight(self) -> float:
+        on = self.CR is not None and self.g_steps_done() >= self.cfg.cr_start_step
+        return float(self.cfg.cr_weight) if on else 0.0
+
+    def info_loss(self, codes_pred: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((codes_pred.float() - codes) ** 2).sum(1).mean()
+
+    # one batch --------------------------------------------------------------------------------
+    def training_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
+        cfg, n = self.cfg, x.shape[0]
+        ones = torch.ones(n, 1, device=self.device)
+        zeros = torch.zeros(n, 1, device=self.device)
+        z = self.latents(n)
+        codes = z[:, : cfg.n_codes]
+        cr_w = self.current_cr_weight()
+        # 1. D and E
+        with self.optimizing("d") as opt:
+            with torch.no_grad():
+                fake = self.G(z)
+            real_logit, _ = self.D(x)
+            fake_logit, codes_pred = self.D(fake)
+            info_d = self.info_loss(codes_pred, codes)
+            d_loss = opt.backward(_bce(real_logit.float(), ones) + _bce(fake_logit.float(), zeros)
+                                  + cfg.info_weight * info_d)
+        out: dict[str, torch.Tensor | float] = {"d": d_loss.detach(), "info": info_d.detach()}
+        # 2. CR (its own step, on fresh pairs; G fixed)
+        if cr_w > 0:
+            za, zb, k = self.pairs(n)
+            with self.optimizing("cr") as opt:
+                with torch.no_grad():
+                    fa, fb = self.G(za), self.G(zb)
+                cr_loss = opt.backward(nn.functional.cross_entropy(self.CR(fa, fb).float(), k))
+            out["cr"] = cr_loss.detach()
+        # 3. G (same latents as step 1; the CR term on the pairs of step 2)
+        with self.optimizing("g") as opt:
+            fake_logit, codes_pred = self.D(self.G(z))
+            g_loss = _bce(fake_logit.float(), ones) + cfg.info_weight * self.info_loss(codes_pred, codes)
+            if cr_w > 0:
+                g_loss = g_loss + cr_w * nn.functional.cross_entropy(self.CR(self.G(za), self.G(zb)).float(), k)
+            opt.backward(g_loss)
+        out["g"] = g_loss.detach()
+        out["cr_weight"] = cr_w
+        return out
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loop's interface: (B x 1 constant, B x n_codes code means). The first element is
+        only there because :func:`train` requires one; :meth:`InfoGANCRMethod.fit` discards it
+        (this method has no clusters)."""
+        _, codes = self.D(x)
+        return torch.ones(x.shape[0], 1, device=x.device), codes
+
+    # the generative interface -------------------------------------------------------------------
+    def _eval(self):
+        """Context: all nets in eval mode and no grad; restores the previous modes."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            modes = {k: m.training for k, m in self.nets.items()}
+            self.train_mode(False)
+            try:
+                with torch.no_grad():
+                    yield
+            finally:
+                for k, m in self.nets.items():
+                    m.train(modes[k])
+        return ctx()
+
+    def sample(self, n: int, cluster: int | None = None) -> torch.Tensor:
+        """n images (n x C x 64 x 64 in [0, 1]) from the prior, eval mode, no grad. ``cluster``
+        must be None: this model has no clusters."""
+        if cluster is not None:
+            raise ValueError("infogan-cr learns continuous codes: it has no clusters to sample from")
+        with self._eval():
+            return self.G(self.latents(int(n)))
+
+    def generate_from_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """B x n_codes codes in [-1, 1] -> B x C x 64 x 64 with fresh uniform noise (eval mode)."""
+        with self._eval():
+            z = self.latents(codes.shape[0])
+            z[:, : self.cfg.n_codes] = codes.to(self.device, torch.float32)
+            return self.G(z)
+
+    def encode(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """B x C x 64 x 64 -> B x n_codes: E's means (the representation the disentanglement
+        scores use, as disentanglement_lib's ``mean_representation``), eval mode, no grad."""
+        outs = []
+        with self._eval():
+            for i in range(0, x.shape[0], batch_size):
+                outs.append(self.D.encode(x[i : i + batch_size].to(self.device, torch.float32)).float())
+        return torch.cat(outs) if outs else torch.zeros(0, self.cfg.n_codes, device=self.device)
+
+    def pool_model(self, name: str, meta: dict[str, Any] | None = None):
+        """This model as a :class:`~clusterbench.metrics.model_centrality.PoolModel` (numpy in/out)."""
+        from clusterbench.metrics.model_centrality import PoolModel
+
+        return PoolModel(
+            name=name,
+            generate=lambda c: self.generate_from_codes(torch.as_tensor(c, dtype=torch.float32)).cpu().numpy(),
+            encode=lambda x: self.encode(torch.as_tensor(x, dtype=torch.float32)).cpu().numpy(),
+            n_codes=self.cfg.n_codes, code_range=(-1.0, 1.0), meta=dict(meta or {}),
+        )
+
+
+def load_model(path: str | Path, *, device: str = "cpu") -> InfoGANCRModel:
+    """A trained model from a run's ``model.pt`` (weights_only): its config and channel count come
+    from the file's fingerprint, so a pool of finished runs can be scored (ModelCentrality,
+    disentanglement) without retraining. A file of another method is a :class:`DataError`."""
+    from clusterbench.methods.training import MODEL_FORMAT, resolve_device, safe_load
+
+    state = safe_load(Path(path))
+    fp = state.get("fingerprint") or {}
+    if state.get("format") != MODEL_FORMAT or fp.get("method") != InfoGANCRMethod.name:
+        raise DataError(f"{path} is not the final weights of an {InfoGANCRMethod.name} run.",
+                        hint="Give the model.pt of an infogan-cr run's workdir.")
+    fields = {f.name for f in dataclasses.fields(InfoGANCRConfig)}
+    cfg = InfoGANCRConfig(**{k: v for k, v in fp.get("config", {}).items() if k in fields})
+    model = InfoGANCRModel(resolve_device(device), cfg, channels=int(fp["shape"][1]))
+    model.load_weights(state["nets"])
+    model.train_mode(False)
+    return model
+
+
+@dataclass
+class InfoGANCRFit:
+    """What :meth:`InfoGANCRMethod.fit` returns: the trained model, E's code means on X
+    (N x n_codes), the per-epoch history, files written (``model``: ``model.pt``) and facts."""
+
+    model: InfoGANCRModel
+    codes: np.ndarray
+    history: list[dict[str, Any]]
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class InfoGANCRMethod(Method):
+    """``infogan-cr`` (module docstring). Not registered yet: see the module docstring."""
+
+    name: ClassVar[str] = "infogan-cr"
+    Config: ClassVar[type] = InfoGANCRConfig
+    deep: ClassVar[bool] = True
+    generative: ClassVar[bool] = True
+    clusters: ClassVar[bool] = False
+    accepts_sparse: ClassVar[bool] = False
+    inputs: ClassVar[frozenset[str]] = frozenset({"image"})
+    keep_checkpoints: bool = False
+
+    @classmethod
+    def incompatibility(cls, *, sample_shape: tuple[int, ...], sparse: bool, n_clusters: int) -> str | None:
+        why = super().incompatibility(sample_shape=sample_shape, sparse=sparse, n_clusters=n_clusters)
+        if why:
+            return why
+        if tuple(sample_shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE):
+            return (f"{cls.name} uses the 64 x 64 networks of DC3 Table 11; this data set has samples of "
+                    f"shape {tuple(sample_shape)}.")
+        return None
+
+    def fit(self, X: Any, n_clusters: int = 2, *, seed: int, device: str = "cpu",
+            workdir: Path | None = None, monitor: Monitor | None = None) -> InfoGANCRFit:
+        """Train on X (N x C x 64 x 64 in [0, 1]). ``n_clusters`` and ``monitor`` are ignored
+        (no clusters)."""
+        cfg: InfoGANCRConfig = self.config
+        shape = tuple(getattr(X, "shape", ()))
+        why = self.incompatibility(sample_shape=shape[1:], sparse=False, n_clusters=max(int(n_clusters), 2)) \
+            if len(shape) >= 2 else "needs N x C x 64 x 64 images"
+        if why or shape[0] < 2:
+            raise DataError(f"{self.name}: {why or 'needs at least 2 samples'}", hint="Use a 64 x 64 image data set (dSprites).")
+        arr = np.asarray(X)
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
+            raise DataError(f"{self.name}: images must lie in [0, 1] (G ends with a sigmoid).",
+                            hint="Scale the data set to [0, 1].")
+        options = LoopOptions(epochs=cfg.epochs, batch_size=cfg.batch_size, checkpoint_every=cfg.checkpoint_every,
+                              monitor_every=0, amp=cfg.amp, channels_last=cfg.channels_last, compile=cfg.compile,
+                              keep_checkpoint=bool(self.keep_checkpoints))
+        result_config = {k: v for k, v in config_dict(cfg).items() if k != "checkpoint_every"}
+        fingerprint = {"method": self.name, "config": result_config, "shape": list(shape)}
+        if workdir is not None:
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+        res = train(lambda dev: InfoGANCRModel(dev, cfg, channels=int(shape[1])), arr, options=options,
+                    seed=seed, device=device, workdir=workdir, monitor=None, fingerprint=fingerprint)
+        out = InfoGANCRFit(model=res.model, codes=res.embedding, history=res.history)
+        if res.weights is not None:
+            out.artifacts["model"] = res.weights
+        if res.checkpoint is not None:
+            out.artifacts["checkpoint"] = res.checkpoint
+        out.extras = {"architecture": "dc3-table11", "n_codes": cfg.n_codes, "n_noise": cfg.n_noise,
+                      "variant": "infogan-cr" if cfg.cr_weight > 0 else "infogan",
+                      "resumed_from_epoch": res.resumed_from_epoch, "device": str(res.model.device)}
+        return out
+
+
+def plain_infogan_config(**overrides: Any) -> InfoGANCRConfig:
+    """Table 3's plain InfoGAN row: the same networks and schedule with the CR weight 0 (a table
+    spec names it as ``infogan-cr`` with ``cr_weight = 0``)."""
+    return dataclasses.replace(InfoGANCRConfig(), cr_weight=0.0, **overrides)
+
+
+__all__ = ["InfoGANCRConfig", "InfoGANCRFit", "InfoGANCRMethod", "InfoGANCRModel", "load_model", "plain_infogan_config"]
