@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from clusterbench.errors import ConfigError
+
 
 def simclr(
     dataset: Annotated[str, typer.Argument(help="A fetched data set of 3 x 32 x 32 images (cifar10).")],
@@ -18,8 +20,8 @@ def simclr(
 ) -> None:
     """Pre-train SimCLR (ResNet-18 for 32 x 32, NT-Xent 0.5, batch 512, 1000 epochs by default) on
     DATASET, or reuse the cached result; prints the weights file (``model.pt``, net ``encoder``)."""
+    # lazy: torch/torchvision and the data layer only when the command runs (fast `--help`)
     from clusterbench import data
-    from clusterbench.errors import ConfigError
     from clusterbench.methods.base import make_config
     from clusterbench.methods.simclr import SimCLRConfig, pretrain
 

@@ -57,7 +57,7 @@ from clusterbench.methods.nets_dsprites import (
     DiscriminatorEncoder,
     Generator,
 )
-from clusterbench.methods.training import DeepModel, LoopOptions, Monitor, train
+from clusterbench.methods.training import MODEL_FORMAT, DeepModel, LoopOptions, Monitor, resolve_device, safe_load, train
 
 _bce = nn.functional.binary_cross_entropy_with_logits
 
@@ -227,7 +227,7 @@ class InfoGANCRModel(DeepModel):
 
     def pool_model(self, name: str, meta: dict[str, Any] | None = None):
         """This model as a :class:`~clusterbench.metrics.model_centrality.PoolModel` (numpy in/out)."""
-        from clusterbench.metrics.model_centrality import PoolModel
+        from clusterbench.metrics.model_centrality import PoolModel  # lazy: scikit-learn, only for model selection
 
         return PoolModel(
             name=name,
@@ -241,8 +241,6 @@ def load_model(path: str | Path, *, device: str = "cpu") -> InfoGANCRModel:
     """A trained model from a run's ``model.pt`` (weights_only): its config and channel count come
     from the file's fingerprint, so a pool of finished runs can be scored (ModelCentrality,
     disentanglement) without retraining. A file of another method is a :class:`DataError`."""
-    from clusterbench.methods.training import MODEL_FORMAT, resolve_device, safe_load
-
     state = safe_load(Path(path))
     fp = state.get("fingerprint") or {}
     if state.get("format") != MODEL_FORMAT or fp.get("method") != InfoGANCRMethod.name:

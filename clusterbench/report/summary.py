@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from clusterbench.metrics.catalog import direction
-from clusterbench.report.render import LATEX_NEEDS, column_blocks, latex_breakable, latex_escape, latex_pcol
+from clusterbench.report.render import LATEX_NEEDS, column_blocks, latex_breakable, latex_pcol
 from clusterbench.results.records import records_frame
 
 FORMATS = ("md", "latex", "csv", "json")
