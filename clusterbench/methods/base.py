@@ -37,7 +37,11 @@ class MethodOutput:
     embedding: N x d latent representation where the method has one.
     history: one dict per epoch (losses, monitor metrics, seconds).
     artifacts: name -> file written under ``workdir`` (checkpoints, PNG sample grids).
-    extras: small JSON-able facts for the record (e.g. the cluster histogram, generated-mode counts).
+    extras: small JSON-able facts for the record (e.g. the cluster histogram).
+    generator: generative methods only (``Method.generative``): ``generator(n, cluster=None, *,
+    seed=0) -> n x sample-shape float32 array`` of samples from the fitted model's prior (of one
+    cluster when given), in the data's value range; the runner's evaluators
+    (``clusterbench.evaluate``) score them. Not stored in the record.
     """
 
     proba: np.ndarray
@@ -45,6 +49,7 @@ class MethodOutput:
     history: list[dict[str, float]] = field(default_factory=list)
     artifacts: dict[str, Path] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    generator: Callable[..., np.ndarray] | None = None
 
     @property
     def labels(self) -> np.ndarray:

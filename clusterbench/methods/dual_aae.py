@@ -104,6 +104,7 @@ class AEConfig(DeepConfig):
     cluster_init: Literal["none", "kmeans"] = "kmeans"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.cluster_init not in ("none", "kmeans"):
             raise ValueError(f"cluster_init must be 'none' or 'kmeans', got {self.cluster_init!r}")
         if not 0.0 <= self.pretrain_corruption < 1.0:

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from clusterbench.errors import ConfigError, DataError
+from clusterbench.evaluate import EVAL_OPTION_KEYS, requested
 from clusterbench.fsutil import atomic_path
 from clusterbench.runtime import resolve_device as _resolve_device
 from clusterbench.runtime import seed_everything
@@ -90,6 +91,30 @@ class DeepModel:
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One batch -> (B x K cluster posterior, B x d embedding or None); called in eval mode."""
         raise NotImplementedError
+
+    # generation (models of methods with ``generative = True``) ---------------------------------
+    def prior(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n draws of the latent prior: (labels (n,), one-hot y n x K, h n x dh, z n x dz)."""
+        raise NotImplementedError(f"{type(self).__name__} has no latent prior")
+
+    def generate(self, y: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Codes (y n x K, h n x dh, z n x dz) -> n x sample shape, in the data's value range."""
+        raise NotImplementedError(f"{type(self).__name__} does not generate")
+
+    @torch.no_grad()
+    def sample(self, n: int, cluster: int | None = None) -> torch.Tensor:
+        """n samples from the prior (of cluster ``cluster``'s one-hot code when given), n x sample
+        shape in the data's value range; called in eval mode. The default draws
+        :meth:`prior` and replaces y by the cluster's one-hot code, then :meth:`generate`; a model
+        whose prior has another form overrides it."""
+        _, y, h, z = self.prior(n)
+        if cluster is not None:
+            k = y.shape[1]
+            if not 0 <= int(cluster) < k:
+                raise ValueError(f"cluster must be in 0..{k - 1}, got {cluster}")
+            y = torch.zeros_like(y)
+            y[:, int(cluster)] = 1
+        return self.generate(y, h, z)
 
     # the manual optimisation step -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -508,9 +533,18 @@ class DeepConfig:
     checkpoints in the workdir. monitor_every: epochs between ACC/NMI evaluations (0: never).
     amp, channels_last, compile: CUDA-only speed-ups (CPU runs are exact float32).
     save_samples: write the Fig. 7/8 PNGs (image data only).
-    count_modes: Table II — label ``mode_samples`` (10,000) samples generated from the priors with the cached MNIST
-    classifier (``mnist_classifier.get_classifier``) and record ``modes_generated`` and ``modes_kl``
-    in the extras (1 x 28 x 28 data and generative methods only).
+
+    Evaluator options (read by the runner's evaluators after ``fit``, ``clusterbench.evaluate``;
+    never by the method, and not part of a checkpoint's fingerprint):
+    evaluate: evaluator names (``--set evaluate=modes,fid,ssim``; empty: none, nothing to pay).
+    count_modes: the first version's Table II switch, the same as ``modes`` in ``evaluate``.
+    mode_samples: generated samples labelled for mode counting (Table II: 10,000).
+    fid_samples: real and generated samples of FID, each (10,000, the usual count; fewer real
+    ones when the data set is smaller: the record says how many). fid_network: "auto"
+    (mnist-cnn for 1 x 28 x 28 samples, inception otherwise), "mnist-cnn" or "inception".
+    ssim_pairs: random pairs per cluster of the SSIM diversity (DC3 Table 2: 200).
+    eval_classifier: the 28 x 28 data set whose training split trains the classifier of mode
+    counting, FID (mnist-cnn) and SSIM's cluster-to-class matching ("mnist").
     """
 
     arch: str = "auto"
@@ -525,8 +559,21 @@ class DeepConfig:
     channels_last: bool = True
     compile: bool = False
     save_samples: bool = True
+    evaluate: tuple[str, ...] = ()
     count_modes: bool = False
     mode_samples: int = 10000
+    fid_samples: int = 10000
+    fid_network: str = "auto"
+    ssim_pairs: int = 200
+    eval_classifier: str = "mnist"
+
+    def __post_init__(self) -> None:
+        requested({"evaluate": self.evaluate, "count_modes": self.count_modes})
+        if self.fid_network not in ("auto", "mnist-cnn", "inception"):
+            raise ValueError(f"fid_network must be auto, mnist-cnn or inception, got {self.fid_network!r}")
+        for k in ("mode_samples", "fid_samples", "ssim_pairs"):
+            if getattr(self, k) < 2:
+                raise ValueError(f"{k} must be >= 2, got {getattr(self, k)}")
 
 
 def _unit_range(X: Any) -> bool:
@@ -571,10 +618,6 @@ class DeepMethod:
             if importlib.util.find_spec("matplotlib") is None:  # fail before training, not after
                 raise ConfigError("save_samples=true needs matplotlib to write the PNG sample grids.",
                                   hint="pip install 'clusterbench[report]', or --set save_samples=false.")
-        if cfg.count_modes and (spec.sample_shape != (1, 28, 28) or not self.generative):
-            raise ConfigError(f"count_modes=true needs a generative method on 1x28x28 (MNIST-like) data; "
-                              f"got {self.name} on samples of shape {spec.sample_shape}.",
-                              hint="Set count_modes=false.")
         options = LoopOptions(
             epochs=cfg.epochs, batch_size=cfg.batch_size, pretrain_epochs=cfg.pretrain_epochs,
             checkpoint_every=cfg.checkpoint_every, monitor_every=cfg.monitor_every, amp=cfg.amp,
@@ -582,7 +625,7 @@ class DeepMethod:
         )
         # what determines the result (bookkeeping options may change between a run and its resume)
         result_config = {k: v for k, v in config_dict(cfg).items()
-                         if k not in ("checkpoint_every", "monitor_every", "save_samples")}
+                         if k not in ("checkpoint_every", "monitor_every", "save_samples", *EVAL_OPTION_KEYS)}
         fingerprint = {"method": self.name, "config": result_config, "shape": list(X.shape),
                        "n_clusters": int(n_clusters)}
         if workdir is not None:
@@ -602,30 +645,37 @@ class DeepMethod:
         }
         if res.checkpoint is not None:
             out.artifacts["checkpoint"] = res.checkpoint
-        if cfg.count_modes:
-            out.extras.update(_count_generated_modes(res.model, seed=seed, n=cfg.mode_samples))
-        gen = getattr(res.model, "generate", None)
-        if cfg.save_samples and workdir is not None and spec.is_image and gen is not None:
-            res.model.train_mode(False)
-            out.artifacts.update(generation_artifacts(gen, spec, workdir, device=res.model.device, seed=seed))
-            res.model.train_mode(True)
+        if self.generative:
+            out.generator = make_generator(res.model)
+            if cfg.save_samples and workdir is not None and spec.is_image:
+                res.model.train_mode(False)
+                out.artifacts.update(generation_artifacts(res.model.generate, spec, workdir,
+                                                          device=res.model.device, seed=seed))
+                res.model.train_mode(True)
         return out
 
 
-def _count_generated_modes(model: DeepModel, *, seed: int, n: int = 10000, batch: int = 500) -> dict[str, Any]:
-    """Table II: modes and KL of the MNIST classifier's labels on n samples from the priors."""
-    from clusterbench.methods.mnist_classifier import count_modes, get_classifier
+def make_generator(model: DeepModel, *, batch_size: int = 500) -> Callable[..., np.ndarray]:
+    """``MethodOutput.generator`` of a fitted generative model: ``(n, cluster=None, *, seed=0) ->
+    n x sample shape float32`` from :meth:`DeepModel.sample` in batches, eval mode, no grad. The
+    draws use a torch RNG seeded with ``seed`` and leave the global RNG state as it was."""
 
-    clf, facts = get_classifier(device=str(model.device))
-    model.train_mode(False)
-    torch.manual_seed(seed)
-    samples = []
-    with torch.no_grad():
-        for i in range(0, n, batch):
-            _, y, h, z = model.prior(min(batch, n - i))
-            samples.append(model.generate(y, h, z).float().cpu().numpy())
-    model.train_mode(True)
-    modes, kl = count_modes(np.concatenate(samples), clf, n_classes=int(facts.get("n_classes", 10)),
-                            device=str(model.device))
-    return {"modes_generated": modes, "modes_kl": kl, "modes_samples": n,
-            "mode_classifier_test_accuracy": facts.get("test_accuracy")}
+    def generator(n: int, cluster: int | None = None, *, seed: int = 0) -> np.ndarray:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        devices = [model.device] if model.device.type == "cuda" else []
+        parts = []
+        model.train_mode(False)
+        try:
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
+                torch.manual_seed(int(seed))
+                for i in range(0, n, batch_size):
+                    with model.autocast():
+                        x = model.sample(min(batch_size, n - i), cluster)
+                    parts.append(x.float().cpu().numpy())
+        finally:
+            model.train_mode(True)
+        return np.concatenate(parts)
+
+    return generator
+

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from clusterbench.errors import DataError
+from clusterbench.evaluate import evaluate_run
 from clusterbench.results.records import RunRecord, artifacts_dir, record_path, write_outputs, write_record
 from clusterbench.runner.spec import RunSpec, git_info, stratified_subset
 from clusterbench.runtime import resolve_device, seed_everything
@@ -217,6 +218,15 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         record.metrics = record_metrics(y, out.proba, extras=out.extras)
         record.history = [dict(h) for h in out.history]
         record.extras = dict(out.extras)
+        # 4b. evaluators (mode counting, FID, SSIM) on what a generative method exposes
+        t0 = time.perf_counter()
+        ev = evaluate_run(spec.config, generator=out.generator, generative=cls.generative,
+                          sample_shape=tuple(X.shape[1:]), n_clusters=spec.n_clusters, seed=spec.seed,
+                          device=device, real=X)
+        if ev is not None:
+            record.metrics.update(ev.metrics)
+            record.extras.update({**ev.extras, "evaluation": ev.facts})
+            timings["evaluate_s"] = time.perf_counter() - t0
         record.artifacts = {k: os.path.relpath(Path(v), rec_file.parent) for k, v in out.artifacts.items()}
         epochs = _epoch_seconds(record.history)
         if epochs:
