@@ -77,6 +77,11 @@ class EvalResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+class SkipEvaluator(Exception):
+    """Raised by an evaluator that finds, once running, that it does not apply to this run (e.g.
+    the chosen feature network takes another image shape): recorded as ``{"skipped": reason}``."""
+
+
 @dataclass(frozen=True)
 class Evaluator:
     """One registry entry.
@@ -165,7 +170,11 @@ def run_evaluators(names: list[str], ctx: EvalContext, *, generative: bool) -> E
             total.facts[name] = {"skipped": reason}
             continue
         t0 = time.perf_counter()
-        res = _load(ev.ref)(ctx)
+        try:
+            res = _load(ev.ref)(ctx)
+        except SkipEvaluator as exc:
+            total.facts[name] = {"skipped": str(exc)}
+            continue
         total.metrics.update(res.metrics)
         total.extras.update(res.extras)
         total.facts[name] = {**res.facts, "seconds": time.perf_counter() - t0}
@@ -188,5 +197,5 @@ def evaluate_run(config: dict[str, Any], *, generator: Generator | None, generat
     return run_evaluators(names, ctx, generative=generative)
 
 
-__all__ = ["EVALUATORS", "EVAL_OPTION_KEYS", "EvalContext", "EvalResult", "Evaluator", "Generator",
+__all__ = ["EVALUATORS", "EVAL_OPTION_KEYS", "EvalContext", "EvalResult", "Evaluator", "Generator", "SkipEvaluator",
            "evaluate_run", "requested", "run_evaluators"]
