@@ -153,9 +153,10 @@ def test_modes_evaluator_through_the_runner(cb_home):
     register_array("toy28", X, y, 2)
     home = cb_home / "runs"
     base = ["epochs=1", "pretrain_epochs=0", "batch_size=20", "save_samples=false", "mode_samples=50"]
-    for method, extra in (("dual-aae", "count_modes=true"), ("infogan", "evaluate=modes"),
+    for method, extra in (("dual-aae", "count_modes=true"), ("infogan", "evaluate=modes,fid,ssim"),
                           ("catgan", "evaluate=modes")):
-        (spec,) = expand_grid([method], ["toy28"], seeds=1, overrides=[*base, extra], device="cpu")
+        (spec,) = expand_grid([method], ["toy28"], seeds=1, overrides=[*base, extra, "fid_samples=30", "ssim_pairs=5"],
+                              device="cpu")
         rec = execute_run(spec, home)
         assert rec.status == "ok", rec.error
         stored = read_record(record_path(home, method, "toy28", spec.key))
@@ -168,3 +169,8 @@ def test_modes_evaluator_through_the_runner(cb_home):
         assert stored.extras["modes_samples"] == 50
         assert stored.extras["evaluation"]["modes"]["samples"] == 50
         assert stored.timings["evaluate_s"] > 0
+        if method == "infogan":  # FID against the run's data, SSIM per matched class
+            assert stored.metrics["fid"] >= 0 and stored.extras["evaluation"]["fid"]["fid_network"] == "mnist-cnn"
+            assert stored.extras["evaluation"]["fid"]["n_real"] == 30
+            assert {k for k in stored.metrics if k.startswith("ssim@")} <= {"ssim@0", "ssim@1"}
+            assert stored.extras["evaluation"]["ssim"]["pairs"] == 5
