@@ -180,3 +180,21 @@ def test_fid_of_two_halves_of_real_fashion_mnist_is_small(cb_home):
     halves, far = F.fid_from_features(a, b), F.fid_from_features(a, c)
     assert F.fid_from_features(a, a) == pytest.approx(0.0, abs=1e-6)
     assert 0 < halves < 0.1 * far, (halves, far)
+
+
+def test_pytorch_fid_downloads_nothing_at_import_or_with_our_loader(tmp_path):
+    """Importing pytorch-fid and building its network through ``inception_network`` touches no
+    torch.hub cache (pytorch-fid downloads only inside ``fid_inception_v3``, whose loader we
+    replace), checked in a fresh interpreter with an empty TORCH_HOME."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("pytorch_fid")
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch"), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    code = ("import pytorch_fid.inception, pytorch_fid.fid_score\n"
+            "from clusterbench.evaluate.fid import inception_network\n"
+            "inception_network('random')\n")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
+    assert not (tmp_path / "torch").exists()
