@@ -182,6 +182,7 @@ def test_fid_of_two_halves_of_real_fashion_mnist_is_small(cb_home):
     assert 0 < halves < 0.1 * far, (halves, far)
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch: a minute on a loaded CPU; the fast test builds the same network
 def test_pytorch_fid_downloads_nothing_at_import_or_with_our_loader(tmp_path):
     """Importing pytorch-fid and building its network through ``inception_network`` touches no
     torch.hub cache (pytorch-fid downloads only inside ``fid_inception_v3``, whose loader we
