@@ -211,10 +211,11 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         out = method.fit(X, spec.n_clusters, seed=spec.seed, device=device, workdir=workdir, monitor=monitor)
         timings["fit_s"] = time.perf_counter() - t0
         # 4. validate and score (FloatingPointError = NaN posteriors = diverged)
-        out.validate(y.shape[0])
+        out.validate(y.shape[0], clusters=cls.clusters)
         from clusterbench.metrics import record_metrics
 
-        record.metrics = record_metrics(y, out.proba, extras=out.extras)
+        # generator-only methods (clusters=False) have no posterior: no ACC/NMI, no outputs sidecar
+        record.metrics = record_metrics(y, out.proba, extras=out.extras) if cls.clusters else {}
         record.history = [dict(h) for h in out.history]
         record.extras = dict(out.extras)
         record.artifacts = {k: os.path.relpath(Path(v), rec_file.parent) for k, v in out.artifacts.items()}
@@ -222,7 +223,8 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         if epochs:
             timings["epoch_s"] = epochs
         # 5. outputs sidecar before the record: a record never points at missing outputs
-        write_outputs(rec_file, proba=out.proba, y=y, embedding=out.embedding, indices=idx)
+        if cls.clusters:
+            write_outputs(rec_file, proba=out.proba, y=y, embedding=out.embedding, indices=idx)
         record.status = "ok"
     except Exception as exc:  # the failure is the result: recorded, never raised
         record.status = "failed"
