@@ -88,6 +88,8 @@ class Evaluator:
 
     ref: ``"module:function"``, ``function(ctx: EvalContext) -> EvalResult``.
     needs_generator: applies only to generative methods.
+    needs_clusters: needs per-cluster samples (``generator(n, cluster=k)``): not for methods that
+    declare ``clusters = False`` (generator-only, WGAN-GP).
     sample_shapes: the per-sample shapes it accepts (None: any); image_only: C x H x W only.
     needs_real: needs the run's data (``ctx.real``).
     """
@@ -96,14 +98,17 @@ class Evaluator:
     ref: str
     description: str
     needs_generator: bool = True
+    needs_clusters: bool = False
     sample_shapes: tuple[tuple[int, ...], ...] | None = None
     image_only: bool = False
     needs_real: bool = False
 
-    def skip_reason(self, *, generative: bool, sample_shape: tuple[int, ...]) -> str | None:
+    def skip_reason(self, *, generative: bool, sample_shape: tuple[int, ...], clusters: bool = True) -> str | None:
         """Why this evaluator does not apply to a run (None when it does)."""
         if self.needs_generator and not generative:
             return f"{self.name} needs a generative method (MethodOutput.generator); this one does not generate."
+        if self.needs_clusters and not clusters:
+            return f"{self.name} needs per-cluster samples; this method does not cluster (clusters = False)."
         if self.image_only and len(sample_shape) != 3:
             return f"{self.name} needs image data (C x H x W); samples have shape {tuple(sample_shape)}."
         if self.sample_shapes is not None and tuple(sample_shape) not in self.sample_shapes:
@@ -130,7 +135,7 @@ EVALUATORS: dict[str, Evaluator] = {
         "ssim", "clusterbench.evaluate.ssim:evaluate_ssim",
         "DC3 Table 2: mean single-scale SSIM of ssim_pairs random pairs of samples generated from each "
         "cluster, clusters matched to classes by the MNIST classifier (ssim@<class>)",
-        image_only=True,
+        image_only=True, needs_clusters=True,
     ),
 }
 
@@ -157,13 +162,14 @@ def _load(ref: str) -> Callable[[EvalContext], EvalResult]:
     return load_ref(ref)
 
 
-def run_evaluators(names: list[str], ctx: EvalContext, *, generative: bool) -> EvalResult:
+def run_evaluators(names: list[str], ctx: EvalContext, *, generative: bool, clusters: bool = True) -> EvalResult:
     """Run ``names`` on ``ctx``; one merged :class:`EvalResult` whose ``facts`` map each
     evaluator name to its facts (with ``seconds``) or to ``{"skipped": reason}``."""
     total = EvalResult()
     for name in names:
         ev = EVALUATORS[name]
-        reason = ev.skip_reason(generative=generative and ctx.generator is not None, sample_shape=ctx.sample_shape)
+        reason = ev.skip_reason(generative=generative and ctx.generator is not None, sample_shape=ctx.sample_shape,
+                                clusters=clusters)
         if reason is None and ev.needs_real and ctx.real is None:
             reason = f"{name} needs the run's real data, which the caller did not pass."
         if reason is not None:
@@ -181,7 +187,7 @@ def run_evaluators(names: list[str], ctx: EvalContext, *, generative: bool) -> E
     return total
 
 
-def evaluate_run(config: dict[str, Any], *, generator: Generator | None, generative: bool,
+def evaluate_run(config: dict[str, Any], *, generator: Generator | None, generative: bool, clusters: bool,
                  sample_shape: tuple[int, ...], n_clusters: int, seed: int, device: str,
                  real: Any) -> EvalResult | None:
     """The runner's one call after ``fit``: the evaluators ``config`` requests (None when none).
@@ -194,7 +200,7 @@ def evaluate_run(config: dict[str, Any], *, generator: Generator | None, generat
         return None
     ctx = EvalContext(generator=generator, sample_shape=tuple(sample_shape), n_clusters=int(n_clusters),
                       seed=int(seed), device=device, real=real, options=dict(config))
-    return run_evaluators(names, ctx, generative=generative)
+    return run_evaluators(names, ctx, generative=generative, clusters=clusters)
 
 
 __all__ = ["EVALUATORS", "EVAL_OPTION_KEYS", "EvalContext", "EvalResult", "Evaluator", "Generator", "SkipEvaluator",

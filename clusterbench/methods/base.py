@@ -33,7 +33,8 @@ Monitor = Callable[[np.ndarray], dict[str, float]]
 class MethodOutput:
     """What ``fit`` returns.
 
-    proba: N x K soft assignments, rows sum to 1 (one-hot for hard clusterers).
+    proba: N x K soft assignments, rows sum to 1 (one-hot for hard clusterers); None only for
+    methods that declare ``clusters = False`` (generator-only, e.g. WGAN-GP).
     embedding: N x d latent representation where the method has one.
     history: one dict per epoch (losses, monitor metrics, seconds).
     artifacts: name -> file written under ``workdir`` (checkpoints, PNG sample grids).
@@ -44,7 +45,7 @@ class MethodOutput:
     (``clusterbench.evaluate``) score them. Not stored in the record.
     """
 
-    proba: np.ndarray
+    proba: np.ndarray | None
     embedding: np.ndarray | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     artifacts: dict[str, Path] = field(default_factory=dict)
@@ -52,10 +53,17 @@ class MethodOutput:
     generator: Callable[..., np.ndarray] | None = None
 
     @property
-    def labels(self) -> np.ndarray:
-        return np.asarray(self.proba).argmax(axis=1)
+    def labels(self) -> np.ndarray | None:
+        return None if self.proba is None else np.asarray(self.proba).argmax(axis=1)
 
-    def validate(self, n_samples: int) -> None:
+    def validate(self, n_samples: int, *, clusters: bool = True) -> None:
+        """Check the posterior; ``clusters=False`` (the method's declared capability) allows None."""
+        if self.proba is None:
+            if clusters:
+                raise ValueError("proba is None, but the method declares clusters=True")
+            return
+        if not clusters:
+            raise ValueError("a method that declares clusters=False must return proba=None")
         p = np.asarray(self.proba)
         if p.ndim != 2 or p.shape[0] != n_samples:
             raise ValueError(f"proba must be N x K with N={n_samples}, got shape {p.shape}")

@@ -263,11 +263,15 @@ def save_png(path: Path, image: np.ndarray, *, upscale: int = 1) -> Path:
 
 @torch.no_grad()
 def generation_artifacts(generate, spec: ArchSpec, workdir: Path, *, device: torch.device,
-                         n_per_cluster: int = 10, steps: int = 10, seed: int = 0) -> dict[str, Path]:
+                         n_per_cluster: int = 10, steps: int = 10, seed: int = 0, noise_std: float = 1.0,
+                         span: tuple[float, float] = (-2.0, 2.0), max_traversals: int | None = None) -> dict[str, Path]:
     """Fig. 7 (one row per cluster, random style/noise) and Fig. 8 (each style/noise dimension
     traversed from -2 to 2 with the others at 0, one row per cluster) as PNGs under ``workdir``.
 
     ``generate(y_onehot: B x K, h: B x dh, z: B x dz) -> B x C x H x W``. Image data only.
+    ``noise_std`` scales the random style/noise (the prior's sigma; DLS: 0.1), ``span`` is the
+    traversal range (DLS Fig. 4: [-0.5, 0.5]), ``max_traversals`` caps the number of traversed
+    dimensions (the first ones; None: all).
     """
     if not spec.is_image:
         return {}
@@ -277,13 +281,13 @@ def generation_artifacts(generate, spec: ArchSpec, workdir: Path, *, device: tor
     out: dict[str, Path] = {}
     eye = torch.eye(K)
     y = eye.repeat_interleave(n_per_cluster, 0)
-    h = torch.randn(K * n_per_cluster, dh, generator=g)
-    z = torch.randn(K * n_per_cluster, dz, generator=g)
+    h = torch.randn(K * n_per_cluster, dh, generator=g) * noise_std
+    z = torch.randn(K * n_per_cluster, dz, generator=g) * noise_std
     imgs = generate(y.to(device), h.to(device), z.to(device)).float().cpu().numpy()
     out["samples_per_cluster"] = save_png(Path(workdir) / "samples_per_cluster.png",
                                           _tile(imgs, K, n_per_cluster), upscale=up)
-    values = torch.linspace(-2, 2, steps)
-    for j in range(dh + dz):
+    values = torch.linspace(float(span[0]), float(span[1]), steps)
+    for j in range(dh + dz if max_traversals is None else min(dh + dz, int(max_traversals))):
         code = torch.zeros(K * steps, dh + dz)
         code[:, j] = values.repeat(K)
         yy = eye.repeat_interleave(steps, 0)

@@ -64,6 +64,9 @@ class DeepModel:
 
     #: number of pre-training epochs run with :meth:`pretrain_step` before training.
     pretrain_epochs: int = 0
+    #: False for generator-only models (WGAN-GP): the loop calls neither :meth:`predict` nor the
+    #: monitor, and the result has no posterior (``TrainResult.proba`` is None).
+    clusters: bool = True
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
@@ -78,6 +81,11 @@ class DeepModel:
 
     def pretrain_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
         raise NotImplementedError(f"{type(self).__name__} has no pre-training phase")
+
+    def history_extras(self) -> dict[str, float]:
+        """Figures added to each epoch's history row after the epoch (e.g. a GAN's generator
+        iterations so far); counters, not means."""
+        return {}
 
     def start_training(self, batches: Callable[[], Iterator[torch.Tensor]], seed: int) -> dict[str, float]:
         """Called once, right before the first training epoch (after pre-training), with a
@@ -201,6 +209,10 @@ class LoopOptions:
     monitor_every: epochs between monitor calls (0: never).
     amp / channels_last / compile: CUDA only (ignored on CPU, which stays exact).
     progress: None = a Rich bar when stderr is a terminal.
+    max_steps: cap on the steps (batches) of the train phase in all: it runs
+    min(epochs, ceil(max_steps / batches per epoch)) epochs and its last epoch stops after
+    max_steps steps in all (None: no cap). For methods whose training length is counted in
+    iterations (GANs: generator iterations), not epochs.
     """
 
     epochs: int
@@ -214,6 +226,7 @@ class LoopOptions:
     compile: bool = False
     progress: bool | None = None
     deterministic: bool = True
+    max_steps: int | None = None
 
 
 @dataclass
@@ -221,7 +234,7 @@ class TrainResult:
     """What :func:`train` returns: the trained model, its predictions on X and the history."""
 
     model: DeepModel
-    proba: np.ndarray
+    proba: np.ndarray | None
     embedding: np.ndarray | None
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_epoch: int | None = None
@@ -425,7 +438,13 @@ def train(
         data = _Data(X, dev, channels_last)
 
         # 2. resume from the workdir's checkpoint when there is one
-        phases = [("pretrain", options.pretrain_epochs), ("train", options.epochs)]
+        per_epoch = len(batch_indices(data.n, options.batch_size, seed=seed, epoch=1, drop_last=options.drop_last))
+        train_epochs = options.epochs
+        if options.max_steps is not None:
+            if options.max_steps < 1:
+                raise ConfigError(f"max_steps must be >= 1, got {options.max_steps}.")
+            train_epochs = min(train_epochs, math.ceil(options.max_steps / per_epoch))
+        phases = [("pretrain", options.pretrain_epochs), ("train", train_epochs)]
         total = sum(n for _, n in phases)
         ckpt = Path(workdir) / CHECKPOINT_NAME if workdir is not None else None
         history: list[dict[str, Any]] = []
@@ -458,14 +477,19 @@ def train(
                         if init:
                             row = {"phase": "init", "epoch": 0, **{k: float(v) for k, v in init.items()},
                                    "seconds": time.perf_counter() - t_init}
-                            if monitor is not None and options.monitor_every:
+                            if monitor is not None and model.clusters and options.monitor_every:
                                 _monitor_into(row, model, data, options, monitor)
                             history.append(row)
+                    limit = None
+                    if phase == "train" and options.max_steps is not None:
+                        limit = options.max_steps - (epoch - 1) * per_epoch
                     row = _run_epoch(model, step_fn, data, options, seed=seed, phase=phase,
-                                     epoch=epoch, global_epoch=global_epoch, cuda=cuda)
+                                     epoch=epoch, global_epoch=global_epoch, cuda=cuda, limit=limit)
+                    row.update({k: float(v) for k, v in model.history_extras().items()})
                     # monitor (labels live in the runner; the model never sees them)
                     last = global_epoch == total
-                    if monitor is not None and options.monitor_every and (epoch % options.monitor_every == 0 or last):
+                    if monitor is not None and model.clusters and options.monitor_every and \
+                            (epoch % options.monitor_every == 0 or last):
                         _monitor_into(row, model, data, options, monitor)
                     history.append(row)
                     done = global_epoch
@@ -477,8 +501,8 @@ def train(
         if ckpt is not None and not ckpt.exists():
             save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
 
-        # 4. predict on all of X
-        proba, emb = predict_all(model, data, options.batch_size)
+        # 4. predict on all of X (generator-only models have no posterior)
+        proba, emb = predict_all(model, data, options.batch_size) if model.clusters else (None, None)
     return TrainResult(model=model, proba=proba, embedding=emb, history=history,
                        resumed_from_epoch=resumed, checkpoint=ckpt)
 
@@ -493,12 +517,15 @@ def _monitor_into(row: dict[str, Any], model: DeepModel, data: _Data, options: L
 
 
 def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, phase: str,
-               epoch: int, global_epoch: int, cuda: bool) -> dict[str, Any]:
-    """One pass over the data; returns ``{phase, epoch, <loss means>, seconds}``; raises on NaN."""
+               epoch: int, global_epoch: int, cuda: bool, limit: int | None = None) -> dict[str, Any]:
+    """One pass over the data (its first ``limit`` batches when given); returns
+    ``{phase, epoch, <loss means>, seconds}``; raises on NaN."""
     t0 = time.perf_counter()
     sums: dict[str, torch.Tensor | float] = {}
     counts: dict[str, int] = {}
     batches = batch_indices(data.n, options.batch_size, seed=seed, epoch=global_epoch, drop_last=options.drop_last)
+    if limit is not None:
+        batches = batches[: max(int(limit), 0)]
     for step, idx in enumerate(batches):
         losses = step_fn(data.batch(idx), step)
         for k, v in losses.items():
@@ -589,7 +616,9 @@ class DeepMethod:
     """Mixin for the Method classes of deep models: ``fit`` = validate, resolve the architecture,
     run :func:`train`, package a MethodOutput (cluster histogram in extras, PNGs in artifacts).
 
-    Subclasses define ``make_model(device, spec) -> DeepModel``.
+    Subclasses define ``make_model(device, spec) -> DeepModel``; they may override
+    ``resolve_spec`` (another architecture family), ``loop_length`` (training length counted in
+    steps) and ``generation_options`` (keyword arguments of ``nets.generation_artifacts``).
     """
 
     name: str = ""
@@ -599,10 +628,26 @@ class DeepMethod:
     def make_model(self, device: torch.device, spec: Any) -> DeepModel:
         raise NotImplementedError
 
+    def resolve_spec(self, X: Any, n_clusters: int) -> Any:
+        """The architecture for data ``X`` (default: ``nets.resolve_arch`` from the config)."""
+        from clusterbench.methods.nets import resolve_arch
+
+        cfg = self.config
+        return resolve_arch(tuple(X.shape[1:]), int(n_clusters), arch=cfg.arch, style_dim=cfg.style_dim,
+                            noise_dim=cfg.noise_dim, unit_range=_unit_range(X))
+
+    def loop_length(self, n_samples: int) -> tuple[int, int | None]:
+        """(epochs, max_steps) of the train phase (``LoopOptions``); default: the config's epochs."""
+        return self.config.epochs, None
+
+    def generation_options(self) -> dict[str, Any]:
+        """Extra keyword arguments of ``nets.generation_artifacts`` (priors' scale, traversal span)."""
+        return {}
+
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu",
             workdir: Path | None = None, monitor: Monitor | None = None):
         from clusterbench.methods.base import MethodOutput, config_dict
-        from clusterbench.methods.nets import generation_artifacts, resolve_arch
+        from clusterbench.methods.nets import generation_artifacts
 
         cfg = self.config
         if getattr(X, "ndim", 0) < 2 or X.shape[0] < 2:
@@ -610,18 +655,18 @@ class DeepMethod:
                             f"got shape {getattr(X, 'shape', None)}.", hint="Check the data set.")
         if int(n_clusters) < 2:
             raise ConfigError(f"n_clusters must be >= 2, got {n_clusters}.")
-        spec = resolve_arch(tuple(X.shape[1:]), int(n_clusters), arch=cfg.arch, style_dim=cfg.style_dim,
-                            noise_dim=cfg.noise_dim, unit_range=_unit_range(X))
+        spec = self.resolve_spec(X, int(n_clusters))
         if cfg.save_samples and workdir is not None and spec.is_image:
             import importlib.util
 
             if importlib.util.find_spec("matplotlib") is None:  # fail before training, not after
                 raise ConfigError("save_samples=true needs matplotlib to write the PNG sample grids.",
                                   hint="pip install 'clusterbench[report]', or --set save_samples=false.")
+        epochs, max_steps = self.loop_length(int(X.shape[0]))
         options = LoopOptions(
-            epochs=cfg.epochs, batch_size=cfg.batch_size, pretrain_epochs=cfg.pretrain_epochs,
+            epochs=epochs, batch_size=cfg.batch_size, pretrain_epochs=cfg.pretrain_epochs,
             checkpoint_every=cfg.checkpoint_every, monitor_every=cfg.monitor_every, amp=cfg.amp,
-            channels_last=cfg.channels_last, compile=cfg.compile,
+            channels_last=cfg.channels_last, compile=cfg.compile, max_steps=max_steps,
         )
         # what determines the result (bookkeeping options may change between a run and its resume)
         result_config = {k: v for k, v in config_dict(cfg).items()
@@ -633,24 +678,23 @@ class DeepMethod:
             workdir.mkdir(parents=True, exist_ok=True)
         res = train(lambda dev: self.make_model(dev, spec), X, options=options, seed=seed, device=device,
                     workdir=workdir, monitor=monitor, fingerprint=fingerprint)
-        labels = res.proba.argmax(1)
-        hist = np.bincount(labels, minlength=int(n_clusters))
         out = MethodOutput(proba=res.proba, embedding=res.embedding, history=res.history)
         out.extras = {
-            "cluster_histogram": hist.tolist(),
-            "clusters_used": int((hist > 0).sum()),
             "architecture": spec.describe(),
             "resumed_from_epoch": res.resumed_from_epoch,
             "device": str(res.model.device),
         }
+        if res.proba is not None:
+            hist = np.bincount(res.proba.argmax(1), minlength=int(n_clusters))
+            out.extras.update(cluster_histogram=hist.tolist(), clusters_used=int((hist > 0).sum()))
         if res.checkpoint is not None:
             out.artifacts["checkpoint"] = res.checkpoint
         if self.generative:
             out.generator = make_generator(res.model)
             if cfg.save_samples and workdir is not None and spec.is_image:
                 res.model.train_mode(False)
-                out.artifacts.update(generation_artifacts(res.model.generate, spec, workdir,
-                                                          device=res.model.device, seed=seed))
+                out.artifacts.update(generation_artifacts(res.model.generate, spec, workdir, device=res.model.device,
+                                                          seed=seed, **self.generation_options()))
                 res.model.train_mode(True)
         return out
 

@@ -212,15 +212,16 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         out = method.fit(X, spec.n_clusters, seed=spec.seed, device=device, workdir=workdir, monitor=monitor)
         timings["fit_s"] = time.perf_counter() - t0
         # 4. validate and score (FloatingPointError = NaN posteriors = diverged)
-        out.validate(y.shape[0])
+        out.validate(y.shape[0], clusters=cls.clusters)
         from clusterbench.metrics import record_metrics
 
-        record.metrics = record_metrics(y, out.proba, extras=out.extras)
+        # generator-only methods (clusters=False) have no posterior: no ACC/NMI, no outputs sidecar
+        record.metrics = record_metrics(y, out.proba, extras=out.extras) if cls.clusters else {}
         record.history = [dict(h) for h in out.history]
         record.extras = dict(out.extras)
         # 4b. evaluators (mode counting, FID, SSIM) on what a generative method exposes
         t0 = time.perf_counter()
-        ev = evaluate_run(spec.config, generator=out.generator, generative=cls.generative,
+        ev = evaluate_run(spec.config, generator=out.generator, generative=cls.generative, clusters=cls.clusters,
                           sample_shape=tuple(X.shape[1:]), n_clusters=spec.n_clusters, seed=spec.seed,
                           device=device, real=X)
         if ev is not None:
@@ -232,7 +233,8 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         if epochs:
             timings["epoch_s"] = epochs
         # 5. outputs sidecar before the record: a record never points at missing outputs
-        write_outputs(rec_file, proba=out.proba, y=y, embedding=out.embedding, indices=idx)
+        if cls.clusters:
+            write_outputs(rec_file, proba=out.proba, y=y, embedding=out.embedding, indices=idx)
         record.status = "ok"
     except Exception as exc:  # the failure is the result: recorded, never raised
         record.status = "failed"
