@@ -47,6 +47,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "clustergan": "clusterbench.methods.clustergan:ClusterGAN",
     "wgan-gp": "clusterbench.methods.wgan_gp:WGANGP",
     "dls": "clusterbench.methods.dls:DLS",
+    "dc3-gan": "clusterbench.methods.dc3_gan:DC3GAN",
 }
 
 
