@@ -90,7 +90,8 @@ class Evaluator:
     needs_generator: applies only to generative methods.
     needs_clusters: needs per-cluster samples (``generator(n, cluster=k)``): not for methods that
     declare ``clusters = False`` (generator-only, WGAN-GP).
-    sample_shapes: the per-sample shapes it accepts (None: any); image_only: C x H x W only.
+    sample_shapes: the per-sample shapes it accepts (None: any); image_only: C x H x W only;
+    min_side: the smallest H and W it accepts (SSIM's 11 x 11 window).
     needs_real: needs the run's data (``ctx.real``).
     """
 
@@ -101,6 +102,7 @@ class Evaluator:
     needs_clusters: bool = False
     sample_shapes: tuple[tuple[int, ...], ...] | None = None
     image_only: bool = False
+    min_side: int = 0
     needs_real: bool = False
 
     def skip_reason(self, *, generative: bool, sample_shape: tuple[int, ...], clusters: bool = True) -> str | None:
@@ -111,6 +113,9 @@ class Evaluator:
             return f"{self.name} needs per-cluster samples; this method does not cluster (clusters = False)."
         if self.image_only and len(sample_shape) != 3:
             return f"{self.name} needs image data (C x H x W); samples have shape {tuple(sample_shape)}."
+        if self.min_side and len(sample_shape) == 3 and min(sample_shape[1:]) < self.min_side:
+            return (f"{self.name} needs images of at least {self.min_side}x{self.min_side} pixels; these are "
+                    f"{sample_shape[1]}x{sample_shape[2]}.")
         if self.sample_shapes is not None and tuple(sample_shape) not in self.sample_shapes:
             want = " or ".join("x".join(map(str, s)) for s in self.sample_shapes)
             return f"{self.name} needs samples of shape {want}; these have shape {'x'.join(map(str, sample_shape))}."
@@ -135,7 +140,7 @@ EVALUATORS: dict[str, Evaluator] = {
         "ssim", "clusterbench.evaluate.ssim:evaluate_ssim",
         "DC3 Table 2: mean single-scale SSIM of ssim_pairs random pairs of samples generated from each "
         "cluster, clusters matched to classes by the MNIST classifier (ssim@<class>)",
-        image_only=True, needs_clusters=True,
+        image_only=True, needs_clusters=True, min_side=11,
     ),
 }
 

@@ -27,15 +27,16 @@ vectors). The paper is silent on the optimiser, batch size, M and the training l
 reference code's values are used (Adam 1e-4, betas (0.5, 0.9), batch 64, M = 5, one
 gradient-penalty eps per batch, 150,000 generator iterations).
 
-Ablations (Table 8) are the option ``ablation`` (one command per row:
-``--set ablation=no-ce`` / ``no-n`` / ``no-mmd`` / ``no-ae``): the named term's weight is 0 and it
-is left out of the sum; everything else is unchanged.
+Ablations (Table 8) are the switches the report's table spec names (``report/tables/dc3.toml``):
+``--set loss_ce=false`` / ``loss_n=false`` / ``loss_mmd=false`` / ``loss_ae=false`` (one command
+per row); a switched-off term's weight is 0 and it is left out of the sum; everything else is
+unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 
@@ -50,8 +51,8 @@ from clusterbench.methods.gan.wgan import generator_loss
 #: DC3 Table 9: d_n by sample shape (DLS Table 2's values plus CIFAR-10's 128).
 DC3_LATENT: dict[tuple[int, ...], tuple[int, str]] = {**DLS_LATENT, (3, 32, 32): (128, "CIFAR-10")}
 
-#: Table 8's rows: ablation name -> the loss term it removes.
-ABLATIONS: dict[str, str] = {"no-ce": "ce", "no-n": "n", "no-mmd": "mmd", "no-ae": "ae"}
+#: Table 8's switches: config key -> the loss term it keeps (True, default) or removes (False).
+ABLATIONS: dict[str, str] = {"loss_ce": "ce", "loss_n": "n", "loss_mmd": "mmd", "loss_ae": "ae"}
 
 
 class DC3GANModel(DLSModel):
@@ -74,8 +75,9 @@ class DC3GANModel(DLSModel):
     def term_weights(self) -> dict[str, float]:
         c = self.cfg
         weights = {"adv": 1.0, "ae": 1.0, "mmd": c.beta1, "n": c.beta2, "ce": c.beta3}
-        if c.ablation != "none":
-            weights[ABLATIONS[c.ablation]] = 0.0
+        for key, term in ABLATIONS.items():
+            if not getattr(c, key):
+                weights[term] = 0.0
         return weights
 
 
@@ -92,18 +94,19 @@ class DC3GAN(GANMethod, Method):
         """Defaults: DC3 Section 3 "Implementation Details" (lambda = gp_weight = 10, beta1 = beta2
         = 0.1, beta3 = 10, sigma 0.10), Tables 9-10 (d_n, networks); where the paper is silent, the
         DLS reference code (150,000 generator iterations, batch 64, M = 5, Adam 1e-4 (0.5, 0.9)).
-        ablation: "none" or a Table 8 row, "no-ce" | "no-n" | "no-mmd" | "no-ae"."""
+        loss_ce / loss_n / loss_mmd / loss_ae: False removes that term (Table 8's ablations)."""
 
         iterations: int | None = 150_000
         beta1: float = 0.1
         beta2: float = 0.1
         beta3: float = 10.0
-        ablation: Literal["none", "no-ce", "no-n", "no-mmd", "no-ae"] = "none"
+        loss_ce: bool = True
+        loss_n: bool = True
+        loss_mmd: bool = True
+        loss_ae: bool = True
 
         def __post_init__(self) -> None:
             super().__post_init__()
-            if self.ablation != "none" and self.ablation not in ABLATIONS:
-                raise ValueError(f"ablation must be none or one of {', '.join(ABLATIONS)}, got {self.ablation!r}")
             for k in ("beta1", "beta2", "beta3"):
                 if getattr(self, k) < 0:
                     raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
