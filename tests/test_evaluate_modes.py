@@ -79,6 +79,7 @@ def test_registry_requested_and_skip_reasons():
     assert "generative" in modes.skip_reason(generative=False, sample_shape=(1, 28, 28))
     assert "1x28x28" in modes.skip_reason(generative=True, sample_shape=(3, 32, 32))
     assert "image" in EVALUATORS["fid"].skip_reason(generative=True, sample_shape=(64,))
+    assert "11x11" in EVALUATORS["ssim"].skip_reason(generative=True, sample_shape=(1, 8, 8))
     assert "clusters = False" in EVALUATORS["ssim"].skip_reason(generative=True, sample_shape=(1, 28, 28), clusters=False)
     assert EVALUATORS["fid"].skip_reason(generative=True, sample_shape=(1, 28, 28), clusters=False) is None
 

@@ -11,8 +11,10 @@ Network: Conv(32, 3x3) ReLU -> Conv(64, 3x3) ReLU -> MaxPool(2) -> Dropout(0.25)
 The classifier is trained once on MNIST's training split and cached in
 ``paths.models_dir()/mnist_cnn.pt`` with ``mnist_cnn.json`` beside it (test accuracy, epochs,
 seed, data checksum). Trained on another 28x28 grey data set with the same 70,000 = 60,000 +
-10,000 layout (``dataset="fashion-mnist"``), it is cached as ``mnist_cnn-<dataset>.pt``. A classifier below ``min_accuracy`` (0.98 by default) is an error: its mode
-counts would not be trustworthy.
+10,000 layout (``dataset="fashion-mnist"``), it is cached as ``mnist_cnn-<dataset>.pt``. A
+classifier below ``min_accuracy`` is an error: its mode counts would not be trustworthy. The bar
+per training set is :data:`MIN_ACCURACY` (MNIST 0.98; Fashion-MNIST 0.88, our choice: this
+network reaches about 0.91-0.92 there).
 
 Mode counting (metrics-reference §3): ``clusterbench.metrics.modes.modes_and_kl`` of the
 predicted labels.
@@ -35,6 +37,8 @@ from clusterbench.fsutil import atomic_path, write_json_atomic
 from clusterbench.metrics.modes import modes_and_kl
 
 MODEL_NAME = "mnist_cnn"
+#: Test accuracy a freshly trained classifier must reach, by training data set (default 0.98).
+MIN_ACCURACY: dict[str, float] = {"mnist": 0.98, "fashion-mnist": 0.88}
 
 
 def model_name(dataset: str = "mnist") -> str:
@@ -152,7 +156,7 @@ def mnist_split(X: np.ndarray, y: np.ndarray, extras: dict[str, Any]) -> tuple[n
     return X[:60000], y[:60000], X[60000:], y[60000:]
 
 
-def get_classifier(*, dataset: str = "mnist", min_accuracy: float = 0.98, device: str = "cpu",
+def get_classifier(*, dataset: str = "mnist", min_accuracy: float | None = None, device: str = "cpu",
                    epochs: int = 12) -> tuple[nn.Module, dict[str, Any]]:
     """The cached classifier, trained on ``dataset``'s training split the first time."""
     name = model_name(dataset)
@@ -164,6 +168,8 @@ def get_classifier(*, dataset: str = "mnist", min_accuracy: float = 0.98, device
 
     X, y, info, extras = clusterbench.load(dataset, extras=True)
     Xtr, ytr, Xte, yte = mnist_split(np.asarray(X), np.asarray(y), extras)
+    if min_accuracy is None:
+        min_accuracy = MIN_ACCURACY.get(dataset, 0.98)
     train_classifier(Xtr, ytr, Xte, yte, epochs=epochs, min_accuracy=min_accuracy, device=device,
                      provenance={"dataset": dataset, "dataset_checksum": getattr(info, "checksum", "")}, name=name)
     return load_classifier(name=name)
