@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from clusterbench.errors import UnknownNameError
+from clusterbench.plugins import load_ref
 
 #: ``generator(n, cluster=None, *, seed=0) -> n x sample-shape float32 array``.
 Generator = Callable[..., np.ndarray]
@@ -162,8 +163,6 @@ def requested(config: dict[str, Any]) -> list[str]:
 
 
 def _load(ref: str) -> Callable[[EvalContext], EvalResult]:
-    from clusterbench.plugins import load_ref
-
     return load_ref(ref)
 
 

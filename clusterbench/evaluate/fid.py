@@ -32,11 +32,17 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
+import torch
+from scipy import linalg
 
+from clusterbench.data.preprocessors.features import hash_prefix_from_name, verify_hash_prefix
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.evaluate import EvalContext, EvalResult, SkipEvaluator
+from clusterbench.evaluate.mnist_classifier import get_classifier, penultimate_features
+from clusterbench.evaluate.weights import require_weights
 
 #: Default number of real and of generated samples (the usual FID protocol).
 DEFAULT_SAMPLES = 10000
@@ -62,8 +68,6 @@ def activation_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
                      eps: float = 1e-6) -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2): mu d, sigma d x d."""
-    from scipy import linalg
-
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
@@ -89,7 +93,7 @@ def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
 
 
 def _pytorch_fid_inception():
-    try:
+    try:  # an optional dependency (clusterbench[eval]): imported when the Inception FID runs
         from pytorch_fid import inception
     except ImportError:
         raise ConfigError(
@@ -108,12 +112,6 @@ def inception_network(weights: str | Path = "inception-fid", *, seed: int = 0) -
     duration of the call by one that returns our verified state dict (``weights_only=True``), so
     nothing is downloaded. Returns (network, provenance).
     """
-    import torch
-    from unittest import mock
-
-    from clusterbench.data.preprocessors.features import hash_prefix_from_name, verify_hash_prefix
-    from clusterbench.evaluate.weights import require_weights
-
     inception = _pytorch_fid_inception()
     with contextlib.ExitStack() as stack:
         if str(weights) == "random":
@@ -154,8 +152,6 @@ def inception_network(weights: str | Path = "inception-fid", *, seed: int = 0) -
 def inception_features(net: Any, images: np.ndarray, *, batch_size: int = INCEPTION_BATCH,
                        device: str = "cpu") -> np.ndarray:
     """N x C x H x W images in [0, 1] (C = 1 or 3) -> N x 2048 pool3 activations (float64)."""
-    import torch
-
     x_all = np.asarray(images)
     if x_all.ndim != 4 or x_all.shape[1] not in (1, 3):
         raise DataError(f"Inception features need N x 1 x H x W or N x 3 x H x W images, got shape {x_all.shape}.")
@@ -174,8 +170,6 @@ def feature_extractor(network: str, ctx: EvalContext, *, inception_weights: str 
                       ) -> tuple[Extractor, dict[str, Any]]:
     """(images -> N x d features, provenance) of ``network`` ("mnist-cnn" or "inception")."""
     if network == "mnist-cnn":
-        from clusterbench.evaluate.mnist_classifier import get_classifier, penultimate_features
-
         dataset = str(ctx.option("eval_classifier", "mnist"))
         clf, facts = get_classifier(dataset=dataset, device=ctx.device)
         prov = {"network": "mnist-cnn penultimate (128-d, post-ReLU)", "feature_dim": 128,

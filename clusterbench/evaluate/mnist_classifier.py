@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from clusterbench import paths
+from clusterbench.data import load as load_dataset
 from clusterbench.errors import DataError
 from clusterbench.fsutil import atomic_path, write_json_atomic
 from clusterbench.metrics.modes import modes_and_kl
@@ -164,9 +165,7 @@ def get_classifier(*, dataset: str = "mnist", min_accuracy: float | None = None,
         return load_classifier(name=name)
     except DataError:
         pass
-    import clusterbench
-
-    X, y, info, extras = clusterbench.load(dataset, extras=True)
+    X, y, info, extras = load_dataset(dataset, extras=True)
     Xtr, ytr, Xte, yte = mnist_split(np.asarray(X), np.asarray(y), extras)
     if min_accuracy is None:
         min_accuracy = MIN_ACCURACY.get(dataset, 0.98)

@@ -27,6 +27,8 @@ import numpy as np
 
 from clusterbench.errors import ConfigError
 from clusterbench.evaluate import EvalContext, EvalResult
+from clusterbench.evaluate.mnist_classifier import get_classifier, predict_labels
+from clusterbench.metrics.clustering import cluster_to_class_map
 
 #: DC3 Table 2: 200 pairs per cluster.
 DEFAULT_PAIRS = 200
@@ -37,7 +39,7 @@ WINDOW = "11x11 Gaussian, sigma 1.5 (skimage gaussian_weights, truncate 3.5), si
 
 
 def _skimage_ssim():
-    try:
+    try:  # an optional dependency (clusterbench[eval]): imported when SSIM runs
         from skimage.metrics import structural_similarity
     except ImportError:
         raise ConfigError("SSIM diversity needs scikit-image, which is not installed.",
@@ -73,9 +75,6 @@ def evaluate_ssim(ctx: EvalContext) -> EvalResult:
     facts: dict[str, Any] = {"pairs": pairs, "ssim": "skimage structural_similarity", "window": WINDOW,
                              "per_cluster": {str(k): v for k, v in per_cluster.items()}}
     if tuple(ctx.sample_shape) == (1, 28, 28):
-        from clusterbench.evaluate.mnist_classifier import get_classifier, predict_labels
-        from clusterbench.metrics.clustering import cluster_to_class_map
-
         dataset = str(ctx.option("eval_classifier", "mnist"))
         clf, info = get_classifier(dataset=dataset, device=ctx.device)
         n_classes = int(info.get("n_classes", 10))

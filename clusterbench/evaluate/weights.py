@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from clusterbench import paths
+from clusterbench.data import download
+from clusterbench.data.preprocessors.features import hash_prefix_from_name, sha256_of, verify_hash_prefix
 from clusterbench.data.registry import DatasetSpec, FileSpec
 from clusterbench.errors import DataError, UnknownNameError
 
@@ -51,9 +53,6 @@ def fetch_weights(name: str, *, mirror: str | None = None, from_file: str | Path
                   force: bool = False, progress: bool = True) -> Path:
     """Download (or copy with ``from_file``) the weights file ``name``, verify its sha256 prefix,
     and return its path. A file already there that verifies is kept (unless ``force``)."""
-    from clusterbench.data import download
-    from clusterbench.data.preprocessors.features import hash_prefix_from_name, sha256_of, verify_hash_prefix
-
     fs = _spec(name)
     spec = DatasetSpec(name=name, preprocessor="", n_clusters=0, files=(fs,))
     raw = weights_dir(name)
