@@ -29,7 +29,7 @@ def test_trains_on_ytf_and_vector_shapes(name, shape, family, tmp_path):
     assert out.extras["architecture"]["arch"] == family
     assert out.history[-1]["g_iterations"] == 3 and out.history[-1]["critic_iterations"] == 3
     if METHODS[name].clusters:
-        assert out.proba.shape == (24, 3) and out.embedding.shape[0] == 24
+        assert out.proba.shape == (24, 3) and out.embedding.shape == (24, out.extras["architecture"]["z_n"])
     if len(shape) == 3:
         assert out.artifacts["samples_per_cluster"].read_bytes()[:4] == b"\x89PNG"
         assert sum(k.startswith("traversal_z") for k in out.artifacts) == 5
