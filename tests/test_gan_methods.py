@@ -66,7 +66,7 @@ def test_iterations_set_the_training_length_and_are_in_the_history():
 
 def test_resume_mid_training_equals_uninterrupted(tmp_path):
     X = np.random.default_rng(1).random((40, 16), dtype=np.float32)
-    kw = dict(epochs=None, iterations=4, critic_iters=3)  # 12 steps = 3 epochs (5, 5, 2)
+    kw = {"epochs": None, "iterations": 4, "critic_iters": 3}  # 12 steps = 3 epochs (5, 5, 2)
     full = _fit("dls", X, workdir=tmp_path / "full", **kw)
 
     class Stop(Exception):
@@ -85,7 +85,7 @@ def test_resume_mid_training_equals_uninterrupted(tmp_path):
     resumed = _fit("dls", X, workdir=tmp_path / "cut", **kw)
     assert resumed.extras["resumed_from_epoch"] == 1
     np.testing.assert_allclose(resumed.proba, full.proba, atol=1e-6)
-    strip = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "monitor_seconds")} for r in h]  # noqa: E731
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "monitor_seconds")} for r in h]
     assert strip(resumed.history) == strip(full.history)
     assert full.history[-1]["g_iterations"] == 4
 

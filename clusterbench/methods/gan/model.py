@@ -194,6 +194,4 @@ class GANMethod(DeepMethod):
         return {"noise_std": self.config.sigma, "span": (-0.5, 0.5), "max_traversals": self.config.traversal_dims}
 
 
-
-
 __all__ = ["GANConfig", "GANMethod", "GANModel"]
