@@ -183,3 +183,14 @@ def test_wgan_gp_record_has_no_clustering_metrics(tmp_path):
     assert rec.status == "ok", rec.traceback
     assert rec.method == "wgan-gp" and rec.metrics == {} and "cluster_histogram" not in rec.extras
     assert rec.history and "acc" not in rec.history[-1]
+
+
+def test_method_output_proba_none_only_for_generator_only_methods():
+    from clusterbench.methods.base import MethodOutput
+
+    MethodOutput(proba=None).validate(3, clusters=False)
+    with pytest.raises(ValueError, match="clusters=True"):
+        MethodOutput(proba=None).validate(3)
+    with pytest.raises(ValueError, match="clusters=False"):
+        MethodOutput(proba=np.full((3, 2), 0.5)).validate(3, clusters=False)
+    assert MethodOutput(proba=None).labels is None
