@@ -29,7 +29,7 @@ def test_trains_on_ytf_and_vector_shapes(name, shape, family, tmp_path):
     assert out.extras["architecture"]["arch"] == family
     assert out.history[-1]["g_iterations"] == 3 and out.history[-1]["critic_iterations"] == 3
     if METHODS[name].clusters:
-        assert out.proba.shape == (24, 3) and out.embedding.shape[0] == 24
+        assert out.proba.shape == (24, 3) and out.embedding.shape == (24, out.extras["architecture"]["z_n"])
     if len(shape) == 3:
         assert out.artifacts["samples_per_cluster"].read_bytes()[:4] == b"\x89PNG"
         assert sum(k.startswith("traversal_z") for k in out.artifacts) == 5
@@ -66,7 +66,7 @@ def test_iterations_set_the_training_length_and_are_in_the_history():
 
 def test_resume_mid_training_equals_uninterrupted(tmp_path):
     X = np.random.default_rng(1).random((40, 16), dtype=np.float32)
-    kw = dict(epochs=None, iterations=4, critic_iters=3)  # 12 steps = 3 epochs (5, 5, 2)
+    kw = {"epochs": None, "iterations": 4, "critic_iters": 3}  # 12 steps = 3 epochs (5, 5, 2)
     full = _fit("dls", X, workdir=tmp_path / "full", **kw)
 
     class Stop(Exception):
@@ -85,7 +85,7 @@ def test_resume_mid_training_equals_uninterrupted(tmp_path):
     resumed = _fit("dls", X, workdir=tmp_path / "cut", **kw)
     assert resumed.extras["resumed_from_epoch"] == 1
     np.testing.assert_allclose(resumed.proba, full.proba, atol=1e-6)
-    strip = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "monitor_seconds")} for r in h]  # noqa: E731
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "monitor_seconds")} for r in h]
     assert strip(resumed.history) == strip(full.history)
     assert full.history[-1]["g_iterations"] == 4
 
@@ -183,3 +183,14 @@ def test_wgan_gp_record_has_no_clustering_metrics(tmp_path):
     assert rec.status == "ok", rec.traceback
     assert rec.method == "wgan-gp" and rec.metrics == {} and "cluster_histogram" not in rec.extras
     assert rec.history and "acc" not in rec.history[-1]
+
+
+def test_method_output_proba_none_only_for_generator_only_methods():
+    from clusterbench.methods.base import MethodOutput
+
+    MethodOutput(proba=None).validate(3, clusters=False)
+    with pytest.raises(ValueError, match="clusters=True"):
+        MethodOutput(proba=None).validate(3)
+    with pytest.raises(ValueError, match="clusters=False"):
+        MethodOutput(proba=np.full((3, 2), 0.5)).validate(3, clusters=False)
+    assert MethodOutput(proba=None).labels is None

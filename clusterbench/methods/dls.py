@@ -50,7 +50,7 @@ class DLSModel(GANModel):
     def loss_terms(self, x: torch.Tensor, z: PriorSample) -> dict[str, torch.Tensor]:
         """The terms of Algorithm 1 lines 9-15 for the real batch x (B x sample shape) and prior draw z."""
         x_g = self.G(z.z)
-        zn_hat, zc_hat = self.E(x_g)                        # (z^_c, z^_n) = E(x_g)
+        _zn_hat, zc_hat = self.E(x_g)                       # (z^_c, z^_n) = E(x_g); z^_n unused by DLS
         zrn, zrc = self.E(x)                                # (z^r_c, z^r_n) = E(x_r)
         x_rec = self.G(torch.cat([zrc.softmax(1), zrn], 1))  # x^_r = G(z^r)
         x_g2 = self.G(torch.cat([z.z_c, zrn], 1))            # x'_g = G(z_c, z^r_n)

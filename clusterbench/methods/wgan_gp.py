@@ -7,8 +7,10 @@ Prior (``prior``): "gaussian" (default; the plain WGAN-GP baseline of that compa
 z ~ N(0, sigma^2 I) over all K + d_n inputs of G, sigma = 1 (standard WGAN-GP; the papers do not
 give it); or "discrete-continuous": ClusterGAN's prior (one-hot z_c, z_n ~ N(0, 0.1^2 I) with
 ``sigma=0.1``), which makes it ClusterGAN without its encoder and lets ``sample(n, cluster)`` fix
-z_c. Under the Gaussian prior there are no clusters: ``sample(n, cluster=c)`` is refused, and the
-rows of the "per-cluster" PNG grid are plain samples.
+z_c. Under the Gaussian prior there are no clusters: ``sample(n, cluster=c)`` is refused; G's
+first K inputs are Gaussian like the rest (``prior()`` returns them in the place of z_c, so mode
+counting sees plain samples), and row k of the "per-cluster" PNG grid puts the k-th unit vector
+there (a fixed point of the Gaussian, not a cluster); ``sample(n)`` gives plain samples.
 
 Training as ClusterGAN/DLS: M = 5 critic steps per generator step, lambda 10 with one eps per
 batch, Adam 1e-4 (0.5, 0.9), batch 64; 150,000 generator iterations (DLS's ``num_batches``; our
@@ -40,16 +42,6 @@ class WGANGPModel(GANModel):
             raise ValueError("wgan-gp with the Gaussian prior has no clusters: sample(n, cluster=None) only")
         z = torch.randn(n, self.K + self.d_n, device=self.device) * self.cfg.sigma
         return PriorSample(torch.full((n,), -1, dtype=torch.long, device=self.device), z[:, : self.K], z[:, self.K :])
-
-    @torch.no_grad()
-    def generate(self, y: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        if self.cfg.prior == "discrete-continuous":
-            return super().generate(y, h, z)
-        # Gaussian prior: the first K inputs are Gaussian too (drawn from a fixed generator so the
-        # PNGs are a function of the weights); the traversed z_n are the last d_n inputs.
-        g = torch.Generator(device="cpu").manual_seed(0)
-        first = (torch.randn(y.shape, generator=g) * self.cfg.sigma).to(y.device)
-        return self.G(torch.cat([first, z], 1))
 
     def generator_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.draw(x.shape[0])

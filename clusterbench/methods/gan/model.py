@@ -151,8 +151,10 @@ class GANModel(DeepModel):
     # clustering: argmax of E's softmax -----------------------------------------------------------
     @torch.no_grad()
     def predict(self, x: torch.Tensor):
+        """(B x K softmax of E's logits, B x d_n z_n): the embedding is the continuous code alone,
+        so the report's t-SNE of the stored embedding is DLS Fig. 2(2)."""
         z_n, logits = self.E(x)
-        return logits.softmax(1), torch.cat([z_n, logits], 1)
+        return logits.softmax(1), z_n
 
 
 class GANMethod(DeepMethod):
@@ -190,8 +192,6 @@ class GANMethod(DeepMethod):
 
     def generation_options(self) -> dict[str, Any]:
         return {"noise_std": self.config.sigma, "span": (-0.5, 0.5), "max_traversals": self.config.traversal_dims}
-
-
 
 
 __all__ = ["GANConfig", "GANMethod", "GANModel"]

@@ -129,8 +129,9 @@ def _nearest_latent(shape: tuple[int, ...], table: dict[tuple[int, ...], tuple[i
     return d, f"{src}, nearest known shape {'x'.join(map(str, best))}", False
 
 
-def resolve_gan_arch(sample_shape: tuple[int, ...], n_clusters: int, *, latent_table: dict[tuple[int, ...], tuple[int, str]],
-                     arch: str = "auto", latent_dim: int | None = None, unit_range: bool = True) -> GANSpec:
+def resolve_gan_arch(sample_shape: tuple[int, ...], n_clusters: int, *,
+                     latent_table: dict[tuple[int, ...], tuple[int, str]], arch: str = "auto",
+                     latent_dim: int | None = None, unit_range: bool = True) -> GANSpec:
     """Choose the family and d_n for samples of ``sample_shape`` (module docstring)."""
     shape = tuple(int(s) for s in sample_shape)
     if arch not in GAN_ARCHS:
