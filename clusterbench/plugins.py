@@ -43,6 +43,11 @@ BUILTIN_METHODS: dict[str, str] = {
     "aae": "clusterbench.methods.aae:AAE",
     "infogan": "clusterbench.methods.infogan:InfoGAN",
     "catgan": "clusterbench.methods.catgan:CatGAN",
+    # GAN clustering of the DLS / DC3 papers (methods/gan/ holds the shared pieces)
+    "clustergan": "clusterbench.methods.clustergan:ClusterGAN",
+    "wgan-gp": "clusterbench.methods.wgan_gp:WGANGP",
+    "dls": "clusterbench.methods.dls:DLS",
+    "dc3-gan": "clusterbench.methods.dc3_gan:DC3GAN",
 }
 
 

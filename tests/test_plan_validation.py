@@ -29,7 +29,7 @@ BAD = [
     ("catgan", "epochs=-2", ">= 0"),
     ("infogan", "lr_d=-0.1", ">= 0"),
     ("infogan", "arch=nope", "not a known architecture"),
-    ("aae", "mode_samples=0", "mode_samples must be >= 1"),
+    ("aae", "mode_samples=0", "mode_samples must be >= 2"),
 ]
 
 

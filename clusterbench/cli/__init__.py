@@ -50,6 +50,7 @@ def _register() -> None:
 
     app.command("datasets")(data_cli.datasets)
     app.command("fetch")(data_cli.fetch)
+    app.command("fetch-weights")(data_cli.fetch_weights)
     app.command("report")(report_cli.report)
     app.command("run")(run_cli.run)
     app.command("runs")(run_cli.runs)

@@ -165,3 +165,20 @@ def _done(info, status: str) -> None:
         f" → {info.path} ({status})",
         highlight=False,
     )
+
+
+def fetch_weights(
+    name: Annotated[str, typer.Argument(help="Weights name: inception-fid (the Inception-v3 of FID).")],
+    mirror: Annotated[
+        Optional[str], typer.Option("--mirror", help="A local directory or URL prefix holding the same file name; tried first.")
+    ] = None,
+    from_file: Annotated[Optional[Path], typer.Option("--from", help="Your copy of the weights file (its published name).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download again even if an intact file exists.")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+) -> None:
+    """Download and verify the pretrained weights of an evaluator's feature network (FID)."""
+    from clusterbench.evaluate.weights import fetch_weights as do_fetch  # lazy: torch, only for this command
+
+    _setup_logging()
+    path = do_fetch(name, mirror=mirror, from_file=from_file, force=force, progress=not no_progress)
+    typer.echo(f"{name}: {path}")

@@ -22,12 +22,12 @@ Epochs 300 and batch 100 as for Dual-AAE.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from clusterbench.methods.base import Method
+from clusterbench.methods.base import UNIT_INTERVAL, Method
 from clusterbench.methods.dual_aae import AEConfig, LatentAutoEncoder
 from clusterbench.methods.nets import ArchSpec, build_critic
 from clusterbench.methods.training import DeepMethod
@@ -86,7 +86,7 @@ class AAE(DeepMethod, Method):
         epochs: int = 300
         batch_size: int = 100
         lr: float = 1e-4
-        beta1: float = 0.5
+        beta1: float = field(default=0.5, metadata=UNIT_INTERVAL)  # Adam's beta1
         critic_dropout: float = 0.2
 
     def make_model(self, device: torch.device, spec: ArchSpec) -> AAEModel:

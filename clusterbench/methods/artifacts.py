@@ -137,13 +137,17 @@ def save_grid_png(path: Path, images: np.ndarray, rows: int, cols: int, *, row_l
 @torch.no_grad()
 def generation_artifacts(generate: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
                          spec: ArchSpec, workdir: Path, *, device: torch.device,
-                         n_per_cluster: int = 10, steps: int = 10, seed: int = 0) -> dict[str, Path]:
+                         n_per_cluster: int = 10, steps: int = 10, seed: int = 0, noise_std: float = 1.0,
+                         span: tuple[float, float] = (-2.0, 2.0), max_traversals: int | None = None) -> dict[str, Path]:
     """Fig. 7 (one row per cluster, random style/noise) and Fig. 8 (each style/noise dimension
     traversed from -2 to 2 with the others at 0, one row per cluster) as labelled PNGs under
     ``workdir``: ``samples_per_cluster.png``, ``traversal_h<j>.png``, ``traversal_z<j>.png``.
 
     ``generate(y_onehot: B x K, h: B x dh, z: B x dz) -> B x C x H x W``. Image data only ({}
     otherwise). Row k of every grid is cluster k (one-hot code e_k, 0-based as in the records).
+    ``noise_std`` scales the random style/noise (the prior's sigma; DLS: 0.1), ``span`` is the
+    traversal range (DLS Fig. 4: [-0.5, 0.5]), ``max_traversals`` caps the number of traversed
+    dimensions (the first ones; None: all).
     """
     if not spec.is_image:
         return {}
@@ -154,15 +158,16 @@ def generation_artifacts(generate: Callable[[torch.Tensor, torch.Tensor, torch.T
     out: dict[str, Path] = {}
     eye = torch.eye(K)
     y = eye.repeat_interleave(n_per_cluster, 0)
-    h = torch.randn(K * n_per_cluster, dh, generator=g)
-    z = torch.randn(K * n_per_cluster, dz, generator=g)
+    h = torch.randn(K * n_per_cluster, dh, generator=g) * noise_std
+    z = torch.randn(K * n_per_cluster, dz, generator=g) * noise_std
     imgs = generate(y.to(device), h.to(device), z.to(device)).float().cpu().numpy()
     out["samples_per_cluster"] = save_grid_png(
         Path(workdir) / "samples_per_cluster.png", imgs, K, n_per_cluster, row_labels=rows, scale=scale,
         title="Samples per cluster: row k = cluster k (code y = e_k)",
-        xlabel=f"columns: {n_per_cluster} draws of style h ~ N(0, I) and noise z ~ N(0, I)")
-    values = torch.linspace(-2, 2, steps)
-    for j in range(dh + dz):
+        xlabel=f"columns: {n_per_cluster} draws of style h and noise z ~ N(0, {noise_std:g}² I)")
+    lo, hi = float(span[0]), float(span[1])
+    values = torch.linspace(lo, hi, steps)
+    for j in range(dh + dz if max_traversals is None else min(dh + dz, int(max_traversals))):
         code = torch.zeros(K * steps, dh + dz)
         code[:, j] = values.repeat(K)
         yy = eye.repeat_interleave(steps, 0)
@@ -174,5 +179,5 @@ def generation_artifacts(generate: Callable[[torch.Tensor, torch.Tensor, torch.T
             Path(workdir) / f"{name}.png", imgs, K, steps, row_labels=rows, scale=scale,
             col_labels=[f"{v:.1f}" for v in values.tolist()],
             title=f"Traversal of {kind} dimension {dim}: row k = cluster k (code y = e_k)",
-            xlabel=f"columns: {dim} from -2 to 2, every other style/noise dimension 0")
+            xlabel=f"columns: {dim} from {lo:g} to {hi:g}, every other style/noise dimension 0")
     return out

@@ -34,24 +34,37 @@ Monitor = Callable[[np.ndarray], dict[str, float]]
 class MethodOutput:
     """What ``fit`` returns.
 
-    proba: N x K soft assignments, rows sum to 1 (one-hot for hard clusterers).
+    proba: N x K soft assignments, rows sum to 1 (one-hot for hard clusterers); None only for
+    methods that declare ``clusters = False`` (generator-only, e.g. WGAN-GP).
     embedding: N x d latent representation where the method has one.
     history: one dict per epoch (losses, monitor metrics, seconds).
     artifacts: name -> file written under ``workdir`` (checkpoints, PNG sample grids).
-    extras: small JSON-able facts for the record (e.g. the cluster histogram, generated-mode counts).
+    extras: small JSON-able facts for the record (e.g. the cluster histogram).
+    generator: generative methods only (``Method.generative``): ``generator(n, cluster=None, *,
+    seed=0) -> n x sample-shape float32 array`` of samples from the fitted model's prior (of one
+    cluster when given), in the data's value range; the runner's evaluators
+    (``clusterbench.evaluate``) score them. Not stored in the record.
     """
 
-    proba: np.ndarray
+    proba: np.ndarray | None
     embedding: np.ndarray | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     artifacts: dict[str, Path] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    generator: Callable[..., np.ndarray] | None = None
 
     @property
-    def labels(self) -> np.ndarray:
-        return np.asarray(self.proba).argmax(axis=1)
+    def labels(self) -> np.ndarray | None:
+        return None if self.proba is None else np.asarray(self.proba).argmax(axis=1)
 
-    def validate(self, n_samples: int) -> None:
+    def validate(self, n_samples: int, *, clusters: bool = True) -> None:
+        """Check the posterior; ``clusters=False`` (the method's declared capability) allows None."""
+        if self.proba is None:
+            if clusters:
+                raise ValueError("proba is None, but the method declares clusters=True")
+            return
+        if not clusters:
+            raise ValueError("a method that declares clusters=False must return proba=None")
         p = np.asarray(self.proba)
         if p.ndim != 2 or p.shape[0] != n_samples:
             raise ValueError(f"proba must be N x K with N={n_samples}, got shape {p.shape}")
@@ -202,14 +215,17 @@ def make_config(config_cls: type, overrides: dict[str, str | Any] | None = None,
 
 #: Name conventions every Config follows (checked by :func:`config_value_problem`, so a value a
 #: run would reject is refused at plan time): fields ending with these are fractions in [0, 1).
-UNIT_INTERVAL_SUFFIXES = ("dropout", "corruption", "beta1", "beta2")
+#: Other fractions (Adam's beta1 — the papers' "beta1..beta4" are loss weights, not fractions)
+#: say so in their field metadata: ``field(default=0.5, metadata=UNIT_INTERVAL)``.
+UNIT_INTERVAL_SUFFIXES = ("dropout", "corruption")
+UNIT_INTERVAL = {"unit_interval": True}
 
 
 def config_value_problem(cfg: Any) -> str | None:
     """The first value of ``cfg`` that no run could accept, or None. Generic rules over every
     Config (a Config's own ``__post_init__`` adds the rest): numbers are finite; a number whose
     default is >= 0 (counts, sizes, rates, weights, tolerances) is >= 0; names ending with one
-    of :data:`UNIT_INTERVAL_SUFFIXES` are in [0, 1)."""
+    of :data:`UNIT_INTERVAL_SUFFIXES`, or with :data:`UNIT_INTERVAL` metadata, are in [0, 1)."""
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -219,6 +235,6 @@ def config_value_problem(cfg: Any) -> str | None:
         default = f.default if f.default is not dataclasses.MISSING else None
         if isinstance(default, (int, float)) and not isinstance(default, bool) and default >= 0 and v < 0:
             return f"{f.name}={v} must be >= 0"
-        if f.name.endswith(UNIT_INTERVAL_SUFFIXES) and not 0 <= v < 1:
+        if (f.name.endswith(UNIT_INTERVAL_SUFFIXES) or f.metadata.get("unit_interval")) and not 0 <= v < 1:
             return f"{f.name}={v} must be in [0, 1)"
     return None

@@ -18,11 +18,11 @@ PyTorch port; Springenberg used Adam too); marginal entropies from the batch; ep
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from clusterbench.methods.base import Method
+from clusterbench.methods.base import UNIT_INTERVAL, Method
 from clusterbench.methods.nets import ArchSpec, build_decoder, build_encoder, entropy_terms
 from clusterbench.methods.training import DeepConfig, DeepMethod, DeepModel
 
@@ -76,7 +76,7 @@ class CatGAN(DeepMethod, Method):
         batch_size: int = 100
         pretrain_epochs: int = 0
         lr: float = 2e-4
-        beta1: float = 0.5
+        beta1: float = field(default=0.5, metadata=UNIT_INTERVAL)  # Adam's beta1
         lam_marginal: float = 1.0
 
     def make_model(self, device: torch.device, spec: ArchSpec) -> CatGANModel:

@@ -57,6 +57,7 @@ import torch
 from torch import nn
 
 from clusterbench.errors import ConfigError, DataError
+from clusterbench.evaluate import EVAL_OPTION_KEYS, requested
 from clusterbench.fsutil import atomic_path
 from clusterbench.methods.artifacts import generation_artifacts
 from clusterbench.runtime import resolve_device as _resolve_device
@@ -82,6 +83,9 @@ class DeepModel:
 
     #: number of pre-training epochs run with :meth:`pretrain_step` before training.
     pretrain_epochs: int = 0
+    #: False for generator-only models (WGAN-GP): the loop calls neither :meth:`predict` nor the
+    #: monitor, and the result has no posterior (``TrainResult.proba`` is None).
+    clusters: bool = True
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
@@ -97,6 +101,11 @@ class DeepModel:
     def pretrain_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
         raise NotImplementedError(f"{type(self).__name__} has no pre-training phase")
 
+    def history_extras(self) -> dict[str, float]:
+        """Figures added to each epoch's history row after the epoch (e.g. a GAN's generator
+        iterations so far); counters, not means."""
+        return {}
+
     def start_training(self, batches: Callable[[], Iterator[torch.Tensor]], seed: int) -> dict[str, float]:
         """Called once, right before the first training epoch (after pre-training), with a
         function that yields all of X in order in batches; may initialise parameters from the
@@ -109,6 +118,30 @@ class DeepModel:
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One batch -> (B x K cluster posterior, B x d embedding or None); called in eval mode."""
         raise NotImplementedError
+
+    # generation (models of methods with ``generative = True``) ---------------------------------
+    def prior(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n draws of the latent prior: (labels (n,), one-hot y n x K, h n x dh, z n x dz)."""
+        raise NotImplementedError(f"{type(self).__name__} has no latent prior")
+
+    def generate(self, y: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Codes (y n x K, h n x dh, z n x dz) -> n x sample shape, in the data's value range."""
+        raise NotImplementedError(f"{type(self).__name__} does not generate")
+
+    @torch.no_grad()
+    def sample(self, n: int, cluster: int | None = None) -> torch.Tensor:
+        """n samples from the prior (of cluster ``cluster``'s one-hot code when given), n x sample
+        shape in the data's value range; called in eval mode. The default draws
+        :meth:`prior` and replaces y by the cluster's one-hot code, then :meth:`generate`; a model
+        whose prior has another form overrides it."""
+        _, y, h, z = self.prior(n)
+        if cluster is not None:
+            k = y.shape[1]
+            if not 0 <= int(cluster) < k:
+                raise ValueError(f"cluster must be in 0..{k - 1}, got {cluster}")
+            y = torch.zeros_like(y)
+            y[:, int(cluster)] = 1
+        return self.generate(y, h, z)
 
     # the manual optimisation step -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -204,6 +237,10 @@ class LoopOptions:
     progress: None = a Rich bar when stderr is a terminal, plain lines otherwise; False = silent.
     keep_checkpoint: keep the full ``checkpoint.pt`` (optimizers, RNG states) after training ends;
     by default only the final weights ``model.pt`` stay.
+    max_steps: cap on the steps (batches) of the train phase in all: it runs
+    min(epochs, ceil(max_steps / batches per epoch)) epochs and its last epoch stops after
+    max_steps steps in all (None: no cap). For methods whose training length is counted in
+    iterations (GANs: generator iterations), not epochs.
     """
 
     epochs: int
@@ -218,6 +255,7 @@ class LoopOptions:
     progress: bool | None = None
     deterministic: bool = True
     keep_checkpoint: bool = False
+    max_steps: int | None = None
 
 
 @dataclass
@@ -225,7 +263,7 @@ class TrainResult:
     """What :func:`train` returns: the trained model, its predictions on X and the history."""
 
     model: DeepModel
-    proba: np.ndarray
+    proba: np.ndarray | None
     embedding: np.ndarray | None
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_epoch: int | None = None
@@ -510,7 +548,13 @@ def train(
         data = _Data(X, dev, channels_last)
 
         # 2. resume from the workdir's checkpoint when there is one
-        phases = [("pretrain", options.pretrain_epochs), ("train", options.epochs)]
+        per_epoch = len(batch_indices(data.n, options.batch_size, seed=seed, epoch=1, drop_last=options.drop_last))
+        train_epochs = options.epochs
+        if options.max_steps is not None:
+            if options.max_steps < 1:
+                raise ConfigError(f"max_steps must be >= 1, got {options.max_steps}.")
+            train_epochs = min(train_epochs, math.ceil(options.max_steps / per_epoch))
+        phases = [("pretrain", options.pretrain_epochs), ("train", train_epochs)]
         total = sum(n for _, n in phases)
         ckpt = Path(workdir) / CHECKPOINT_NAME if workdir is not None else None
         final = Path(workdir) / MODEL_NAME if workdir is not None else None
@@ -554,14 +598,19 @@ def train(
                         if init:
                             row = {"phase": "init", "epoch": 0, **{k: float(v) for k, v in init.items()},
                                    "seconds": time.perf_counter() - t_init}
-                            if monitor is not None and options.monitor_every:
+                            if monitor is not None and model.clusters and options.monitor_every:
                                 _monitor_into(row, model, data, options, monitor)
                             history.append(row)
+                    limit = None
+                    if phase == "train" and options.max_steps is not None:
+                        limit = options.max_steps - (epoch - 1) * per_epoch
                     row = _run_epoch(model, step_fn, data, options, seed=seed, phase=phase,
-                                     epoch=epoch, global_epoch=global_epoch, cuda=cuda)
+                                     epoch=epoch, global_epoch=global_epoch, cuda=cuda, limit=limit)
+                    row.update({k: float(v) for k, v in model.history_extras().items()})
                     # monitor (labels live in the runner; the model never sees them)
                     last = global_epoch == total
-                    if monitor is not None and options.monitor_every and (epoch % options.monitor_every == 0 or last):
+                    if monitor is not None and model.clusters and options.monitor_every and \
+                            (epoch % options.monitor_every == 0 or last):
                         _monitor_into(row, model, data, options, monitor)
                     history.append(row)
                     done = global_epoch
@@ -581,8 +630,8 @@ def train(
             elif not options.keep_checkpoint:
                 ckpt.unlink(missing_ok=True)
 
-        # 4. predict on all of X
-        proba, emb = predict_all(model, data, options.batch_size)
+        # 4. predict on all of X (generator-only models have no posterior)
+        proba, emb = predict_all(model, data, options.batch_size) if model.clusters else (None, None)
     return TrainResult(model=model, proba=proba, embedding=emb, history=history, resumed_from_epoch=resumed,
                        checkpoint=ckpt if ckpt is not None and ckpt.exists() else None, weights=final)
 
@@ -597,12 +646,15 @@ def _monitor_into(row: dict[str, Any], model: DeepModel, data: _Data, options: L
 
 
 def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, phase: str,
-               epoch: int, global_epoch: int, cuda: bool) -> dict[str, Any]:
-    """One pass over the data; returns ``{phase, epoch, <loss means>, seconds}``; raises on NaN."""
+               epoch: int, global_epoch: int, cuda: bool, limit: int | None = None) -> dict[str, Any]:
+    """One pass over the data (its first ``limit`` batches when given); returns
+    ``{phase, epoch, <loss means>, seconds}``; raises on NaN."""
     t0 = time.perf_counter()
     sums: dict[str, torch.Tensor | float] = {}
     counts: dict[str, int] = {}
     batches = batch_indices(data.n, options.batch_size, seed=seed, epoch=global_epoch, drop_last=options.drop_last)
+    if limit is not None:
+        batches = batches[: max(int(limit), 0)]
     for step, idx in enumerate(batches):
         losses = step_fn(data.batch(idx), step)
         for k, v in losses.items():
@@ -637,9 +689,18 @@ class DeepConfig:
     checkpoints in the workdir. monitor_every: epochs between ACC/NMI evaluations (0: never).
     amp, channels_last, compile: CUDA-only speed-ups (CPU runs are exact float32).
     save_samples: write the Fig. 7/8 PNGs (image data only).
-    count_modes: Table II — label ``mode_samples`` (10,000) samples generated from the priors with the cached MNIST
-    classifier (``mnist_classifier.get_classifier``) and record ``modes_generated`` and ``modes_kl``
-    in the extras (1 x 28 x 28 data and generative methods only).
+
+    Evaluator options (read by the runner's evaluators after ``fit``, ``clusterbench.evaluate``;
+    never by the method, and not part of a checkpoint's fingerprint):
+    evaluate: evaluator names (``--set evaluate=modes,fid,ssim``; empty: none, nothing to pay).
+    count_modes: the first version's Table II switch, the same as ``modes`` in ``evaluate``.
+    mode_samples: generated samples labelled for mode counting (Table II: 10,000).
+    fid_samples: real and generated samples of FID, each (10,000, the usual count; fewer real
+    ones when the data set is smaller: the record says how many). fid_network: "auto"
+    (mnist-cnn for 1 x 28 x 28 samples, inception otherwise), "mnist-cnn" or "inception".
+    ssim_pairs: random pairs per cluster of the SSIM diversity (DC3 Table 2: 200).
+    eval_classifier: the 28 x 28 data set whose training split trains the classifier of mode
+    counting, FID (mnist-cnn) and SSIM's cluster-to-class matching ("mnist").
     """
 
     arch: str = "auto"
@@ -654,17 +715,29 @@ class DeepConfig:
     channels_last: bool = True
     compile: bool = False
     save_samples: bool = True
+    evaluate: tuple[str, ...] = ()
     count_modes: bool = False
     mode_samples: int = 10000
+    fid_samples: int = 10000
+    fid_network: str = "auto"
+    ssim_pairs: int = 200
+    eval_classifier: str = "mnist"
 
     def __post_init__(self) -> None:
-        """What the loop and ``nets.resolve_arch`` would reject, refused when the config is made
-        (plan time); subclasses with their own ``__post_init__`` call this one."""
+        """What the loop, ``nets.resolve_arch`` and the evaluators would reject, refused when the
+        config is made (plan time); subclasses with their own ``__post_init__`` call this one."""
         from clusterbench.methods.nets import ARCHS  # nets imports torch; this module already has
+
+        requested({"evaluate": self.evaluate, "count_modes": self.count_modes})
+        if self.fid_network not in ("auto", "mnist-cnn", "inception"):
+            raise ValueError(f"fid_network must be auto, mnist-cnn or inception, got {self.fid_network!r}")
+        for k in ("mode_samples", "fid_samples", "ssim_pairs"):
+            if getattr(self, k) < 2:
+                raise ValueError(f"{k} must be >= 2, got {getattr(self, k)}")
 
         if self.arch not in ARCHS:
             raise ValueError(f"arch={self.arch!r} is not a known architecture (one of {', '.join(ARCHS)})")
-        if self.epochs < 0 or self.pretrain_epochs < 0:
+        if (self.epochs is not None and self.epochs < 0) or self.pretrain_epochs < 0:  # None: length in steps
             raise ValueError(f"epochs and pretrain_epochs must be >= 0, got {self.epochs}, {self.pretrain_epochs}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 (batch norm), got {self.batch_size}")
@@ -672,8 +745,8 @@ class DeepConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError(f"{name} must be >= 1 (or unset), got {v}")
-        if self.mode_samples < 1 or self.checkpoint_every < 0 or self.monitor_every < 0:
-            raise ValueError("mode_samples must be >= 1, checkpoint_every and monitor_every >= 0")
+        if self.checkpoint_every < 0 or self.monitor_every < 0:
+            raise ValueError("checkpoint_every and monitor_every must be >= 0")
 
 
 def _unit_range(X: Any) -> bool:
@@ -689,7 +762,9 @@ class DeepMethod:
     """Mixin for the Method classes of deep models: ``fit`` = validate, resolve the architecture,
     run :func:`train`, package a MethodOutput (cluster histogram in extras, PNGs in artifacts).
 
-    Subclasses define ``make_model(device, spec) -> DeepModel``.
+    Subclasses define ``make_model(device, spec) -> DeepModel``; they may override
+    ``resolve_spec`` (another architecture family), ``loop_length`` (training length counted in
+    steps) and ``generation_options`` (keyword arguments of ``nets.generation_artifacts``).
     """
 
     name: str = ""
@@ -702,10 +777,25 @@ class DeepMethod:
     def make_model(self, device: torch.device, spec: Any) -> DeepModel:
         raise NotImplementedError
 
+    def resolve_spec(self, X: Any, n_clusters: int) -> Any:
+        """The architecture for data ``X`` (default: ``nets.resolve_arch`` from the config)."""
+        from clusterbench.methods.nets import resolve_arch  # as ARCHS above: nets is imported on first use
+
+        cfg = self.config
+        return resolve_arch(tuple(X.shape[1:]), int(n_clusters), arch=cfg.arch, style_dim=cfg.style_dim,
+                            noise_dim=cfg.noise_dim, unit_range=_unit_range(X))
+
+    def loop_length(self, n_samples: int) -> tuple[int, int | None]:
+        """(epochs, max_steps) of the train phase (``LoopOptions``); default: the config's epochs."""
+        return self.config.epochs, None
+
+    def generation_options(self) -> dict[str, Any]:
+        """Extra keyword arguments of ``nets.generation_artifacts`` (priors' scale, traversal span)."""
+        return {}
+
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu",
             workdir: Path | None = None, monitor: Monitor | None = None):
         from clusterbench.methods.base import MethodOutput, config_dict
-        from clusterbench.methods.nets import resolve_arch
 
         cfg = self.config
         if getattr(X, "ndim", 0) < 2 or X.shape[0] < 2:
@@ -713,26 +803,23 @@ class DeepMethod:
                             f"got shape {getattr(X, 'shape', None)}.", hint="Check the data set.")
         if int(n_clusters) < 2:
             raise ConfigError(f"n_clusters must be >= 2, got {n_clusters}.")
-        spec = resolve_arch(tuple(X.shape[1:]), int(n_clusters), arch=cfg.arch, style_dim=cfg.style_dim,
-                            noise_dim=cfg.noise_dim, unit_range=_unit_range(X))
+        spec = self.resolve_spec(X, int(n_clusters))
         if cfg.save_samples and workdir is not None and spec.is_image:
             import importlib.util
 
             if importlib.util.find_spec("matplotlib") is None:  # fail before training, not after
                 raise ConfigError("save_samples=true needs matplotlib to write the PNG sample grids.",
                                   hint="pip install 'clusterbench[report]', or --set save_samples=false.")
-        if cfg.count_modes and (spec.sample_shape != (1, 28, 28) or not self.generative):
-            raise ConfigError(f"count_modes=true needs a generative method on 1x28x28 (MNIST-like) data; "
-                              f"got {self.name} on samples of shape {spec.sample_shape}.",
-                              hint="Set count_modes=false.")
+        epochs, max_steps = self.loop_length(int(X.shape[0]))
         options = LoopOptions(
-            epochs=cfg.epochs, batch_size=cfg.batch_size, pretrain_epochs=cfg.pretrain_epochs,
+            epochs=epochs, batch_size=cfg.batch_size, pretrain_epochs=cfg.pretrain_epochs,
             checkpoint_every=cfg.checkpoint_every, monitor_every=cfg.monitor_every, amp=cfg.amp,
             channels_last=cfg.channels_last, compile=cfg.compile, keep_checkpoint=bool(self.keep_checkpoints),
+            max_steps=max_steps,
         )
         # what determines the result (bookkeeping options may change between a run and its resume)
         result_config = {k: v for k, v in config_dict(cfg).items()
-                         if k not in ("checkpoint_every", "monitor_every", "save_samples")}
+                         if k not in ("checkpoint_every", "monitor_every", "save_samples", *EVAL_OPTION_KEYS)}
         fingerprint = {"method": self.name, "config": result_config, "shape": list(X.shape),
                        "n_clusters": int(n_clusters)}
         if workdir is not None:
@@ -740,44 +827,50 @@ class DeepMethod:
             workdir.mkdir(parents=True, exist_ok=True)
         res = train(lambda dev: self.make_model(dev, spec), X, options=options, seed=seed, device=device,
                     workdir=workdir, monitor=monitor, fingerprint=fingerprint)
-        labels = res.proba.argmax(1)
-        hist = np.bincount(labels, minlength=int(n_clusters))
         out = MethodOutput(proba=res.proba, embedding=res.embedding, history=res.history)
         out.extras = {
-            "cluster_histogram": hist.tolist(),
-            "clusters_used": int((hist > 0).sum()),
             "architecture": spec.describe(),
             "resumed_from_epoch": res.resumed_from_epoch,
             "device": str(res.model.device),
         }
         if res.weights is not None:
             out.artifacts["model"] = res.weights
+        if res.proba is not None:
+            hist = np.bincount(res.proba.argmax(1), minlength=int(n_clusters))
+            out.extras.update(cluster_histogram=hist.tolist(), clusters_used=int((hist > 0).sum()))
         if res.checkpoint is not None:
             out.artifacts["checkpoint"] = res.checkpoint
-        if cfg.count_modes:
-            out.extras.update(_count_generated_modes(res.model, seed=seed, n=cfg.mode_samples))
-        gen = getattr(res.model, "generate", None)
-        if cfg.save_samples and workdir is not None and spec.is_image and gen is not None:
-            res.model.train_mode(False)
-            out.artifacts.update(generation_artifacts(gen, spec, workdir, device=res.model.device, seed=seed))
-            res.model.train_mode(True)
+        if self.generative:
+            out.generator = make_generator(res.model)
+            if cfg.save_samples and workdir is not None and spec.is_image:
+                res.model.train_mode(False)
+                out.artifacts.update(generation_artifacts(res.model.generate, spec, workdir, device=res.model.device,
+                                                          seed=seed, **self.generation_options()))
+                res.model.train_mode(True)
         return out
 
 
-def _count_generated_modes(model: DeepModel, *, seed: int, n: int = 10000, batch: int = 500) -> dict[str, Any]:
-    """Table II: modes and KL of the MNIST classifier's labels on n samples from the priors."""
-    from clusterbench.methods.mnist_classifier import count_modes, get_classifier
+def make_generator(model: DeepModel, *, batch_size: int = 500) -> Callable[..., np.ndarray]:
+    """``MethodOutput.generator`` of a fitted generative model: ``(n, cluster=None, *, seed=0) ->
+    n x sample shape float32`` from :meth:`DeepModel.sample` in batches, eval mode, no grad. The
+    draws use a torch RNG seeded with ``seed`` and leave the global RNG state as it was."""
 
-    clf, facts = get_classifier(device=str(model.device))
-    model.train_mode(False)
-    torch.manual_seed(seed)
-    samples = []
-    with torch.no_grad():
-        for i in range(0, n, batch):
-            _, y, h, z = model.prior(min(batch, n - i))
-            samples.append(model.generate(y, h, z).float().cpu().numpy())
-    model.train_mode(True)
-    modes, kl = count_modes(np.concatenate(samples), clf, n_classes=int(facts.get("n_classes", 10)),
-                            device=str(model.device))
-    return {"modes_generated": modes, "modes_kl": kl, "modes_samples": n,
-            "mode_classifier_test_accuracy": facts.get("test_accuracy")}
+    def generator(n: int, cluster: int | None = None, *, seed: int = 0) -> np.ndarray:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        devices = [model.device] if model.device.type == "cuda" else []
+        parts = []
+        model.train_mode(False)
+        try:
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
+                torch.manual_seed(int(seed))
+                for i in range(0, n, batch_size):
+                    with model.autocast():
+                        x = model.sample(min(batch_size, n - i), cluster)
+                    parts.append(x.float().cpu().numpy())
+        finally:
+            model.train_mode(True)
+        return np.concatenate(parts)
+
+    return generator
+

@@ -33,6 +33,7 @@ import numpy as np
 from clusterbench import __version__
 from clusterbench.data import load
 from clusterbench.errors import DataError
+from clusterbench.evaluate import evaluate_run
 from clusterbench.fsutil import disk_full_error, is_disk_full
 from clusterbench.results.records import (
     RunRecord,
@@ -230,19 +231,30 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         timings["fit_s"] = time.perf_counter() - t0
         record.warnings = summarize_warnings(caught)
         # 4. validate and score (FloatingPointError = NaN posteriors = diverged)
-        out.validate(y.shape[0])
+        out.validate(y.shape[0], clusters=cls.clusters)
         from clusterbench.metrics import record_metrics  # lazy: scikit-learn (imported by the monitor already)
 
-        record.metrics = record_metrics(y, out.proba, extras=out.extras)
+        # generator-only methods (clusters=False) have no posterior: no ACC/NMI, no outputs sidecar
+        record.metrics = record_metrics(y, out.proba, extras=out.extras) if cls.clusters else {}
         record.history = [dict(h) for h in out.history]
         record.extras = dict(out.extras)
+        # 4b. evaluators (mode counting, FID, SSIM) on what a generative method exposes
+        t0 = time.perf_counter()
+        ev = evaluate_run(spec.config, generator=out.generator, generative=cls.generative, clusters=cls.clusters,
+                          sample_shape=tuple(X.shape[1:]), n_clusters=spec.n_clusters, seed=spec.seed,
+                          device=device, real=X)
+        if ev is not None:
+            record.metrics.update(ev.metrics)
+            record.extras.update({**ev.extras, "evaluation": ev.facts})
+            timings["evaluate_s"] = time.perf_counter() - t0
         record.artifacts = {k: os.path.relpath(_moved(Path(v), workdir, final_dir), rec_file.parent)
                             for k, v in out.artifacts.items()}
         epochs = _epoch_seconds(record.history)
         if epochs:
             timings["epoch_s"] = epochs
         # 5. outputs sidecar before the record: a record never points at missing outputs
-        write_outputs(rec_file, proba=out.proba, y=y, embedding=out.embedding, indices=idx)
+        if cls.clusters:
+            write_outputs(rec_file, proba=out.proba, y=y, embedding=out.embedding, indices=idx)
         if prev_ok:
             _swap_in(workdir, final_dir)
         record.status = "ok"

@@ -1,0 +1,118 @@
+"""DC3-GAN (Double Cycle-Consistent GAN; paper 003, Appendix A.1 Algorithm 1, Eq. 7): a WGAN-GP
+generator G, critic D and encoder E on the discrete-continuous prior, with two cycles: the
+generator-encoder pair (z -> G -> E recovers z_c and z_n) and the encoder-generator pair (a
+deterministic auto-encoder x -> E -> G under an MMD prior on z_n).
+
+Per generator iteration (after M = 5 WGAN-GP critic steps, lines 1-7, ``gan.wgan``), on the last
+critic step's real batch x_r (lines 8-15):
+    z = (z_c, z_n) ~ prior;  x_g = G(z);  (z^_c, z^_n) = E(x_g);  (z^r_c, z^r_n) = E(x_r)
+    x^_r = G(softmax z^r_c, z^r_n)
+    L_theta = -D(G(z)) + L_AE + b1 MMD(z^r_n, z_n) + b2 L_n + b3 L_CE        (line 14)
+    L_phi   =            L_AE + b1 MMD(z^r_n, z_n) + b2 L_n + b3 L_CE        (line 15)
+with L_AE = mean |x_r - x^_r| (Eq. 6, mean ABSOLUTE error; DLS uses the squared error),
+L_n = ||z_n - z^_n||^2 on the generated samples (line 14; mean over the batch and the d_n
+dimensions, as DLS's reference code reduces its L_n), L_CE = H(z_c, z^_c) (Eq. 3, cross-entropy of
+E's logits on G(z) against the drawn cluster), MMD = RBF-MMD with WAE's median bandwidth (Eq. 5,
+``gan.mmd``). No L_c term (DLS's second cycle through x'_g is not in DC3's Algorithm 1). As in DLS
+(same authors, same code base), the adversarial term does not depend on phi, so one backward of
+L_theta and one Adam step over theta and phi perform lines 14 and 15 at the same parameters; x^_r
+uses the softmax of E's logits (DLS reference code: ``G(E_n(x), softmax E_c(x))``; the paper writes
+z^r = (z^r_c, z^r_n) without saying).
+
+Defaults: lambda = 10, beta1 = beta2 = 0.1, beta3 = 10 ("Implementation Details", Section 3);
+sigma 0.10 (ibid.); d_n from Table 9 by sample shape (MNIST 25 -- Fashion-MNIST has MNIST's shape:
+``--set latent_dim=40`` --, YTF 60, Pendigits 5, 10x_73k 30, COIL-100 100, CIFAR-10 128) and the
+networks of Table 10 (``gan.nets``: conv4 for MNIST/Fashion, conv5 for YTF, MLP 256-256 for
+vectors). The paper is silent on the optimiser, batch size, M and the training length: the DLS
+reference code's values are used (Adam 1e-4, betas (0.5, 0.9), batch 64, M = 5, one
+gradient-penalty eps per batch, 150,000 generator iterations).
+
+Ablations (Table 8) are the switches the report's table spec names (``report/tables/dc3.toml``):
+``--set loss_ce=false`` / ``loss_n=false`` / ``loss_mmd=false`` / ``loss_ae=false`` (one command
+per row); a switched-off term's weight is 0 and it is left out of the sum; everything else is
+unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from clusterbench.methods.base import Method
+from clusterbench.methods.dls import DLSModel
+from clusterbench.methods.gan.mmd import mmd_rbf
+from clusterbench.methods.gan.model import GANConfig, GANMethod
+from clusterbench.methods.gan.nets import DLS_LATENT, GANSpec
+from clusterbench.methods.gan.prior import PriorSample
+from clusterbench.methods.gan.wgan import generator_loss
+
+#: DC3 Table 9: d_n by sample shape (DLS Table 2's values plus CIFAR-10's 128).
+DC3_LATENT: dict[tuple[int, ...], tuple[int, str]] = {**DLS_LATENT, (3, 32, 32): (128, "CIFAR-10")}
+
+#: Table 8's switches: config key -> the loss term it keeps (True, default) or removes (False).
+ABLATIONS: dict[str, str] = {"loss_ce": "ce", "loss_n": "n", "loss_mmd": "mmd", "loss_ae": "ae"}
+
+
+class DC3GANModel(DLSModel):
+    """DC3-GAN's Algorithm 1 lines 8-15 (module docstring) on the DLS model's G, D, E and step."""
+
+    def loss_terms(self, x: torch.Tensor, z: PriorSample) -> dict[str, torch.Tensor]:
+        """The terms of Eq. 7 for the real batch x (B x sample shape) and the prior draw z."""
+        x_g = self.G(z.z)                                     # x_g = G(z)
+        zn_hat, zc_hat = self.E(x_g)                          # (z^_c, z^_n) = E(x_g)
+        zrn, zrc = self.E(x)                                  # (z^r_c, z^r_n) = E(x_r)
+        x_rec = self.G(torch.cat([zrc.softmax(1), zrn], 1))   # x^_r = G(z^r)
+        return {
+            "adv": generator_loss(self.D, x_g),
+            "ae": (x.float() - x_rec.float()).abs().mean(),
+            "mmd": mmd_rbf(zrn, z.z_n),
+            "n": ((z.z_n - zn_hat.float()) ** 2).mean(),
+            "ce": torch.nn.functional.cross_entropy(zc_hat.float(), z.labels),
+        }
+
+    def term_weights(self) -> dict[str, float]:
+        c = self.cfg
+        weights = {"adv": 1.0, "ae": 1.0, "mmd": c.beta1, "n": c.beta2, "ce": c.beta3}
+        for key, term in ABLATIONS.items():
+            if not getattr(c, key):
+                weights[term] = 0.0
+        return weights
+
+
+class DC3GAN(GANMethod, Method):
+    """DC3-GAN (module docstring)."""
+
+    name = "dc3-gan"
+    deep = True
+    generative = True
+    latent_table: ClassVar[dict[tuple[int, ...], tuple[int, str]]] = DC3_LATENT
+
+    @dataclass
+    class Config(GANConfig):
+        """Defaults: DC3 Section 3 "Implementation Details" (lambda = gp_weight = 10, beta1 = beta2
+        = 0.1, beta3 = 10, sigma 0.10), Tables 9-10 (d_n, networks); where the paper is silent, the
+        DLS reference code (150,000 generator iterations, batch 64, M = 5, Adam 1e-4 (0.5, 0.9)).
+        loss_ce / loss_n / loss_mmd / loss_ae: False removes that term (Table 8's ablations)."""
+
+        iterations: int | None = 150_000
+        beta1: float = 0.1
+        beta2: float = 0.1
+        beta3: float = 10.0
+        loss_ce: bool = True
+        loss_n: bool = True
+        loss_mmd: bool = True
+        loss_ae: bool = True
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            for k in ("beta1", "beta2", "beta3"):
+                if getattr(self, k) < 0:
+                    raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+
+    def make_model(self, device: torch.device, spec: GANSpec) -> DC3GANModel:
+        return DC3GANModel(device, spec, self.config)
+
+
+__all__ = ["ABLATIONS", "DC3GAN", "DC3GANModel", "DC3_LATENT"]
