@@ -35,6 +35,7 @@ def _register() -> None:
     app.command("runs")(run_cli.runs)
     app.command("merge")(run_cli.merge)
     from clusterbench.cli import check as check_cli; app.command("check")(check_cli.check)  # noqa: E702
+    from clusterbench.cli import retrieval as retrieval_cli; app.command("retrieval")(retrieval_cli.retrieval)  # noqa: E702
 
 
 _register()
