@@ -43,6 +43,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "aae": "clusterbench.methods.aae:AAE",
     "infogan": "clusterbench.methods.infogan:InfoGAN",
     "catgan": "clusterbench.methods.catgan:CatGAN",
+    "clustergan-bspl": "clusterbench.methods.clustergan_bspl:ClusterGANBSPL",
 }
 
 
