@@ -70,3 +70,16 @@ def test_retrieval_command_writes_one_result_per_run(capsys, cb_home):
     assert len(files) == 2 and json.loads(files[0].read_text())["metrics"] == recs[0]["metrics"]
     rc, _, err = run_cli(capsys, "retrieval", "kmeans", "--dataset", "digits")
     assert rc == 1 and "neither a hash function" in err
+
+
+def test_hashing_method_is_trained_on_the_gallery_and_encodes_queries():
+    from clusterbench.hashing import MethodHasher
+
+    X, y = _blobs(n_per=40)
+    h = MethodHasher("clustergan-bspl", 8, n_clusters=5,
+                     overrides={"epochs": "1", "batch_size": "20", "save_samples": "false"})
+    res = evaluate_retrieval(X, y, h, seed=0, n_query=50, topk=100)
+    assert h.cfg.hash_bits == 8 and h.output.proba.shape == (150, 5)  # fitted on the 150 gallery samples
+    assert set(res.metrics) == {"precision@100", "map", "map@100"}
+    with pytest.raises(ConfigError):
+        MethodHasher("kmeans", 8, n_clusters=5)
