@@ -78,8 +78,9 @@ def test_fit_outputs_prior_samples_hash_codes_and_pace(tmp_path):
     s = method.model.sample(7, cluster=1)
     assert s.shape == (7, 1, 8, 8) and 0 <= float(s.min()) and float(s.max()) <= 1
     labels, z = method.model.prior(50, noise=0.1, cluster=2)
-    assert (labels == 2).all() and torch.equal((z >= 1).float(), ((z >= 1).float()[:1]).expand(50, -1))
-    assert ((z >= 1).sum(1) == 4).all() and z.max() <= 1.1 and z.min() >= 0
+    assert (labels == 2).all() and torch.equal((z > 0.5).float(), ((z > 0.5).float()[:1]).expand(50, -1))
+    assert ((z > 0.5).sum(1) == 4).all() and z[:, 8:12].min() >= 0.9 and z.max() <= 1 and z.min() >= 0
+    assert z[:, :8].max() <= 0.1
     rows = [r for r in out.history if r["phase"] == "train"]
     # 1% of each 20-sample batch (one sample) in epoch 1, all samples from 3/4 of training on
     assert rows[0]["selected"] <= 0.2 and rows[-1]["selected"] == 1.0

@@ -7,7 +7,11 @@ Players (Fig. 1, Sec. 3): a clusterer C: x -> ẑ ∈ (0, 1)^m (Triple-GAN's cla
 output of length m), a generator G: z -> x̂ and a discriminator D on joint pairs (z, x).
 
 Prior (Sec. 3.1, 4): z = a binary vector with the ones on the block of its cluster (drawn uniformly
-from the c clusters) plus uniform noise U[0, a], a shrinking linearly from 0.5 to 0.1 over training.
+from the c clusters) with uniform noise u ~ U[0, a], a shrinking linearly from 0.5 to 0.1 over
+training. The noise moves each unit towards the other value, z = |bits − u| *(ours)*: added to the
+ones, it would put z above 1, where the clusterer's sigmoid outputs can never be, and D would tell
+the two kinds of pairs apart by that alone (we measured a collapse of C's outputs to 0 with that
+reading); this way z stays in [0, 1], the clusterer's range.
 The m units are split into c contiguous blocks of sizes m // c or m // c + 1 (the first m mod c
 blocks are one longer) *(ours: the paper assumes c divides m, which 32 and 64 bits with c = 10 do
 not)*. m = ``hash_bits``; None = 5c *(ours: the paper does not give m for clustering)*.
@@ -341,13 +345,14 @@ class ClusterGANBSPLModel(DeepModel):
         return x * 2 - 1 if self.tanh else x
 
     def prior(self, n: int, *, noise: float, cluster: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(labels (n,), codes n x m): block ones + U[0, noise]."""
+        """(labels (n,), codes n x m): |block bits − U[0, noise]| (module docstring)."""
         if cluster is None:
             labels = torch.randint(0, self.c, (n,), device=self.device)
         else:
             labels = torch.full((n,), int(cluster), device=self.device, dtype=torch.long)
         onehot = nn.functional.one_hot(labels, self.c).float()
-        z = (onehot @ (self.member > 0).float().T) + noise * torch.rand(n, self.m, device=self.device)
+        bits = onehot @ (self.member > 0).float().T
+        z = (bits - noise * torch.rand(n, self.m, device=self.device)).abs()
         return labels, z
 
     def cluster_of(self, z_hat: torch.Tensor) -> torch.Tensor:
