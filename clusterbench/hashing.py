@@ -74,7 +74,7 @@ class Hasher:
             raise ConfigError(f"{self.name} with {self.n_bits} bits needs at least {self.n_bits} samples and "
                               f"features; the gallery is {X.shape[0]} x {X.shape[1]}.")
 
-    def fit(self, X: Any, *, seed: int = 0) -> "Hasher":
+    def fit(self, X: Any, *, seed: int = 0) -> Hasher:
         raise NotImplementedError
 
     def encode(self, X: Any) -> np.ndarray:
@@ -84,7 +84,7 @@ class Hasher:
 class LSH(Hasher):
     name = "lsh"
 
-    def fit(self, X: Any, *, seed: int = 0) -> "LSH":
+    def fit(self, X: Any, *, seed: int = 0) -> LSH:
         X = _flat(X)
         self._check(X)
         self.mu = X.mean(0)
@@ -98,7 +98,7 @@ class LSH(Hasher):
 class PCAH(Hasher):
     name = "pcah"
 
-    def fit(self, X: Any, *, seed: int = 0) -> "PCAH":
+    def fit(self, X: Any, *, seed: int = 0) -> PCAH:
         X = _flat(X)
         self._check(X)
         self.mu, self.V = _pca(X, self.n_bits)
@@ -112,7 +112,7 @@ class ITQ(Hasher):
     name = "itq"
     iters: int = 50
 
-    def fit(self, X: Any, *, seed: int = 0) -> "ITQ":
+    def fit(self, X: Any, *, seed: int = 0) -> ITQ:
         X = _flat(X)
         self._check(X)
         self.mu, self.V = _pca(X, self.n_bits)
@@ -135,7 +135,7 @@ class ITQ(Hasher):
 class SpectralHashing(Hasher):
     name = "speh"
 
-    def fit(self, X: Any, *, seed: int = 0) -> "SpectralHashing":
+    def fit(self, X: Any, *, seed: int = 0) -> SpectralHashing:
         X = _flat(X)
         self._check(X)
         self.mu, self.V = _pca(X, self.n_bits)
@@ -165,7 +165,7 @@ class SphericalHashing(Hasher):
     eps_mean: float = 0.1
     eps_std: float = 0.15
 
-    def fit(self, X: Any, *, seed: int = 0) -> "SphericalHashing":
+    def fit(self, X: Any, *, seed: int = 0) -> SphericalHashing:
         X = _flat(X)
         self._check(X)
         rng = np.random.default_rng(seed)
@@ -222,7 +222,7 @@ class MethodHasher(Hasher):
         self.n_clusters, self.device = int(n_clusters), device
         self.output = None
 
-    def fit(self, X: Any, *, seed: int = 0) -> "MethodHasher":
+    def fit(self, X: Any, *, seed: int = 0) -> MethodHasher:
         self.output = self.method.fit(X, self.n_clusters, seed=seed, device=self.device)
         return self
 
@@ -261,5 +261,15 @@ def evaluate_retrieval(X: Any, y: np.ndarray, hasher: Hasher, *, seed: int = 0, 
     return RetrievalResult(m, int(q.size), int(g.size), int(hasher.n_bits), extras)
 
 
-__all__ = ["HASHERS", "Hasher", "ITQ", "LSH", "MethodHasher", "PCAH", "RetrievalResult", "SphericalHashing",
-           "SpectralHashing", "evaluate_retrieval"]
+__all__ = [
+    "HASHERS",
+    "ITQ",
+    "LSH",
+    "PCAH",
+    "Hasher",
+    "MethodHasher",
+    "RetrievalResult",
+    "SpectralHashing",
+    "SphericalHashing",
+    "evaluate_retrieval",
+]

@@ -8,7 +8,12 @@ import pytest
 from scipy.optimize import minimize
 
 from clusterbench.methods.bspl import (
-    PaceSchedule, bspl_objective, bspl_weights, lambda_for_count, max_needed_lambda, selected_count,
+    PaceSchedule,
+    bspl_objective,
+    bspl_weights,
+    lambda_for_count,
+    max_needed_lambda,
+    selected_count,
     spl_weights,
 )
 

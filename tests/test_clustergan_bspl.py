@@ -9,7 +9,12 @@ import torch
 from clusterbench.errors import ConfigError
 from clusterbench.methods import METHODS, make_config
 from clusterbench.methods.clustergan_bspl import (
-    build_clusterer, build_discriminator, build_generator, code_blocks, entropy_losses, kmeans_posterior,
+    build_clusterer,
+    build_discriminator,
+    build_generator,
+    code_blocks,
+    entropy_losses,
+    kmeans_posterior,
     resolve_family,
 )
 
@@ -97,7 +102,7 @@ def test_fit_outputs_prior_samples_hash_codes_and_pace(tmp_path):
 ])
 def test_fig2_ablations_train(over, players, losses):
     X = np.random.default_rng(1).random((60, 1, 8, 8), dtype=np.float32)
-    method, out = _fit(X, 3, epochs=2, save_samples=False, **over)
+    _, out = _fit(X, 3, epochs=2, save_samples=False, **over)
     out.validate(60)
     assert out.extras["architecture"]["players"] == players
     keys = set(out.history[-1]) - {"phase", "epoch", "seconds", "lr", "c", "selected", "ent_all"}

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterbench.metrics.retrieval import hamming_distances, query_split, rank_gallery, retrieval_metrics
+from clusterbench.metrics.retrieval import (
+    hamming_distances,
+    query_split,
+    rank_gallery,
+    retrieval_metrics,
+)
 
 G = np.array([[0, 0], [1, 1], [0, 1], [0, 0], [1, 0]])
 GL = np.array(["A", "B", "A", "B", "A"])

@@ -297,7 +297,7 @@ def entropy_losses(z_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
 class ClusterGANBSPLModel(DeepModel):
     def __init__(self, device: torch.device, shape: tuple[int, ...], n_clusters: int,
-                 cfg: "ClusterGANBSPL.Config", *, tanh: bool, family: str) -> None:
+                 cfg: ClusterGANBSPL.Config, *, tanh: bool, family: str) -> None:
         super().__init__(device)
         self.cfg, self.shape, self.c, self.family, self.tanh = cfg, shape, int(n_clusters), family, tanh
         self.m = int(cfg.hash_bits) if cfg.hash_bits is not None else 5 * self.c
@@ -480,7 +480,7 @@ def kmeans_posterior(emb: np.ndarray, k: int, *, seed: int, n_init: int = 10) ->
     d2 = ((emb[:, None, :].astype(np.float64) - km.cluster_centers_[None]) ** 2).sum(-1)
     rel = d2 - d2.min(1, keepdims=True)
     temp = float(np.median(d2.min(1)))
-    temp = temp if temp > 1e-12 else 1e-12
+    temp = max(1e-12, temp)
     p = np.exp(-rel / temp)
     p /= p.sum(1, keepdims=True)
     return km.labels_.astype(np.int64), p
