@@ -83,3 +83,16 @@ def test_hashing_method_is_trained_on_the_gallery_and_encodes_queries():
     assert set(res.metrics) == {"precision@100", "map", "map@100"}
     with pytest.raises(ConfigError):
         MethodHasher("kmeans", 8, n_clusters=5)
+
+
+def test_retrieval_command_runs_a_hashing_method_with_its_options(capsys, cb_home):
+    import json
+
+    from cli_helper import run_cli
+
+    rc, out, err = run_cli(capsys, "retrieval", "clustergan-bspl", "--dataset", "digits", "--subset", "400",
+                           "--bits", "16", "--queries", "100", "--device", "cpu",
+                           "--set", "epochs=1", "--set", "save_samples=false", "--json")
+    assert rc == 0, err
+    (rec,) = [json.loads(line) for line in out.splitlines()]
+    assert rec["config"]["hash_bits"] == 16 and rec["config"]["epochs"] == 1 and rec["n_gallery"] == 300

@@ -42,6 +42,7 @@ def retrieval(
     from clusterbench.fsutil import atomic_path
     from clusterbench.hashing import HASHERS, MethodHasher, evaluate_retrieval
     from clusterbench.methods import METHODS
+    from clusterbench.methods.base import config_dict
     from clusterbench.runner.spec import SUBSET_SEED, stratified_subset
     from clusterbench.runtime import resolve_device
 
@@ -75,7 +76,8 @@ def retrieval(
                 t0 = time.perf_counter()
                 res = evaluate_retrieval(X, y, hasher, seed=seed, split_seed=split_seed, n_query=queries)
                 rec = {"method": m, "dataset": dataset, "seed": seed, "subset": subset,
-                       "config": {"hash_bits": b, **overrides}, "split_seed": split_seed,
+                       "config": config_dict(hasher.cfg) if isinstance(hasher, MethodHasher) else {"hash_bits": b},
+                       "split_seed": split_seed,
                        "n_query": res.n_query, "n_gallery": res.n_gallery, "metrics": res.metrics,
                        "extras": res.extras, "features": "raw (flattened data set vectors)",
                        "seconds": time.perf_counter() - t0, "dataset_checksum": info.checksum}
