@@ -48,6 +48,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "wgan-gp": "clusterbench.methods.wgan_gp:WGANGP",
     "dls": "clusterbench.methods.dls:DLS",
     "dc3-gan": "clusterbench.methods.dc3_gan:DC3GAN",
+    "clustergan-bspl": "clusterbench.methods.clustergan_bspl:ClusterGANBSPL",
 }
 
 

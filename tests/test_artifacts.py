@@ -66,8 +66,8 @@ def test_generation_artifacts_label_rows_and_traversed_dimension(tmp_path):
     assert generation_artifacts(generate, resolve_arch((10,), 3), tmp_path, device=torch.device("cpu")) == {}
 
 
-def test_nets_reexports_for_existing_importers():
-    from clusterbench.methods import artifacts, nets
+def test_grid_writing_lives_in_artifacts_only():
+    """PNG grid writing moved out of nets.py (issue 9 item 5): nets has no copy left."""
+    from clusterbench.methods import nets
 
-    assert nets.generation_artifacts is artifacts.generation_artifacts
-    assert nets.save_png is artifacts.save_png and nets._tile is artifacts.tile_images
+    assert not any(hasattr(nets, n) for n in ("generation_artifacts", "save_png", "_tile"))

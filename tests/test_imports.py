@@ -29,7 +29,6 @@ KNOWN_UNEXPLAINED = {
     ("data/byod.py", "register_local", "clusterbench.data.download"),
     ("data/fetch.py", "fetch", "clusterbench.data.byod"),
     ("methods/mnist_classifier.py", "get_classifier", "clusterbench"),
-    ("methods/nets.py", "save_png", "clusterbench.fsutil"),
     ("methods/training.py", "fit", "clusterbench.methods.base"),
     ("methods/training.py", "fit", "clusterbench.methods.nets"),
     ("methods/training.py", "_count_generated_modes", "clusterbench.methods.mnist_classifier"),

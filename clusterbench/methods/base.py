@@ -93,6 +93,9 @@ class Method:
     accepts_sparse: ClassVar[bool] = True
     #: Input families the method takes: "vector" (N x D) and/or "image" (N x C x H x W).
     inputs: ClassVar[frozenset[str]] = frozenset({"vector", "image"})
+    #: True for methods that also give binary hash codes (``hash_codes(X)`` after ``fit``, option
+    #: ``hash_bits``): the retrieval protocol (``clusterbench retrieval``) can evaluate them.
+    hashes: ClassVar[bool] = False
 
     @classmethod
     def incompatibility(cls, *, sample_shape: tuple[int, ...], sparse: bool, n_clusters: int) -> str | None:

@@ -227,11 +227,6 @@ def sample_categorical(n: int, k: int, device: torch.device) -> tuple[torch.Tens
 
 
 # --- generation artifacts (Figs. 7 and 8) ----------------------------------------------------------
-# Moved to clusterbench.methods.artifacts (labelled grids); re-exported here because other code
-# imports them from nets (training.py on older branches: generation_artifacts; clustergan_bspl:
-# _tile and save_png).
-from clusterbench.methods.artifacts import generation_artifacts, save_png  # noqa: F401
-from clusterbench.methods.artifacts import tile_images as _tile  # noqa: F401
 
 
 def entropy_terms(p: torch.Tensor, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:

@@ -842,7 +842,9 @@ class DeepMethod:
             out.artifacts["checkpoint"] = res.checkpoint
         if self.generative:
             out.generator = make_generator(res.model)
-            if cfg.save_samples and workdir is not None and spec.is_image:
+            # the Fig. 7/8 grids need the (y, h, z) ``generate`` hook; models without it write their own
+            if (cfg.save_samples and workdir is not None and spec.is_image
+                    and type(res.model).generate is not DeepModel.generate):
                 res.model.train_mode(False)
                 out.artifacts.update(generation_artifacts(res.model.generate, spec, workdir, device=res.model.device,
                                                           seed=seed, **self.generation_options()))
