@@ -94,22 +94,38 @@ class LatentAutoEncoder(DeepModel):
     #: how the O-AE squared error is reduced over a sample's dimensions: "mean" (per pixel) or
     #: "sum" (per sample, the Gaussian -log p(x|y,h,z) up to a constant); batches are averaged.
     recon_reduction: str = "mean"
+    #: what the decoder gets for y in the O-AE term of training (pre-training always uses "soft"):
+    #: "soft" = the posterior q(y|x) itself (the authors' code); "expect" = the expectation over
+    #: y ~ q(y|x) that Eq. (10) writes, computed exactly: sum_k q(k|x) * error(P(e_k, h, z), x)
+    #: (K decoder passes); "gumbel" = one straight-through Gumbel-softmax sample of y (one pass).
+    recon_y: str = "soft"
 
-    def recon_loss(self, x: torch.Tensor, x_in: torch.Tensor | None = None
+    def recon_loss(self, x: torch.Tensor, x_in: torch.Tensor | None = None, *, recon_y: str | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """O-AE: (squared error of P(softmax y, h, z) vs x, y posterior, h, z); the encoder sees
-        ``x_in`` (a corrupted x) when given."""
+        """O-AE: (squared error of P(y, h, z) vs x, y posterior B x K, h, z); the encoder sees
+        ``x_in`` (a corrupted x) when given; y as ``recon_y`` (default: ``self.recon_y``) says."""
         logits, h, z = self.encode(x if x_in is None else x_in)
         y = logits.softmax(1)
-        rec = self.decode(y, h, z).float()
-        sq = (rec - x.float()) ** 2
-        loss = sq.flatten(1).sum(1).mean() if self.recon_reduction == "sum" else sq.mean()
-        return loss, y, h, z
+        mode = recon_y or self.recon_y
+        if mode == "expect":
+            B, K = y.shape
+            eye = torch.eye(K, device=y.device, dtype=y.dtype)
+            rec = self.decode(eye.repeat(B, 1), h.repeat_interleave(K, 0), z.repeat_interleave(K, 0)).float()
+            err = self._reduce((rec.reshape(B, K, *x.shape[1:]) - x.float()[:, None]) ** 2, start=2)
+            return (y * err).sum(1).mean(), y, h, z
+        y_dec = nn.functional.gumbel_softmax(logits, hard=True) if mode == "gumbel" else y
+        rec = self.decode(y_dec, h, z).float()
+        return self._reduce((rec - x.float()) ** 2, start=1).mean(), y, h, z
+
+    def _reduce(self, sq: torch.Tensor, start: int) -> torch.Tensor:
+        """Squared errors reduced over the dimensions from ``start`` on (``recon_reduction``)."""
+        sq = sq.flatten(start)
+        return sq.sum(-1) if self.recon_reduction == "sum" else sq.mean(-1)
 
     def pretrain_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         x_in = nn.functional.dropout(x, self.pretrain_corruption) if self.pretrain_corruption > 0 else None
         with self.optimizing("pretrain") as opt:
-            loss = opt.backward(self.recon_loss(x, x_in)[0])
+            loss = opt.backward(self.recon_loss(x, x_in, recon_y="soft")[0])
         return {"pretrain_recon": loss.detach()}
 
     @torch.no_grad()

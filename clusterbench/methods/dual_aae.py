@@ -7,7 +7,7 @@ Per batch:
 1. critic step (WGAN, Eq. 7): D maximises E_prior D(h, z) - E_x D(Q_hz(x)); h, z ~ N(0, I).
 2. Q, P step on  recon + lambda1 * D-AE + adv + CR  where
    * recon (O-AE): squared error of P(y, h, z) against x, with y the soft posterior (the paper's
-     -log p(x|y,h,z); its code uses MSE);
+     -log p(x|y,h,z); its code uses MSE); ``recon_y`` below for the paper's expectation over y;
    * D-AE: sample y ~ Cat(1/K) (one-hot), h, z ~ N(0, I); x~ = P(y, h, z); recover c = [y, h]
      with Q: cross-entropy on y + squared error on h;
    * adv = -E_x D(Q_hz(x));
@@ -46,7 +46,29 @@ Other choices where the paper is silent or differs from the code:
 * the O-AE squared error is averaged over pixels (``recon_reduction="mean"``, the code's MSE).
   The paper writes -log p(x|y,h,z), whose Gaussian form sums over pixels; ``"sum"`` gives that,
   but in the one weighted objective of ``optim="paper"`` it outweighs CR and the critic by the
-  number of pixels, and on digits it clustered worse (ACC 0.53-0.59 vs 0.72-0.76, plain AE setup).
+  number of pixels, and on digits it clustered worse (ACC 0.53-0.59 vs 0.72-0.76, plain AE setup;
+  with the k-means start, 8 epochs from one pre-trained AE: 0.65 vs 0.81, y stays near uniform,
+  H[q(y|x)] 2.03, because the soft y then carries pixels' information as a continuous code).
+* what the decoder gets for y in the O-AE term (``recon_y``): Eq. (10) writes an expectation over
+  q(y, h, z|x), i.e. over a *discrete* y ~ q(y|x); the code feeds the soft posterior itself
+  (``"soft"``, default, as the code). ``"expect"`` computes Eq. (10)'s expectation exactly (K
+  decoder passes: K times the O-AE cost), ``"gumbel"`` estimates it with one straight-through
+  Gumbel-softmax sample. Measured (scikit-learn digits, one pre-trained AE, 8 epochs, lr 1e-4):
+  soft 0.809, expect 0.808, expect + sum 0.808 ACC — no difference on short schedules.
+
+Diagnostics in the history: ``critic_acc`` is the critic's balanced accuracy at telling prior
+codes from encodings (``nets.critic_accuracy``; 0.5 = it cannot), next to its loss ``critic``;
+``H_marginal`` / ``H_conditional`` are CR's two entropies; ``dae_y`` / ``dae_h`` D-AE's two parts.
+
+What limits short CPU schedules (issue 17, measured; figures in the helper's note): the learning
+rate, not a term. With the code's rates (1e-4 / 5e-5) a run of a few hundred steps barely moves
+q(y|x) from its k-means start (H[q(y|x)] 1.96 -> 1.35 in 144 steps on digits, ACC 0.771 -> 0.809);
+with ``lr=1e-3 lr_critic=5e-4`` the same 144 steps sharpen and re-partition it (H -> 0.06, D-AE's
+cross-entropy 2.3 -> 0.02, ACC 0.771 -> 0.837, NMI 0.72 -> 0.81), after which CR holds the
+partition. The code's rates are meant for its 300 epochs x 600 steps; for short schedules raise
+both rates 10x. With clipping at 0.01 the critic is nearly inert (``critic_acc`` 0.50-0.52 at lr
+5e-5, up to 0.64 at 5e-4); without clipping (the code) the encoder out-runs it (``critic_acc``
+0.44-0.48): the style prior matters for generation, not for the clustering on these schedules.
 """
 
 from __future__ import annotations
@@ -62,6 +84,7 @@ from clusterbench.methods.nets import (
     ArchSpec,
     build_critic,
     clustering_regularizer,
+    critic_accuracy,
     dual_ae_loss,
     entropy_terms,
 )
@@ -76,6 +99,7 @@ class DualAAEModel(LatentAutoEncoder):
         super().__init__(device, spec, cfg)
         self.cfg, self.cr = cfg, cr
         self.recon_reduction = cfg.recon_reduction
+        self.recon_y = cfg.recon_y
         critic_in = self.dh + self.dz + (0 if cr else self.K)
         self.D = build_critic(critic_in, dropout=cfg.critic_dropout).to(device)
         self.nets["D"] = self.D
@@ -99,17 +123,20 @@ class DualAAEModel(LatentAutoEncoder):
         logits, h_rec, _ = self.encode(self.decode(y, h, z))
         return dual_ae_loss(logits, h_rec, labels, h)
 
-    def critic_step(self, x: torch.Tensor) -> torch.Tensor:
+    def critic_step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One critic update; returns (its loss, its accuracy at telling prior codes from
+        encodings, :func:`critic_accuracy`, before the update)."""
         with self.optimizing("critic", autocast=False) as opt:  # float32: a small MLP on codes
             with torch.no_grad(), self.autocast():
                 logits, h, z = self.encode(x)
                 fake = self.critic_codes(logits.softmax(1), h, z).float()
             _, y_p, h_p, z_p = self.prior(x.shape[0])
             real = self.critic_codes(y_p, h_p, z_p)
-            loss = opt.backward(self.D(fake).mean() - self.D(real).mean())
+            d_fake, d_real = self.D(fake), self.D(real)
+            loss = opt.backward(d_fake.mean() - d_real.mean())
             if self.cfg.critic_clip is not None:
                 opt.after_step.append(self._clip_critic)
-        return loss.detach()
+        return loss.detach(), critic_accuracy(d_real, d_fake)
 
     @torch.no_grad()
     def _clip_critic(self) -> None:
@@ -121,10 +148,9 @@ class DualAAEModel(LatentAutoEncoder):
         cfg = self.cfg
         # 1. critic (n_critic steps)
         for _ in range(cfg.n_critic):
-            critic = self.critic_step(x)
-        if cfg.optim == "paper":
-            return {"critic": critic, **self._joint_step(x)}
-        return {"critic": critic, **self._code_steps(x)}
+            critic, critic_acc = self.critic_step(x)
+        d = {"critic": critic, "critic_acc": critic_acc}
+        return {**d, **(self._joint_step(x) if cfg.optim == "paper" else self._code_steps(x))}
 
     def _joint_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Eq. (10) for Q and P as one weighted loss, one Adam step."""
@@ -187,6 +213,7 @@ class DualAAE(DeepMethod, Method):
         cr_weight: float = 1.0
         optim: Literal["paper", "code"] = "paper"
         recon_reduction: Literal["sum", "mean"] = "mean"
+        recon_y: Literal["soft", "expect", "gumbel"] = "soft"
         lr: float = 1e-4
         lr_critic: float = 5e-5
         lr_adv: float = 5e-5
@@ -203,6 +230,8 @@ class DualAAE(DeepMethod, Method):
             super().__post_init__()
             if self.recon_reduction not in ("sum", "mean"):
                 raise ValueError(f"recon_reduction must be 'sum' or 'mean', got {self.recon_reduction!r}")
+            if self.recon_y not in ("soft", "expect", "gumbel"):
+                raise ValueError(f"recon_y must be 'soft', 'expect' or 'gumbel', got {self.recon_y!r}")
             if self.n_critic < 1:
                 raise ValueError(f"n_critic must be >= 1, got {self.n_critic}")
 
