@@ -114,8 +114,9 @@ class LatentAutoEncoder(DeepModel):
             err = self._reduce((rec.reshape(B, K, *x.shape[1:]) - x.float()[:, None]) ** 2, start=2)
             return (y * err).sum(1).mean(), y, h, z
         y_dec = nn.functional.gumbel_softmax(logits, hard=True) if mode == "gumbel" else y
-        rec = self.decode(y_dec, h, z).float()
-        return self._reduce((rec - x.float()) ** 2, start=1).mean(), y, h, z
+        sq = (self.decode(y_dec, h, z).float() - x.float()) ** 2
+        loss = sq.flatten(1).sum(1).mean() if self.recon_reduction == "sum" else sq.mean()
+        return loss, y, h, z
 
     def _reduce(self, sq: torch.Tensor, start: int) -> torch.Tensor:
         """Squared errors reduced over the dimensions from ``start`` on (``recon_reduction``)."""
