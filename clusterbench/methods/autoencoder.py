@@ -47,18 +47,21 @@ class AEConfig(DeepConfig):
     auto-encoder as DEC's stacked auto-encoder (dropout 0.2); 0 = a plain auto-encoder.
     cluster_init: "kmeans" = after pre-training, k-means on the encoder's penultimate features
     initialises the y rows of its last layer (DEC/VaDE/IDEC initialise their clusters from the
-    pre-trained embedding the same way; the paper does not say how y starts); "none" = y starts
-    from the pre-trained auto-encoder as is (also what happens with pretrain_epochs = 0).
+    pre-trained embedding the same way; the paper does not say how y starts); "kmeans-code" = the
+    same on the encoder's standardised output code (DEC clusters its bottleneck code; on 5,000
+    MNIST digits after 20 pre-training epochs k-means finds ACC 0.68 there against 0.54 on the
+    penultimate features, on scikit-learn digits 0.67 against 0.77, hence not the default);
+    "none" = y starts from the pre-trained auto-encoder as is (also with pretrain_epochs = 0).
     """
 
     pretrain_epochs: int = 50
     lr_pretrain: float = 1e-3
     pretrain_corruption: float = 0.2
-    cluster_init: Literal["none", "kmeans"] = "kmeans"
+    cluster_init: Literal["none", "kmeans", "kmeans-code"] = "kmeans"
 
     def __post_init__(self) -> None:
-        if self.cluster_init not in ("none", "kmeans"):
-            raise ValueError(f"cluster_init must be 'none' or 'kmeans', got {self.cluster_init!r}")
+        if self.cluster_init not in ("none", "kmeans", "kmeans-code"):
+            raise ValueError(f"cluster_init must be 'none', 'kmeans' or 'kmeans-code', got {self.cluster_init!r}")
         if not 0.0 <= self.pretrain_corruption < 1.0:
             raise ValueError(f"pretrain_corruption must be in [0, 1), got {self.pretrain_corruption}")
 
@@ -134,7 +137,10 @@ class LatentAutoEncoder(DeepModel):
         """``cluster_init="kmeans"``: k-means (k-means++, n_init 10, seeded) on the pre-trained
         encoder's penultimate features f, then the y rows of Q's last layer set to the nearest-
         centroid rule as logits: W_k = beta * mu_k, b_k = -beta * |mu_k|^2 / 2, so that
-        softmax(y) = softmax(-beta |f - mu_k|^2 / 2); beta = 1 / mean |f - mu_assigned|^2."""
+        softmax(y) = softmax(-beta |f - mu_k|^2 / 2); beta = 1 / mean |f - mu_assigned|^2.
+        ``"kmeans-code"``: the same in the space of Q's standardised output u = (W f + b - m) / sd
+        (the pre-trained code [y logits, h, z], each dimension z-scored), an affine map of f, so
+        the rule stays exact: W_k = beta * mu_k A, b_k = beta * (mu_k . c - |mu_k|^2 / 2)."""
         if self.cluster_init == "none" or self.pretrain_epochs == 0:
             return {}
         from sklearn.cluster import KMeans
@@ -147,12 +153,24 @@ class LatentAutoEncoder(DeepModel):
                 self.Q(x)
         finally:
             hook.remove()
-        f = torch.cat(feats).double().numpy()
-        km = KMeans(self.K, n_init=10, random_state=int(seed) % (2**32)).fit(f)
-        mu = torch.from_numpy(km.cluster_centers_)
-        beta = 1.0 / max(km.inertia_ / len(f), 1e-12)
-        last.weight[: self.K] = (beta * mu).to(last.weight)
-        last.bias[: self.K] = (-0.5 * beta * (mu**2).sum(1)).to(last.bias)
+        f = torch.cat(feats).double()
+        if self.cluster_init == "kmeans":
+            km = KMeans(self.K, n_init=10, random_state=int(seed) % (2**32)).fit(f.numpy())
+            mu = torch.from_numpy(km.cluster_centers_)
+            beta = 1.0 / max(km.inertia_ / len(f), 1e-12)
+            last.weight[: self.K] = (beta * mu).to(last.weight)
+            last.bias[: self.K] = (-0.5 * beta * (mu**2).sum(1)).to(last.bias)
+        else:  # "kmeans-code": in u = A f + c, Q's standardised output
+            W, b = last.weight.detach().double().cpu(), last.bias.detach().double().cpu()
+            code = f @ W.T + b
+            m, sd = code.mean(0), code.std(0).clamp_min(1e-12)
+            A, c = W / sd[:, None], (b - m) / sd
+            km = KMeans(self.K, n_init=10, random_state=int(seed) % (2**32)).fit((f @ A.T + c).numpy())
+            mu = torch.from_numpy(km.cluster_centers_)
+            beta = 1.0 / max(km.inertia_ / len(f), 1e-12)
+            # -beta |u - mu_k|^2 / 2 = beta mu_k.(A f + c) - beta |mu_k|^2 / 2 + (same for every k)
+            last.weight[: self.K] = (beta * mu @ A).to(last.weight)
+            last.bias[: self.K] = (beta * (mu @ c - 0.5 * (mu**2).sum(1))).to(last.bias)
         return {"init_inertia": float(km.inertia_), "init_beta": float(beta)}
 
     def prior(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
