@@ -66,7 +66,8 @@ q(y|x) from its k-means start (H[q(y|x)] 1.96 -> 1.35 in 144 steps on digits, AC
 with ``lr=1e-3 lr_critic=5e-4`` the same 144 steps sharpen and re-partition it (H -> 0.06, D-AE's
 cross-entropy 2.3 -> 0.02, ACC 0.771 -> 0.837, NMI 0.72 -> 0.81), after which CR holds the
 partition. The code's rates are meant for its 300 epochs x 600 steps; for short schedules raise
-both rates 10x. With clipping at 0.01 the critic is nearly inert (``critic_acc`` 0.50-0.52 at lr
+both rates 10x. ``optim=code`` at the code's rates drifts below the start on the same
+run (0.771 -> 0.748: the reconstruction, with its own Adam, keeps re-using the soft y). With clipping at 0.01 the critic is nearly inert (``critic_acc`` 0.50-0.52 at lr
 5e-5, up to 0.64 at 5e-4); without clipping (the code) the encoder out-runs it (``critic_acc``
 0.44-0.48): the style prior matters for generation, not for the clustering on these schedules.
 Once H[q(y|x)] is near 0 the partition is held, so the result is bounded by the start: on 5,000
