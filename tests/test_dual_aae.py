@@ -218,3 +218,48 @@ def test_recon_reduction_sum_is_the_per_sample_sum():
         with torch.no_grad():
             losses[red] = float(model.recon_loss(X)[0])
     assert losses["sum"] == pytest.approx(64 * losses["mean"], rel=1e-5)
+
+
+def test_kmeans_code_initialisation_is_the_nearest_centroid_rule_on_the_standardised_code():
+    """cluster_init=kmeans-code: argmax q(y|x) is k-means' assignment of Q's pre-trained output,
+    each dimension z-scored (an affine map of the penultimate features, so the rule is exact)."""
+    from sklearn.cluster import KMeans
+
+    torch.manual_seed(0)
+    X = torch.rand(120, 1, 8, 8)
+    cfg = make_config(METHODS["dual-aae"].Config, {"pretrain_epochs": 1, "cluster_init": "kmeans-code"})
+    model = METHODS["dual-aae"](cfg).make_model(torch.device("cpu"), resolve_arch((1, 8, 8), K))
+    for i in range(3):
+        model.pretrain_step(X[:60], i)
+    model.train_mode(False)
+    with torch.no_grad():
+        code = model.Q(X).double().numpy()
+    model.start_training(lambda: iter([X[:50], X[50:]]), seed=3)
+    with torch.no_grad():
+        logits, _, _ = model.encode(X)
+    u = (code - code.mean(0)) / code.std(0, ddof=1)
+    km = KMeans(K, n_init=10, random_state=3).fit(u)
+    np.testing.assert_array_equal(logits.argmax(1).numpy(), km.predict(u))
+
+
+def test_recon_y_expect_is_the_posterior_weighted_error_of_each_one_hot_decoding():
+    torch.manual_seed(0)
+    X = torch.rand(6, 1, 8, 8)
+    cfg = make_config(METHODS["dual-aae"].Config, {"recon_y": "expect"})
+    model = METHODS["dual-aae"](cfg).make_model(torch.device("cpu"), resolve_arch((1, 8, 8), K))
+    model.train_mode(False)  # batch norm on running statistics: decoding is per-sample
+    with torch.no_grad():
+        loss, y, h, z = model.recon_loss(X)
+        want = sum(y[:, k] * ((model.decode(torch.eye(K)[k].expand(6, K), h, z) - X) ** 2).flatten(1).mean(1)
+                   for k in range(K)).mean()
+        soft, _, _, _ = model.recon_loss(X, recon_y="soft")
+    torch.testing.assert_close(loss, want)
+    assert not torch.isclose(loss, soft)
+
+
+def test_critic_accuracy_is_half_for_identical_scores_and_one_for_separated_ones():
+    from clusterbench.methods.nets import critic_accuracy
+
+    a = torch.randn(50)
+    assert float(critic_accuracy(a + 10, a)) == 1.0
+    assert float(critic_accuracy(a, a)) == pytest.approx(0.5, abs=0.05)

@@ -15,7 +15,7 @@ Choices (Makhzani is silent or differs): both discriminators are the Dual-AAE ML
 used SGD with momentum); Dual-AAE's style/noise split is kept only so the networks are identical —
 AAE treats [h, z] as one Gaussian style code. Like Dual-AAE we pre-train Q/P as a denoising
 auto-encoder and initialise y from k-means on the pre-trained features (``AEConfig`` in
-``dual_aae.py``) so the comparison differs only in the losses; set ``pretrain_epochs=0`` for
+``autoencoder.py``) so the comparison differs only in the losses; set ``pretrain_epochs=0`` for
 Makhzani's setup.
 Epochs 300 and batch 100 as for Dual-AAE.
 """

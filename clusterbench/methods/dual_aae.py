@@ -7,7 +7,7 @@ Per batch:
 1. critic step (WGAN, Eq. 7): D maximises E_prior D(h, z) - E_x D(Q_hz(x)); h, z ~ N(0, I).
 2. Q, P step on  recon + lambda1 * D-AE + adv + CR  where
    * recon (O-AE): squared error of P(y, h, z) against x, with y the soft posterior (the paper's
-     -log p(x|y,h,z); its code uses MSE);
+     -log p(x|y,h,z); its code uses MSE); ``recon_y`` below for the paper's expectation over y;
    * D-AE: sample y ~ Cat(1/K) (one-hot), h, z ~ N(0, I); x~ = P(y, h, z); recover c = [y, h]
      with Q: cross-entropy on y + squared error on h;
    * adv = -E_x D(Q_hz(x));
@@ -15,19 +15,8 @@ Per batch:
    ``dual-aae-nocr`` drops CR and lets the critic see (y, h, z) against (one-hot y, h, z) from the
    priors instead (Eq. 8).
 
-Pre-training and the start of y (``AEConfig``, shared with ``dual-aae-nocr`` and ``aae``):
-Appendix A says only "a stacked Auto-Encoder to initialise the encoder and decoder"; the authors'
-code loads an AE checkpoint of the same conv Q/P (``mnist_pretrain.pkl``) whose training script is
-not published. We train the same Q/P end to end (not greedily layer by layer) as a *denoising*
-auto-encoder, input dropout 0.2 as in DEC's stacked auto-encoder (``pretrain_corruption``), for
-``pretrain_epochs`` = 50, Adam 1e-3. The paper does not say how y starts; as DEC, IDEC and VaDE do
-with their cluster parameters, ``cluster_init="kmeans"`` then runs k-means on the pre-trained
-encoder's penultimate features and sets the y rows of its last layer to the nearest-centroid rule,
-so q(y|x) starts from that partition and Eq. (10) refines it. Measured on scikit-learn digits
-(seeds 0-2, 50 epochs; ``benchmarks/digits_acceptance.py``): with the earlier plain AE for 10 epochs
-and y left as pre-trained, ACC 0.60-0.80 varying with the seed and below k-means (0.79), the
-partition fixed by CR in the first epochs; with the denoising pre-training and k-means start
-0.84-0.91. ``pretrain_corruption=0 cluster_init=none pretrain_epochs=10`` gives the earlier setup.
+Pre-training and the start of y: ``AEConfig`` in ``autoencoder.py`` (shared with ``dual-aae-nocr``
+and ``aae``).
 
 Paper vs authors' code (``pengfei93/Dual-aae``, see metrics-reference §8) — ``optim`` selects:
 
@@ -57,149 +46,57 @@ Other choices where the paper is silent or differs from the code:
 * the O-AE squared error is averaged over pixels (``recon_reduction="mean"``, the code's MSE).
   The paper writes -log p(x|y,h,z), whose Gaussian form sums over pixels; ``"sum"`` gives that,
   but in the one weighted objective of ``optim="paper"`` it outweighs CR and the critic by the
-  number of pixels, and on digits it clustered worse (ACC 0.53-0.59 vs 0.72-0.76, plain AE setup).
+  number of pixels, and on digits it clustered worse (ACC 0.53-0.59 vs 0.72-0.76, plain AE setup;
+  with the k-means start, 8 epochs from one pre-trained AE: 0.65 vs 0.81, y stays near uniform,
+  H[q(y|x)] 2.03, because the soft y then carries pixels' information as a continuous code).
+* what the decoder gets for y in the O-AE term (``recon_y``): Eq. (10) writes an expectation over
+  q(y, h, z|x), i.e. over a *discrete* y ~ q(y|x); the code feeds the soft posterior itself
+  (``"soft"``, default, as the code). ``"expect"`` computes Eq. (10)'s expectation exactly (K
+  decoder passes: K times the O-AE cost), ``"gumbel"`` estimates it with one straight-through
+  Gumbel-softmax sample. Measured (scikit-learn digits, one pre-trained AE, 8 epochs, lr 1e-4):
+  soft 0.809, expect 0.808, expect + sum 0.808 ACC — no difference on short schedules.
+
+Diagnostics in the history: ``critic_acc`` is the critic's balanced accuracy at telling prior
+codes from encodings (``nets.critic_accuracy``; 0.5 = it cannot), next to its loss ``critic``;
+``H_marginal`` / ``H_conditional`` are CR's two entropies; ``dae_y`` / ``dae_h`` D-AE's two parts.
+
+What limits short CPU schedules (issue 17, measured; figures in the helper's note): the learning
+rate, not a term. With the code's rates (1e-4 / 5e-5) a run of a few hundred steps barely moves
+q(y|x) from its k-means start (H[q(y|x)] 1.96 -> 1.35 in 144 steps on digits, ACC 0.771 -> 0.809);
+with ``lr=1e-3 lr_critic=5e-4`` the same 144 steps sharpen and re-partition it (H -> 0.06, D-AE's
+cross-entropy 2.3 -> 0.02, ACC 0.771 -> 0.837, NMI 0.72 -> 0.81), after which CR holds the
+partition. The code's rates are meant for its 300 epochs x 600 steps; for short schedules raise
+both rates 10x. ``optim=code`` at the code's rates drifts below the start on the same
+run (0.771 -> 0.748: the reconstruction, with its own Adam, keeps re-using the soft y). With clipping at 0.01 the critic is nearly inert (``critic_acc`` 0.50-0.52 at lr
+5e-5, up to 0.64 at 5e-4); without clipping (the code) the encoder out-runs it (``critic_acc``
+0.44-0.48): the style prior matters for generation, not for the clustering on these schedules.
+Once H[q(y|x)] is near 0 the partition is held, so the result is bounded by the start: on 5,000
+MNIST digits (20 pre-training epochs, short-schedule rates, seed 0) ``cluster_init=kmeans`` starts
+at 0.539 and ends at 0.597 ACC after 4 epochs, ``cluster_init=kmeans-code`` starts at 0.738 and
+ends at 0.769 (NMI 0.605 -> 0.684) after 3; the style h then still carries some class identity
+(Fig. 8 traversals morph 8 -> 3, 9 -> 7). Without CR (``dual-aae-nocr``) y stays soft
+(H[q(y|x)] 1.2) and the soft y is used as a continuous code, so ACC falls below the start
+(digits: 0.786 -> 0.446 clipped, 0.622 unclipped).
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch import nn
 
+from clusterbench.methods.autoencoder import AEConfig, LatentAutoEncoder
 from clusterbench.methods.base import Method
 from clusterbench.methods.nets import (
     ArchSpec,
     build_critic,
-    build_decoder,
-    build_encoder,
     clustering_regularizer,
+    critic_accuracy,
     dual_ae_loss,
     entropy_terms,
-    sample_categorical,
 )
-from clusterbench.methods.training import DeepConfig, DeepMethod, DeepModel
-
-
-@dataclass
-class AEConfig(DeepConfig):
-    """Pre-training and cluster initialisation shared by the auto-encoder methods (Dual-AAE, its
-    no-CR ablation, AAE), so that their comparison differs only in the losses.
-
-    pretrain_epochs: epochs of O-AE pre-training of Q and P (paper: "a stacked Auto-Encoder to
-    initialise the encoder and decoder", no length given; ours 50). lr_pretrain: its Adam rate.
-    pretrain_corruption: dropout corruption of the input during pre-training, i.e. a denoising
-    auto-encoder as DEC's stacked auto-encoder (dropout 0.2); 0 = a plain auto-encoder.
-    cluster_init: "kmeans" = after pre-training, k-means on the encoder's penultimate features
-    initialises the y rows of its last layer (DEC/VaDE/IDEC initialise their clusters from the
-    pre-trained embedding the same way; the paper does not say how y starts); "none" = y starts
-    from the pre-trained auto-encoder as is (also what happens with pretrain_epochs = 0).
-    """
-
-    pretrain_epochs: int = 50
-    lr_pretrain: float = 1e-3
-    pretrain_corruption: float = 0.2
-    cluster_init: Literal["none", "kmeans"] = "kmeans"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.cluster_init not in ("none", "kmeans"):
-            raise ValueError(f"cluster_init must be 'none' or 'kmeans', got {self.cluster_init!r}")
-        if not 0.0 <= self.pretrain_corruption < 1.0:
-            raise ValueError(f"pretrain_corruption must be in [0, 1), got {self.pretrain_corruption}")
-
-
-class LatentAutoEncoder(DeepModel):
-    """Shared part of the auto-encoder models (Dual-AAE, its no-CR variant, AAE): Q, P, the
-    split of Q's output into (y logits, h, z), O-AE pre-training, prediction and generation."""
-
-    def __init__(self, device: torch.device, spec: ArchSpec, cfg: "AEConfig") -> None:
-        super().__init__(device)
-        self.spec = spec
-        self.K, self.dh, self.dz = spec.n_clusters, spec.style_dim, spec.noise_dim
-        self.Q = build_encoder(spec, spec.latent_dim).to(device)
-        self.P = build_decoder(spec, spec.latent_dim).to(device)
-        self.nets.update(Q=self.Q, P=self.P)
-        self.pretrain_epochs = int(cfg.pretrain_epochs)
-        self.pretrain_corruption = float(cfg.pretrain_corruption)
-        self.cluster_init = cfg.cluster_init
-        if self.pretrain_epochs:
-            self.optims["pretrain"] = torch.optim.Adam(self.qp_params(), lr=cfg.lr_pretrain)
-
-    def qp_params(self):
-        return list(itertools.chain(self.Q.parameters(), self.P.parameters()))
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x -> (y logits B x K, h B x dh, z B x dz)."""
-        out = self.Q(x).float()
-        return out[:, : self.K], out[:, self.K : self.K + self.dh], out[:, self.K + self.dh :]
-
-    def decode(self, y: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.P(torch.cat([y, h, z], 1))
-
-    #: how the O-AE squared error is reduced over a sample's dimensions: "mean" (per pixel) or
-    #: "sum" (per sample, the Gaussian -log p(x|y,h,z) up to a constant); batches are averaged.
-    recon_reduction: str = "mean"
-
-    def recon_loss(self, x: torch.Tensor, x_in: torch.Tensor | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """O-AE: (squared error of P(softmax y, h, z) vs x, y posterior, h, z); the encoder sees
-        ``x_in`` (a corrupted x) when given."""
-        logits, h, z = self.encode(x if x_in is None else x_in)
-        y = logits.softmax(1)
-        rec = self.decode(y, h, z).float()
-        sq = (rec - x.float()) ** 2
-        loss = sq.flatten(1).sum(1).mean() if self.recon_reduction == "sum" else sq.mean()
-        return loss, y, h, z
-
-    def pretrain_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        x_in = nn.functional.dropout(x, self.pretrain_corruption) if self.pretrain_corruption > 0 else None
-        with self.optimizing("pretrain") as opt:
-            loss = opt.backward(self.recon_loss(x, x_in)[0])
-        return {"pretrain_recon": loss.detach()}
-
-    @torch.no_grad()
-    def start_training(self, batches, seed: int) -> dict[str, float]:
-        """``cluster_init="kmeans"``: k-means (k-means++, n_init 10, seeded) on the pre-trained
-        encoder's penultimate features f, then the y rows of Q's last layer set to the nearest-
-        centroid rule as logits: W_k = beta * mu_k, b_k = -beta * |mu_k|^2 / 2, so that
-        softmax(y) = softmax(-beta |f - mu_k|^2 / 2); beta = 1 / mean |f - mu_assigned|^2."""
-        if self.cluster_init == "none" or self.pretrain_epochs == 0:
-            return {}
-        from sklearn.cluster import KMeans
-
-        last = [m for m in self.Q.modules() if isinstance(m, nn.Linear)][-1]
-        feats: list[torch.Tensor] = []
-        hook = last.register_forward_hook(lambda mod, inp, out: feats.append(inp[0].detach().float().cpu()))
-        try:
-            for x in batches():
-                self.Q(x)
-        finally:
-            hook.remove()
-        f = torch.cat(feats).double().numpy()
-        km = KMeans(self.K, n_init=10, random_state=int(seed) % (2**32)).fit(f)
-        mu = torch.from_numpy(km.cluster_centers_)
-        beta = 1.0 / max(km.inertia_ / len(f), 1e-12)
-        last.weight[: self.K] = (beta * mu).to(last.weight)
-        last.bias[: self.K] = (-0.5 * beta * (mu**2).sum(1)).to(last.bias)
-        return {"init_inertia": float(km.inertia_), "init_beta": float(beta)}
-
-    def prior(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(labels (n,), one-hot y n x K, h n x dh, z n x dz) from p(y) p(h) p(z)."""
-        labels, y = sample_categorical(n, self.K, self.device)
-        return labels, y, torch.randn(n, self.dh, device=self.device), torch.randn(n, self.dz, device=self.device)
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, h, z = self.encode(x)
-        y = logits.float().softmax(1)
-        return y, torch.cat([y, h, z], 1)
-
-    @torch.no_grad()
-    def generate(self, y: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.decode(y, h, z)
+from clusterbench.methods.training import DeepMethod
 
 
 class DualAAEModel(LatentAutoEncoder):
@@ -210,6 +107,7 @@ class DualAAEModel(LatentAutoEncoder):
         super().__init__(device, spec, cfg)
         self.cfg, self.cr = cfg, cr
         self.recon_reduction = cfg.recon_reduction
+        self.recon_y = cfg.recon_y
         critic_in = self.dh + self.dz + (0 if cr else self.K)
         self.D = build_critic(critic_in, dropout=cfg.critic_dropout).to(device)
         self.nets["D"] = self.D
@@ -233,17 +131,20 @@ class DualAAEModel(LatentAutoEncoder):
         logits, h_rec, _ = self.encode(self.decode(y, h, z))
         return dual_ae_loss(logits, h_rec, labels, h)
 
-    def critic_step(self, x: torch.Tensor) -> torch.Tensor:
+    def critic_step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One critic update; returns (its loss, its accuracy at telling prior codes from
+        encodings, :func:`critic_accuracy`, before the update)."""
         with self.optimizing("critic", autocast=False) as opt:  # float32: a small MLP on codes
             with torch.no_grad(), self.autocast():
                 logits, h, z = self.encode(x)
                 fake = self.critic_codes(logits.softmax(1), h, z).float()
             _, y_p, h_p, z_p = self.prior(x.shape[0])
             real = self.critic_codes(y_p, h_p, z_p)
-            loss = opt.backward(self.D(fake).mean() - self.D(real).mean())
+            d_fake, d_real = self.D(fake), self.D(real)
+            loss = opt.backward(d_fake.mean() - d_real.mean())
             if self.cfg.critic_clip is not None:
                 opt.after_step.append(self._clip_critic)
-        return loss.detach()
+        return loss.detach(), critic_accuracy(d_real, d_fake)
 
     @torch.no_grad()
     def _clip_critic(self) -> None:
@@ -255,10 +156,9 @@ class DualAAEModel(LatentAutoEncoder):
         cfg = self.cfg
         # 1. critic (n_critic steps)
         for _ in range(cfg.n_critic):
-            critic = self.critic_step(x)
-        if cfg.optim == "paper":
-            return {"critic": critic, **self._joint_step(x)}
-        return {"critic": critic, **self._code_steps(x)}
+            critic, critic_acc = self.critic_step(x)
+        d = {"critic": critic, "critic_acc": critic_acc}
+        return {**d, **(self._joint_step(x) if cfg.optim == "paper" else self._code_steps(x))}
 
     def _joint_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Eq. (10) for Q and P as one weighted loss, one Adam step."""
@@ -321,6 +221,7 @@ class DualAAE(DeepMethod, Method):
         cr_weight: float = 1.0
         optim: Literal["paper", "code"] = "paper"
         recon_reduction: Literal["sum", "mean"] = "mean"
+        recon_y: Literal["soft", "expect", "gumbel"] = "soft"
         lr: float = 1e-4
         lr_critic: float = 5e-5
         lr_adv: float = 5e-5
@@ -337,6 +238,8 @@ class DualAAE(DeepMethod, Method):
             super().__post_init__()
             if self.recon_reduction not in ("sum", "mean"):
                 raise ValueError(f"recon_reduction must be 'sum' or 'mean', got {self.recon_reduction!r}")
+            if self.recon_y not in ("soft", "expect", "gumbel"):
+                raise ValueError(f"recon_y must be 'soft', 'expect' or 'gumbel', got {self.recon_y!r}")
             if self.n_critic < 1:
                 raise ValueError(f"n_critic must be >= 1, got {self.n_critic}")
 
@@ -351,4 +254,4 @@ class DualAAENoCR(DualAAE):
     use_cr = False
 
 
-__all__ = ["AEConfig", "DualAAE", "DualAAENoCR", "DualAAEModel", "LatentAutoEncoder"]
+__all__ = ["DualAAE", "DualAAENoCR", "DualAAEModel"]

@@ -217,6 +217,15 @@ def build_critic(in_dim: int, *, hidden: int = 100, dropout: float = 0.2) -> nn.
     )
 
 
+def critic_accuracy(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """How well a critic tells prior samples (``d_real``, B) from encodings (``d_fake``, B): the
+    balanced accuracy of thresholding its score at the midpoint of the two means (scalar in
+    [0, 1]; 0.5 = it cannot tell them apart, 1 = it separates them). A diagnostic only."""
+    d_real, d_fake = d_real.detach().flatten().float(), d_fake.detach().flatten().float()
+    t = 0.5 * (d_real.mean() + d_fake.mean())
+    return 0.5 * ((d_real > t).float().mean() + (d_fake <= t).float().mean())
+
+
 # --- priors ----------------------------------------------------------------------------------------
 
 
