@@ -194,3 +194,17 @@ def test_method_output_proba_none_only_for_generator_only_methods():
     with pytest.raises(ValueError, match="clusters=False"):
         MethodOutput(proba=np.full((3, 2), 0.5)).validate(3, clusters=False)
     assert MethodOutput(proba=None).labels is None
+
+
+def test_generator_only_record_is_listed_by_runs(tmp_path, capsys):
+    """A wgan-gp record (no ACC/NMI) is a valid ok record: `runs` lists it, `check` finds it."""
+    from cli_helper import run_cli
+
+    rc, _, err = run_cli(capsys, "run", "wgan-gp", "--set", "epochs=1", "--set", "save_samples=false",
+                         "--results", str(tmp_path))
+    assert rc == 0, err
+    rc, out, err = run_cli(capsys, "runs", "--json", "--results", str(tmp_path))
+    import json
+
+    [rec] = json.loads(out)
+    assert rec["status"] == "ok" and rec["metrics"] == {} and rec["extras"]["clusters"] is False

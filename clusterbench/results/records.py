@@ -143,7 +143,8 @@ def record_problem(d: Any) -> str | None:
 
     ``d`` must be an object with the required fields (key, method, dataset, seed, status,
     config), every known field of the type :class:`RunRecord` declares (``_SCHEMA``; metrics are
-    numbers, NaN allowed, never null or strings), and an ok record must have metrics.
+    numbers, NaN allowed, never null or strings), and an ok record must have metrics unless it is
+    of a generator-only method (``extras['clusters'] is False``).
     """
     if not isinstance(d, dict):
         return f"the file holds {type(d).__name__ if d is not None else 'null'} ({json.dumps(d)[:40]}), not a record object"
@@ -153,8 +154,8 @@ def record_problem(d: Any) -> str | None:
     for k, (ok, what) in _SCHEMA.items():
         if k in d and not ok(d[k]):
             return f"field {k!r} must be {what}, got {json.dumps(d[k], default=str)[:60]}"
-    if d["status"] == "ok" and not d.get("metrics"):
-        return "an ok record without metrics"
+    if d["status"] == "ok" and not d.get("metrics") and d.get("extras", {}).get("clusters", True) is not False:
+        return "an ok record without metrics"  # only generator-only methods (extras.clusters false) have none
     return None
 
 

@@ -238,6 +238,8 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         record.metrics = record_metrics(y, out.proba, extras=out.extras) if cls.clusters else {}
         record.history = [dict(h) for h in out.history]
         record.extras = dict(out.extras)
+        if not cls.clusters:
+            record.extras["clusters"] = False  # the record says why it has no ACC/NMI (records.validate)
         # 4b. evaluators (mode counting, FID, SSIM) on what a generative method exposes
         t0 = time.perf_counter()
         ev = evaluate_run(spec.config, generator=out.generator, generative=cls.generative, clusters=cls.clusters,
