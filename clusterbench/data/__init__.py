@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 
+import os
+
 from clusterbench import paths
-from clusterbench.data.hdf5 import DatasetInfo, read_dataset
+from clusterbench.data.hdf5 import DatasetInfo, StoredArray, read_dataset
 from clusterbench.data.registry import get_spec, load_registry
 from clusterbench.errors import DataError
 
+#: ``load(name)`` leaves X in its file (a :class:`StoredArray`) when its float32 values would take
+#: more than this fraction of the machine's RAM (dSprites: 12 GB; every other data set of the
+#: papers is under 1 GB). A quarter leaves room for the method's own memory and a second copy
+#: that an in-memory method may make.
+LAZY_RAM_FRACTION = 0.25
 
-def load(name: str, *, extras: bool = False):
+
+def physical_ram_bytes() -> int | None:
+    """Total RAM of this machine in bytes (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def should_stay_on_disk(info: DatasetInfo, *, ram_bytes: int | None = None) -> bool:
+    """Whether ``load(..., mmap=None)`` returns a :class:`StoredArray` for this data set."""
+    if info.sparse:
+        return False
+    ram = physical_ram_bytes() if ram_bytes is None else ram_bytes
+    n_values = info.n_samples
+    for s in info.sample_shape:
+        n_values *= s
+    return ram is not None and 4 * n_values > LAZY_RAM_FRACTION * ram
+
+
+def load(name: str, *, extras: bool = False, mmap: bool | None = None):
     """Load a fetched data set: ``(X, y, info)`` (``(X, y, info, extras)`` with ``extras=True``).
 
-    X: float32 array, samples first (images N x C x H x W), or ``scipy.sparse.csr_matrix``.
+    X: float32 array, samples first (images N x C x H x W), or ``scipy.sparse.csr_matrix``; or,
+    with ``mmap=True``, a :class:`~clusterbench.data.hdf5.StoredArray` (a float32 view of the file's
+    X read row by row: out-of-core). ``mmap=None`` (default) chooses the stored array when the
+    float32 X would exceed ``LAZY_RAM_FRACTION`` of the RAM (:func:`should_stay_on_disk`).
     y: int64 labels in 0..n_clusters-1. info: :class:`DatasetInfo` (n_clusters, checksum, recipe...).
     Embedded data sets (``digits``) are prepared on first use; others need ``clusterbench fetch``.
     """
@@ -28,7 +58,11 @@ def load(name: str, *, extras: bool = False):
                 f"Data set {name!r} has not been fetched yet (no {path}).",
                 hint=f"Run `clusterbench fetch {name}` first.",
             )
-    return read_dataset(path, extras=extras)
+    if mmap is None:
+        from clusterbench.data.hdf5 import read_info
+
+        mmap = should_stay_on_disk(read_info(path))
+    return read_dataset(path, extras=extras, mmap=mmap)
 
 
-__all__ = ["load", "load_registry", "get_spec", "DatasetInfo"]
+__all__ = ["load", "load_registry", "get_spec", "DatasetInfo", "StoredArray"]
