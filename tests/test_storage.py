@@ -108,3 +108,23 @@ def test_load_leaves_large_data_on_disk(tmp_path, monkeypatch):
     S2, _, _ = clusterbench.load("digits", mmap=False)
     assert isinstance(S2, np.ndarray)
     assert isinstance(clusterbench.load("digits", mmap=True)[0], StoredArray)
+
+
+def test_runner_subset_of_a_stored_data_set_reads_only_its_rows(tmp_path, monkeypatch):
+    import clusterbench.data as data
+    from clusterbench.methods import METHODS, make_config
+    from clusterbench.runner import expand_grid
+    from clusterbench.runner.execute import load_run_data
+
+    monkeypatch.setenv("CLUSTERBENCH_HOME", str(tmp_path))
+    (spec,) = expand_grid(["kmeans"], ["digits"], subset=300)
+    X_mem, y_mem, idx_mem = load_run_data(spec)
+    monkeypatch.setattr(data, "physical_ram_bytes", lambda: 1024)  # every data set is "too large"
+    X, y, idx = load_run_data(spec)
+    assert isinstance(X, StoredArray) and X.shape == X_mem.shape == (300, 1, 8, 8)
+    assert np.array_equal(idx, idx_mem) and np.array_equal(X.rows, idx) and np.array_equal(y, y_mem)
+    np.testing.assert_array_equal(np.asarray(X), X_mem)
+    cfg = make_config(METHODS["kmeans"].Config, {}, method="kmeans")
+    a = METHODS["kmeans"](cfg).fit(X, 10, seed=0)
+    b = METHODS["kmeans"](cfg).fit(X_mem, 10, seed=0)
+    np.testing.assert_array_equal(a.proba, b.proba)
