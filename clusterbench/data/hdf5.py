@@ -71,9 +71,13 @@ def decode(raw: np.ndarray, divisor: float | None) -> np.ndarray:
     The division (not a multiplication by 1/divisor) is what the preprocessors of format version 1
     computed, so the values -- and checksums -- are bit-identical to the float32 files.
     """
-    if divisor is None:
-        return np.asarray(raw, dtype=np.float32)
-    return np.divide(raw, np.float32(divisor), dtype=np.float32)
+    out = np.asarray(raw, dtype=np.float32)
+    if divisor is None or divisor == 1.0:
+        return out
+    if np.may_share_memory(out, raw):  # never divide the caller's (or a read-only map's) array in place
+        out = out.copy()
+    out /= np.float32(divisor)  # float32(raw) / float32(divisor): the same bits as np.divide(..., dtype=float32)
+    return out
 
 
 def _row_chunks(n: int, row_floats: int) -> range:
