@@ -196,14 +196,19 @@ class NCutsConfig:
     eigen_tol=0: ARPACK to machine precision (sklearn's arpack default).
     knn_chunk_mb: memory bound of one exact k-NN distance block.
     knn: "exact", "approx" (faiss HNSW) or "auto" = approximate from ``knn_auto_min`` samples on.
-    The papers are silent (their N-Cuts cells on Reuters are N/A); choices measured by
-    benchmarks/ncuts_bench.py (2 shared cores, see the README there): faiss HNSW rather than
-    pynndescent (no ~100 s numba compilation per process, recall@10 0.96 vs 0.92 at similar
-    cost on 100k reuters-like documents, SVD-50); the threshold ``knn_auto_min=150000`` is where
-    the measured exact O(N^2) and approximate O(N log N) k-NN times cross on the SVD-50 reuters-like
-    data. Below it (every data set but Reuters and dSprites) the graph stays exact.
-    hnsw_m=32, hnsw_ef_construction=128, hnsw_ef_search=64: the HNSW parameters of that
-    measurement (M=16 gave recall@10 0.90, M=32 0.96 at 100k).
+    The papers are silent (their N-Cuts cells on Reuters are N/A). Measured by
+    ``benchmarks/ncuts_bench.py --cases recall`` on 100k reuters-like tf-idf documents (SVD-50,
+    1 thread, a shared 2-core machine at load ~11): exact 525 s; faiss HNSW M=16 466 s, recall@10
+    0.90; M=32 450 s, recall@10 0.96; pynndescent n_neighbors=30 68 s, recall@10 0.92, plus 221 s
+    of numba compilation in every new process (11 neighbours: 21 s, recall 0.47). faiss was
+    chosen although pynndescent searched faster: higher recall at these settings, no compilation
+    per process (every run of a grid, every CI test of this path), a build that is deterministic
+    (single-threaded, tested), and no numba/llvmlite pinned to the numpy version.
+    ``knn_auto_min=150000``: on an idle machine the exact search took 80 s and HNSW M=32 118 s at
+    100k; exact grows as N^2, HNSW far more slowly, so they cross near 150k (at load ~11 HNSW was
+    already ahead at 100k). Every registered data set but Reuters (685k) and dSprites (737k)
+    stays exact either way.
+    hnsw_m=32, hnsw_ef_construction=128, hnsw_ef_search=64: the HNSW parameters measured above.
     """
 
     n_neighbors: int = 10
