@@ -15,7 +15,8 @@ Cases (each runs in a fresh subprocess so that its peak RSS is its own):
   fashion-knn  the real Fashion-MNIST 70k: exact vs approximate graph, each searched once, then
            steps 3-5 (graph, eigsh, k-means) for ``--seeds`` seeds: ACC/NMI mean and spread.
 
-``--knn exact|approx|auto`` sets ncuts' ``knn`` option for the images and reuters cases
+``--knn exact|approx|auto`` and ``--knn-backend faiss|pynndescent`` set ncuts' options for the
+images and reuters cases
 (``--reuters-sizes 685071`` runs all of Reuters' size).
 
 Usage:  python benchmarks/ncuts_bench.py [--cases images,reuters] [--threads 2] [--n-images 70000]
@@ -166,7 +167,7 @@ def phase_peaks(sampler: RssSampler, start: float, extras: dict) -> dict:
     return out
 
 
-def run_case(kind: str, n: int, pca: int | None, threads: int, knn: str = "auto") -> dict:
+def run_case(kind: str, n: int, pca: int | None, threads: int, knn: str = "auto", backend: str = "faiss") -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -188,7 +189,7 @@ def run_case(kind: str, n: int, pca: int | None, threads: int, knn: str = "auto"
     load_s = time.perf_counter() - t0
     method = "spectral" if kind == "spectral" else "ncuts"
     overrides = ({"max_samples": n} if kind == "spectral"
-                 else {"pca_dims" if kind == "images" else "svd_dims": pca, "knn": knn})
+                 else {"pca_dims" if kind == "images" else "svd_dims": pca, "knn": knn, "knn_backend": backend})
     cfg = make_config(METHODS[method].Config, overrides, method=method)
     rss_before = RssSampler.rss_gb()
     t0 = time.perf_counter()
@@ -284,9 +285,9 @@ def fashion_knn_case(n: int, threads: int, seeds: int) -> dict:
     return res
 
 
-def child(kind: str, n: int, pca: int | None, threads: int, knn: str = "auto") -> dict:
+def child(kind: str, n: int, pca: int | None, threads: int, knn: str = "auto", backend: str = "faiss") -> dict:
     cmd = [sys.executable, __file__, "--one", kind, "--n", str(n), "--pca", str(pca), "--threads", str(threads),
-           "--knn", knn]
+           "--knn", knn, "--knn-backend", backend]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                NUMBA_NUM_THREADS=str(threads))
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
@@ -326,6 +327,7 @@ def main() -> None:
     ap.add_argument("--spectral-sizes", default="5000,10000,20000",
                     help="sizes for the optional 'spectral' case (sklearn SpectralClustering on the images)")
     ap.add_argument("--knn", default="auto", choices=["exact", "approx", "auto"], help="ncuts' knn option")
+    ap.add_argument("--knn-backend", default="faiss", choices=["faiss", "pynndescent"], help="ncuts' knn_backend")
     ap.add_argument("--recall-n", type=int, default=100_000, help="size of the 'recall' case")
     ap.add_argument("--seeds", type=int, default=3, help="seeds of the 'fashion-knn' case")
     ap.add_argument("--one", help=argparse.SUPPRESS)
@@ -334,7 +336,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.one:
         pca = None if a.pca in (None, "None") else int(a.pca)
-        print(json.dumps(run_case(a.one, a.n, pca, a.threads, a.knn)))
+        print(json.dumps(run_case(a.one, a.n, pca, a.threads, a.knn, a.knn_backend)))
         return
 
     print(f"ncuts benchmark: {a.threads} torch/BLAS threads, {os.cpu_count()} CPUs visible, "
@@ -343,16 +345,16 @@ def main() -> None:
     if "images" in cases:
         print("\n(a) images", flush=True)
         for p in a.image_pca.split(","):
-            r = child("images", a.n_images, None if p == "None" else int(p), a.threads, a.knn)
+            r = child("images", a.n_images, None if p == "None" else int(p), a.threads, a.knn, a.knn_backend)
             if p == a.image_pca.split(",")[0]:
                 print(f"  data: {r['data']}")
             show(r)
     if "reuters" in cases:
-        print(f"\n(b) reuters-like sparse tf-idf, svd_dims=50 (TruncatedSVD-50, the default), knn={a.knn}", flush=True)
+        print(f"\n(b) reuters-like sparse tf-idf, svd_dims=50 (TruncatedSVD-50, the default), knn={a.knn} ({a.knn_backend})", flush=True)
         sizes = [int(s) for s in a.reuters_sizes.split(",")]
         rs = []
         for n in sizes:
-            r = child("reuters", n, 50, a.threads, a.knn)
+            r = child("reuters", n, 50, a.threads, a.knn, a.knn_backend)
             if n == sizes[0]:
                 print(f"  data: {r['data']}")
             show(r)

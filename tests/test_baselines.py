@@ -237,9 +237,11 @@ def test_ncuts_knn_option_auto_threshold_and_recorded_graph():
     cfg = lambda **kw: make_config(METHODS["ncuts"].Config, kw, method="ncuts")  # noqa: E731
     assert fit("ncuts", X, 4, seed=0).extras["knn_graph"] == "exact"  # auto, 300 < knn_auto_min
     out = METHODS["ncuts"](cfg(knn_auto_min="300")).fit(X, 4, seed=0)
-    assert out.extras["knn_graph"] == "approx" and out.extras["hnsw"]["m"] == 32
+    assert out.extras["knn_graph"] == "approx (faiss)" and out.extras["hnsw"]["m"] == 32
     assert acc(y, out.labels) == 1.0
-    assert METHODS["ncuts"](cfg(knn="approx")).fit(X, 4, seed=0).extras["knn_graph"] == "approx"
+    assert METHODS["ncuts"](cfg(knn="approx")).fit(X, 4, seed=0).extras["knn_graph"] == "approx (faiss)"
+    with pytest.raises(ConfigError, match="knn_backend"):
+        cfg(knn_backend="annoy")
     assert METHODS["ncuts"](cfg(knn="exact", knn_auto_min="10")).fit(X, 4, seed=0).extras["knn_graph"] == "exact"
     with pytest.raises(ConfigError, match="knn must be one of"):
         cfg(knn="fast")
@@ -249,6 +251,21 @@ def test_ncuts_knn_option_auto_threshold_and_recorded_graph():
     # auto keeps unreduced sparse input exact instead of refusing
     out = METHODS["ncuts"](cfg(knn_auto_min="10", svd_dims="None")).fit(S, 4, seed=0)
     assert out.extras["knn_graph"] == "exact"
+
+
+def test_ncuts_pynndescent_backend():
+    """The optional NN-descent backend (``pip install pynndescent``; its first call compiles numba code)."""
+    pytest.importorskip("pynndescent")
+    X, y = make_blobs(300, n_features=2, centers=[[0, 0], [0, 6], [6, 0], [6, 6]], cluster_std=1.0, random_state=0)
+    ie, _ = knn_search(X.astype(np.float32), 10)
+    from clusterbench.methods.ncuts import nndescent_knn_search
+
+    ia, da = nndescent_knn_search(X.astype(np.float32), 10)
+    assert ia.shape == (300, 10) and not (ia == np.arange(300)[:, None]).any() and np.all(np.diff(da, axis=1) >= 0)
+    assert np.mean([np.intersect1d(a, b).size for a, b in zip(ie, ia)]) / 10 > 0.95
+    cfg = make_config(METHODS["ncuts"].Config, {"knn": "approx", "knn_backend": "pynndescent"}, method="ncuts")
+    out = METHODS["ncuts"](cfg).fit(X, 4, seed=0)
+    assert out.extras["knn_graph"] == "approx (pynndescent)" and acc(y, out.labels) == 1.0
 
 
 def test_self_tuning_graph_is_symmetric_sparse_and_uses_local_scales():

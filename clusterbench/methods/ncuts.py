@@ -127,6 +127,30 @@ def approx_knn_search(
     return idx.astype(np.int64), np.sqrt(np.maximum(d2, 0)).astype(np.float32)
 
 
+def nndescent_knn_search(Z: np.ndarray | sp.csr_matrix, k: int, *, n_search: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate k nearest neighbours by NN-descent (pynndescent, optional: ``pip install pynndescent``).
+
+    Z: (N, d) float32 or CSR. Returns ``(idx, dist)`` as :func:`knn_search`. Searches
+    ``n_search`` >= k+1 neighbours (NN-descent's recall grows with it: 0.92 at 30 vs 0.47 at 11
+    on 100k reuters-like documents) and keeps the k nearest other points. Single job, fixed
+    random_state: the same graph on every run. The first call in a process compiles numba code
+    (100-220 s measured on a loaded 2-core machine).
+    """
+    try:
+        import pynndescent
+    except ImportError:
+        raise ConfigError("ncuts: knn_backend=pynndescent needs the pynndescent package.",
+                          hint="pip install pynndescent, or --set knn_backend=faiss.") from None
+    n = Z.shape[0]
+    if not 1 <= k < n:
+        raise ConfigError(f"ncuts: n_neighbors={k} must be between 1 and N-1={n - 1}.",
+                          hint="Use --set n_neighbors=... or more samples.")
+    kq = min(max(n_search, k + 1), n)
+    I, D = pynndescent.NNDescent(Z, n_neighbors=kq, random_state=0, n_jobs=1).neighbor_graph
+    I, D = _drop_self(np.asarray(I)[:, : k + 1], np.asarray(D)[:, : k + 1], k)
+    return I.astype(np.int64), D.astype(np.float32)
+
+
 def _drop_self(I: np.ndarray, D: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(n, k+1) results of querying points with themselves -> (n, k) without the point itself.
 
@@ -212,6 +236,9 @@ class NCutsConfig:
     (737k) stays exact. On real Fashion-MNIST (20k) the approximate graph had recall@10 0.9994
     and the same ACC/NMI to 3 decimals.
     hnsw_m=32, hnsw_ef_construction=128, hnsw_ef_search=64: the HNSW parameters measured above.
+    knn_backend: "faiss" (HNSW, above) or "pynndescent" (NN-descent with ``nndescent_search``=30
+    neighbours; an optional package, ``pip install pynndescent``): 6.6x faster than HNSW at 100k
+    in the measurement above, at recall 0.92, with numba compilation per process.
     """
 
     n_neighbors: int = 10
@@ -225,6 +252,8 @@ class NCutsConfig:
     hnsw_m: int = 32
     hnsw_ef_construction: int = 128
     hnsw_ef_search: int = 64
+    knn_backend: str = "faiss"
+    nndescent_search: int = 30
 
     def __post_init__(self) -> None:
         if self.n_neighbors < 1 or self.kmeans_n_init < 1 or self.knn_chunk_mb < 1 or self.eigen_tol < 0:
@@ -233,6 +262,9 @@ class NCutsConfig:
             raise ValueError(f"knn must be one of {', '.join(KNN_MODES)}, got {self.knn!r}")
         if min(self.knn_auto_min, self.hnsw_m, self.hnsw_ef_construction, self.hnsw_ef_search) < 1:
             raise ValueError("knn_auto_min and the hnsw_* parameters must be >= 1")
+        if self.knn_backend not in ("faiss", "pynndescent") or self.nndescent_search < 2:
+            raise ValueError(f"knn_backend must be faiss or pynndescent (got {self.knn_backend!r}), "
+                             "nndescent_search >= 2")
         for key in ("pca_dims", "svd_dims"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1 or None (no reduction)")
@@ -241,12 +273,13 @@ class NCutsConfig:
 def knn_mode(config: NCutsConfig, n: int, *, sparse: bool) -> str:
     """The k-NN graph a run builds: "exact" or "approx" (``config.knn``, "auto" resolved by N).
 
-    The approximate index needs dense vectors: sparse input without ``svd_dims`` reduction is a
-    ConfigError with ``knn="approx"`` and stays exact with "auto".
+    The faiss index needs dense vectors: sparse input without ``svd_dims`` reduction is a
+    ConfigError with ``knn="approx"`` and stays exact with "auto" (pynndescent takes it as is).
     """
-    if config.knn == "exact" or (config.knn == "auto" and (n < config.knn_auto_min or sparse)):
+    dense_only = sparse and config.knn_backend == "faiss"
+    if config.knn == "exact" or (config.knn == "auto" and (n < config.knn_auto_min or dense_only)):
         return "exact"
-    if sparse:
+    if dense_only:
         raise ConfigError("ncuts: knn=approx needs dense vectors, but svd_dims=None keeps the input sparse.",
                           hint="Use --set svd_dims=50 (the default) or --set knn=exact.")
     return "approx"
@@ -300,13 +333,16 @@ class NCutsMethod(Method):
         if graph == "exact":
             knn_device = device if device.startswith("cuda") else "cpu"
             idx, dist = knn_search(Z, c.n_neighbors, chunk_mb=c.knn_chunk_mb, device=knn_device)
+        elif c.knn_backend == "pynndescent":
+            idx, dist = nndescent_knn_search(Z, c.n_neighbors, n_search=c.nndescent_search)
+            info["nndescent"] = {"n_search": c.nndescent_search}
         else:
             idx, dist = approx_knn_search(Z, c.n_neighbors, m=c.hnsw_m, ef_search=c.hnsw_ef_search,
                                           ef_construction=c.hnsw_ef_construction)
             info["hnsw"] = {"m": c.hnsw_m, "ef_construction": c.hnsw_ef_construction, "ef_search": c.hnsw_ef_search}
         info["knn_s"] = time.perf_counter() - t0
         info["reduced_dims"] = int(Z.shape[1])
-        info["knn_graph"] = graph
+        info["knn_graph"] = graph if graph == "exact" else f"approx ({c.knn_backend})"
         return idx, dist, info
 
     def cut(self, idx: np.ndarray, dist: np.ndarray, n_clusters: int, *, seed: int,
