@@ -8,7 +8,8 @@ form, self-tuning affinities of Zelnik-Manor & Perona 2004):
    neighbour search;
 2. *k-NN search*: Euclidean k nearest neighbours (k = ``n_neighbors`` = 10), either exact, in row
    chunks of at most ``knn_chunk_mb`` MB with torch matmul + top-k (never an N x N matrix; cost
-   O(N^2 d)), or approximate, with a faiss HNSW index (cost ~O(N log N d); ``knn="approx"``).
+   O(N^2 d)), or approximate (``knn="approx"``): NN-descent (pynndescent, the default backend;
+   measured ~N^1.06) or a faiss HNSW index (optional; measured ~N^1.74 on reuters-like data).
    ``knn="auto"`` (the default) is exact below ``knn_auto_min`` samples and approximate from there;
    which graph a run used is recorded in ``extras["knn_graph"]``;
 3. *graph*: w_ij = exp(-d_ij^2 / (sigma_i sigma_j)), sigma_i = distance to the i-th point's k-th
@@ -20,7 +21,7 @@ form, self-tuning affinities of Zelnik-Manor & Perona 2004):
    identical to using Shi-Malik's D^-1/2-scaled generalised eigenvectors), then k-means.
 
 Memory is O(N k + N d): 70,000 images take well under 1 GB; Reuters' 685,071 documents need the
-graph (~165 MB) plus the reduced data (and, approximate, the HNSW index: ~N (d + 2 M) x 4 bytes).
+graph (~165 MB) plus the reduced data (and the approximate search's index, O(N (d + k))).
 Timings of each phase are returned in ``extras``.
 """
 
@@ -86,7 +87,8 @@ def approx_knn_search(
     Z: np.ndarray, k: int, *, m: int = 32, ef_search: int = 64, ef_construction: int = 128,
     threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate Euclidean k nearest neighbours of every row of Z (faiss ``IndexHNSWFlat``).
+    """Approximate Euclidean k nearest neighbours of every row of Z (faiss ``IndexHNSWFlat``; optional
+    dependency: ``pip install faiss-cpu``).
 
     Z: (N, d) dense float32. Returns ``(idx, dist)`` as :func:`knn_search`: both (N, k), neighbour
     indices (int64, self excluded) and distances (float32, ascending).
@@ -97,7 +99,11 @@ def approx_knn_search(
     and drops itself; a row where HNSW returned fewer than k other points (rare) is recomputed
     exactly with a flat index.
     """
-    import faiss
+    try:
+        import faiss
+    except ImportError:
+        raise ConfigError("ncuts: knn_backend=faiss needs the faiss-cpu package.",
+                          hint="pip install 'clusterbench[faiss]', or --set knn_backend=pynndescent.") from None
     import torch
 
     n = Z.shape[0]
@@ -128,7 +134,7 @@ def approx_knn_search(
 
 
 def nndescent_knn_search(Z: np.ndarray | sp.csr_matrix, k: int, *, n_search: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate k nearest neighbours by NN-descent (pynndescent, optional: ``pip install pynndescent``).
+    """Approximate k nearest neighbours by NN-descent (pynndescent).
 
     Z: (N, d) float32 or CSR. Returns ``(idx, dist)`` as :func:`knn_search`. Searches
     ``n_search`` >= k+1 neighbours (NN-descent's recall grows with it: 0.92 at 30 vs 0.47 at 11
@@ -139,8 +145,8 @@ def nndescent_knn_search(Z: np.ndarray | sp.csr_matrix, k: int, *, n_search: int
     try:
         import pynndescent
     except ImportError:
-        raise ConfigError("ncuts: knn_backend=pynndescent needs the pynndescent package.",
-                          hint="pip install pynndescent, or --set knn_backend=faiss.") from None
+        raise ConfigError("ncuts: knn_backend=pynndescent needs the pynndescent package (a dependency of clusterbench).",
+                          hint="pip install pynndescent.") from None
     n = Z.shape[0]
     if not 1 <= k < n:
         raise ConfigError(f"ncuts: n_neighbors={k} must be between 1 and N-1={n - 1}.",
@@ -219,15 +225,18 @@ class NCutsConfig:
     kmeans_n_init=10: sklearn's SpectralClustering default for the final k-means.
     eigen_tol=0: ARPACK to machine precision (sklearn's arpack default).
     knn_chunk_mb: memory bound of one exact k-NN distance block.
-    knn: "exact", "approx" (faiss HNSW) or "auto" = approximate from ``knn_auto_min`` samples on.
+    knn: "exact", "approx" or "auto" = approximate from ``knn_auto_min`` samples on.
     The papers are silent (their N-Cuts cells on Reuters are N/A). Measured by
     ``benchmarks/ncuts_bench.py --cases recall`` on 100k reuters-like tf-idf documents (SVD-50,
     1 thread, a shared 2-core machine at load ~11): exact 525 s; faiss HNSW M=16 466 s, recall@10
     0.90; M=32 450 s, recall@10 0.96; pynndescent n_neighbors=30 68 s, recall@10 0.92, plus 221 s
-    of numba compilation in every new process (11 neighbours: 21 s, recall 0.47). faiss was
-    chosen although pynndescent searched faster: higher recall at these settings, no compilation
-    per process (every run of a grid, every CI test of this path), a build that is deterministic
-    (single-threaded, tested), and no numba/llvmlite pinned to the numpy version.
+    of numba compilation in every new process (11 neighbours: 21 s, recall 0.47). Scaling
+    (load ~10-12): HNSW 46 s / 131 s / 510 s at 25k / 50k / 100k (N^1.74: ~3.8 h extrapolated to
+    685k), pynndescent 37 s / 160 s at 50k / 200k (N^1.06: ~10 min at 685k). Hence
+    ``knn_backend="pynndescent"`` by default: the only one that brings Reuters' 685k documents
+    within the hour on 2 cores; its costs are recall 0.92 instead of 0.96, the numba compilation
+    once per process, and numba/llvmlite as dependencies. ``knn_backend="faiss"`` (optional
+    package faiss-cpu; deterministic single-threaded build) is the higher-recall choice.
     ``knn_auto_min=150000``: at 100k the exact search took 80 s and HNSW M=32 118 s on an idle
     machine, 525 s and 450 s at load ~11. On this synthetic tf-idf (weak structure: a hard case
     for graph indexes) HNSW grew as N^1.74 (25k-100k, ``--cases reuters --knn approx``) against
@@ -236,9 +245,8 @@ class NCutsConfig:
     (737k) stays exact. On real Fashion-MNIST (20k) the approximate graph had recall@10 0.9994
     and the same ACC/NMI to 3 decimals.
     hnsw_m=32, hnsw_ef_construction=128, hnsw_ef_search=64: the HNSW parameters measured above.
-    knn_backend: "faiss" (HNSW, above) or "pynndescent" (NN-descent with ``nndescent_search``=30
-    neighbours; an optional package, ``pip install pynndescent``): 6.6x faster than HNSW at 100k
-    in the measurement above, at recall 0.92, with numba compilation per process.
+    knn_backend: "pynndescent" (NN-descent searching ``nndescent_search``=30 neighbours, single
+    job, fixed random_state: repeatable) or "faiss" (HNSW with the hnsw_* parameters).
     """
 
     n_neighbors: int = 10
@@ -252,7 +260,7 @@ class NCutsConfig:
     hnsw_m: int = 32
     hnsw_ef_construction: int = 128
     hnsw_ef_search: int = 64
-    knn_backend: str = "faiss"
+    knn_backend: str = "pynndescent"
     nndescent_search: int = 30
 
     def __post_init__(self) -> None:
