@@ -191,6 +191,13 @@ def run_case(kind: str, n: int, pca: int | None, threads: int, knn: str = "auto"
     overrides = ({"max_samples": n} if kind == "spectral"
                  else {"pca_dims" if kind == "images" else "svd_dims": pca, "knn": knn, "knn_backend": backend})
     cfg = make_config(METHODS[method].Config, overrides, method=method)
+    jit_s = 0.0
+    if kind != "spectral" and backend == "pynndescent":  # numba compiles once per process: time it apart
+        from clusterbench.methods.ncuts import nndescent_knn_search
+
+        t0 = time.perf_counter()
+        nndescent_knn_search(np.random.default_rng(0).random((2000, 50), dtype=np.float32), 10)
+        jit_s = time.perf_counter() - t0
     rss_before = RssSampler.rss_gb()
     t0 = time.perf_counter()
     out = METHODS[method](cfg).fit(X, k, seed=0)
@@ -205,6 +212,7 @@ def run_case(kind: str, n: int, pca: int | None, threads: int, knn: str = "auto"
         "loadavg_1min": round(os.getloadavg()[0], 2),
         **{key: out.extras[key] for key in ("reduce_s", "knn_s", "graph_s", "eigen_s", "kmeans_s", "n_components")},
         "knn_graph": out.extras.get("knn_graph", "-"), "rss_before_fit_gb": round(rss_before, 2),
+        "jit_s": round(jit_s, 1),
         "phase_peak_rss_gb": phase_peaks(sampler, t0, out.extras) if kind != "spectral" else {},
     }
     if y is not None:  # the data line says whether the labels are real or synthetic
@@ -312,7 +320,8 @@ def show(r: dict) -> None:
           f"(load {r['load_s']:.1f}s)  peak RSS {r['peak_rss_gb']:.2f} GB  load-avg {r['loadavg_1min']:.1f}"
           f"  components {r['n_components']}  graph {r['knn_graph']}{metrics}", flush=True)
     if r["kind"] != "spectral":
-        print(f"      {phases}", flush=True)
+        print(f"      {phases}" + (f"  (+ numba compilation {r['jit_s']:.0f}s before fit)" if r.get("jit_s") else ""),
+              flush=True)
         peaks = "  ".join(f"{p} {g:5.2f}" for p, g in r["phase_peak_rss_gb"].items())
         print(f"      peak RSS per phase (GB; {r['rss_before_fit_gb']:.2f} before fit): {peaks}", flush=True)
 
