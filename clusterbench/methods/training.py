@@ -11,8 +11,8 @@ an optional ``pretrain_step`` and ``predict``). :func:`train` owns everything el
   CPU runs are exact float32,
 * batching from a float32 numpy array (or a CSR matrix, densified per batch, or a
   :class:`~clusterbench.data.hdf5.StoredArray` -- X left in its HDF5 file, rows read and decoded
-  to float32 per batch, out-of-core) with a seeded shuffle per epoch (``numpy.random.default_rng([seed, epoch])``, so a resumed run sees the same
-  batches),
+  to float32 per batch, out-of-core) with a seeded shuffle per epoch
+  (``numpy.random.default_rng([seed, epoch])``, so a resumed run sees the same batches),
 * epochs over two phases (``pretrain`` then ``train``), a Rich progress bar on terminals; between
   them the model's ``start_training`` hook runs once (e.g. k-means initialisation of a cluster
   head), logged as an ``init`` row of the history,
