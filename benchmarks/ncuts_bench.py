@@ -387,7 +387,7 @@ def main() -> None:
                     print(f"    {p[:-2]:14s} ~ {est:8.0f} s   (exponent b = {b:.2f})")
             print(f"    total          ~ {total:8.0f} s = {total / 60:.0f} min on {a.threads} threads")
     if "recall" in cases:
-        print(f"\n(d) k-NN recall@10 vs the exact lists, reuters-like tf-idf reduced by TruncatedSVD-50", flush=True)
+        print("\n(d) k-NN recall@10 vs the exact lists, reuters-like tf-idf reduced by TruncatedSVD-50", flush=True)
         show(child("recall", a.recall_n, None, a.threads))
     if "fashion-knn" in cases:
         print(f"\n(e) Fashion-MNIST, exact vs approximate graph, {a.seeds} seeds", flush=True)

@@ -38,7 +38,7 @@ FULL = 737_280
 SIZES = (1, 3, 6, 40, 32, 32)  # colour, shape, scale, orientation, posX, posY
 
 
-def RssNow() -> float:  # noqa: N802 - current resident set size, GB
+def RssNow() -> float:
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024**2
 

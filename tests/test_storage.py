@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from clusterbench.data import should_stay_on_disk
-from clusterbench.data.hdf5 import Prepared, StoredArray, content_checksum, decode, read_dataset, write_dataset
+from clusterbench.data.hdf5 import (
+    Prepared,
+    StoredArray,
+    content_checksum,
+    decode,
+    read_dataset,
+    write_dataset,
+)
 from clusterbench.errors import DataError
 
 
@@ -52,6 +59,7 @@ def test_old_format_version_1_file_still_loads(tmp_path):
     with h5py.File(info.path, "r+") as f:  # what format version 1 wrote: float32 X, no divisor
         f.attrs["format_version"] = 1
     X2, y2, _ = read_dataset(info.path)
+    np.testing.assert_array_equal(y2, y)
     np.testing.assert_array_equal(X2, X)
     S, _, _ = read_dataset(info.path, mmap=True)
     assert isinstance(S, StoredArray) and S.stored_dtype == np.float32
@@ -94,7 +102,7 @@ def test_stored_array_reads_rows_like_the_array(tmp_path, chunked):
 
 def test_load_leaves_large_data_on_disk(tmp_path, monkeypatch):
     import clusterbench
-    import clusterbench.data as data
+    from clusterbench import data
 
     monkeypatch.setenv("CLUSTERBENCH_HOME", str(tmp_path))
     X, y, info = clusterbench.load("digits")
@@ -103,6 +111,7 @@ def test_load_leaves_large_data_on_disk(tmp_path, monkeypatch):
     assert should_stay_on_disk(info, ram_bytes=4 * X.size * 3)  # > 1/4 of a tiny RAM
     monkeypatch.setattr(data, "physical_ram_bytes", lambda: 4 * X.size * 3)
     S, y2, _ = clusterbench.load("digits")
+    np.testing.assert_array_equal(y2, y)
     assert isinstance(S, StoredArray)
     np.testing.assert_array_equal(np.asarray(S), X)
     S2, _, _ = clusterbench.load("digits", mmap=False)
@@ -111,7 +120,7 @@ def test_load_leaves_large_data_on_disk(tmp_path, monkeypatch):
 
 
 def test_runner_subset_of_a_stored_data_set_reads_only_its_rows(tmp_path, monkeypatch):
-    import clusterbench.data as data
+    from clusterbench import data
     from clusterbench.methods import METHODS, make_config
     from clusterbench.runner import expand_grid
     from clusterbench.runner.execute import load_run_data
