@@ -232,7 +232,9 @@ class NCutsConfig:
     0.90; M=32 450 s, recall@10 0.96; pynndescent n_neighbors=30 68 s, recall@10 0.92, plus 221 s
     of numba compilation in every new process (11 neighbours: 21 s, recall 0.47). Scaling
     (load ~10-12): HNSW 46 s / 131 s / 510 s at 25k / 50k / 100k (N^1.74: ~3.8 h extrapolated to
-    685k), pynndescent 37 s / 160 s at 50k / 200k (N^1.06: ~10 min at 685k). Hence
+    685k), pynndescent 37 s / 160 s at 50k / 200k (N^1.06). The full 685,071-document run
+    (``--reuters-sizes 685071 --knn approx --knn-backend pynndescent``, 1 thread, load 4.5): fit
+    287 s (SVD 71 s, k-NN 208 s, eigsh 5 s) + 148 s numba compilation, peak RSS 3.06 GB. Hence
     ``knn_backend="pynndescent"`` by default: the only one that brings Reuters' 685k documents
     within the hour on 2 cores; its costs are recall 0.92 instead of 0.96, the numba compilation
     once per process, and numba/llvmlite as dependencies. ``knn_backend="faiss"`` (optional
