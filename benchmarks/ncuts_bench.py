@@ -9,8 +9,19 @@ Cases (each runs in a fresh subprocess so that its peak RSS is its own):
            else synthetic), and the synthetic one at 2-3 larger sizes to fit t = a N^b per phase
            and extrapolate the 685,071-document Reuters run.
 
+  recall   reuters-like tf-idf at ``--recall-n`` (100k) reduced by TruncatedSVD-50: the exact
+           k-NN lists vs faiss HNSW (M=16, M=32) and pynndescent (if installed; its numba
+           compilation timed apart): time and recall@10 (the share of the exact 10 neighbours found).
+  fashion-knn  the real Fashion-MNIST 70k: exact vs approximate graph, each searched once, then
+           steps 3-5 (graph, eigsh, k-means) for ``--seeds`` seeds: ACC/NMI mean and spread.
+
+``--knn exact|approx|auto`` and ``--knn-backend faiss|pynndescent`` set ncuts' options for the
+images and reuters cases
+(``--reuters-sizes 685071`` runs all of Reuters' size).
+
 Usage:  python benchmarks/ncuts_bench.py [--cases images,reuters] [--threads 2] [--n-images 70000]
-Prints where the time goes (reduce / k-NN search / graph / eigensolver / k-means) and the peak RSS.
+Prints where the time goes (reduce / k-NN search / graph / eigensolver / k-means) and the peak RSS
+of the whole process and of each phase (sampled every 0.1 s from /proc/self/status).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -112,10 +124,58 @@ def load_reuters(n: int):
 # --- one case (child process) -------------------------------------------------------------
 
 
-def run_case(kind: str, n: int, pca: int | None, threads: int) -> dict:
+class RssSampler:
+    """Samples this process's resident set size every ``period`` s in a daemon thread."""
+
+    def __init__(self, period: float = 0.1) -> None:
+        self.samples: list[tuple[float, float]] = []  # (perf_counter, GB)
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, args=(period,), daemon=True)
+        self._t.start()
+
+    @staticmethod
+    def rss_gb() -> float:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024**2
+        return float("nan")
+
+    def _run(self, period: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter(), self.rss_gb()))
+            self._stop.wait(period)
+
+    def peak(self, t0: float, t1: float) -> float:
+        vals = [g for t, g in self.samples if t0 <= t <= t1]
+        return round(max(vals), 2) if vals else float("nan")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def phase_peaks(sampler: RssSampler, start: float, extras: dict) -> dict:
+    """Peak RSS (GB) within each phase; the phases run back to back from ``start`` in PHASES order."""
+    out, t = {}, start
+    for p in PHASES:
+        d = extras.get(p)
+        if d is None or d != d:  # absent or NaN
+            continue
+        out[p[:-2]] = sampler.peak(t, t + d + 0.1)
+        t += d
+    return out
+
+
+def run_case(kind: str, n: int, pca: int | None, threads: int, knn: str = "auto", backend: str = "faiss") -> dict:
     import torch
 
     torch.set_num_threads(threads)
+    if kind == "recall":
+        return recall_case(n, threads)
+    if kind == "fashion-knn":
+        return fashion_knn_case(n, threads, seeds=int(pca or 3))
+    sampler = RssSampler()
     from clusterbench.methods import METHODS, make_config
     from clusterbench.metrics import evaluate
 
@@ -128,11 +188,21 @@ def run_case(kind: str, n: int, pca: int | None, threads: int) -> dict:
         k = 4
     load_s = time.perf_counter() - t0
     method = "spectral" if kind == "spectral" else "ncuts"
-    overrides = {"max_samples": n} if kind == "spectral" else {"pca_dims" if kind == "images" else "svd_dims": pca}
+    overrides = ({"max_samples": n} if kind == "spectral"
+                 else {"pca_dims" if kind == "images" else "svd_dims": pca, "knn": knn, "knn_backend": backend})
     cfg = make_config(METHODS[method].Config, overrides, method=method)
+    jit_s = 0.0
+    if kind != "spectral" and backend == "pynndescent":  # numba compiles once per process: time it apart
+        from clusterbench.methods.ncuts import nndescent_knn_search
+
+        t0 = time.perf_counter()
+        nndescent_knn_search(np.random.default_rng(0).random((2000, 50), dtype=np.float32), 10)
+        jit_s = time.perf_counter() - t0
+    rss_before = RssSampler.rss_gb()
     t0 = time.perf_counter()
     out = METHODS[method](cfg).fit(X, k, seed=0)
     total = time.perf_counter() - t0
+    sampler.stop()
     if kind == "spectral":
         out.extras.update({p: float("nan") for p in PHASES}, n_components=-1)
     res = {
@@ -141,6 +211,9 @@ def run_case(kind: str, n: int, pca: int | None, threads: int) -> dict:
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
         "loadavg_1min": round(os.getloadavg()[0], 2),
         **{key: out.extras[key] for key in ("reduce_s", "knn_s", "graph_s", "eigen_s", "kmeans_s", "n_components")},
+        "knn_graph": out.extras.get("knn_graph", "-"), "rss_before_fit_gb": round(rss_before, 2),
+        "jit_s": round(jit_s, 1),
+        "phase_peak_rss_gb": phase_peaks(sampler, t0, out.extras) if kind != "spectral" else {},
     }
     if y is not None:  # the data line says whether the labels are real or synthetic
         m = evaluate(y, out.proba)
@@ -148,9 +221,85 @@ def run_case(kind: str, n: int, pca: int | None, threads: int) -> dict:
     return res
 
 
-def child(kind: str, n: int, pca: int | None, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--one", kind, "--n", str(n), "--pca", str(pca), "--threads", str(threads)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+def recall_case(n: int, threads: int) -> dict:
+    """Exact vs approximate k-NN lists on SVD-50 reuters-like tf-idf: seconds and recall@10."""
+    from sklearn.decomposition import TruncatedSVD
+
+    from clusterbench.methods.ncuts import approx_knn_search, knn_search
+
+    X, _ = synthetic_tfidf(n)
+    Z = np.ascontiguousarray(TruncatedSVD(50, random_state=0).fit_transform(X), dtype=np.float32)
+    k = 10
+    res: dict = {"kind": "recall", "n": n, "d": 50, "loadavg_1min": round(os.getloadavg()[0], 2), "rows": []}
+
+    def recall(a: np.ndarray) -> float:
+        return round(float(np.mean([np.intersect1d(a[i], ie[i]).size for i in range(n)]) / k), 4)
+
+    t0 = time.perf_counter()
+    ie, _ = knn_search(Z, k)
+    res["rows"].append({"graph": "exact (torch chunks)", "s": round(time.perf_counter() - t0, 1), "recall": 1.0})
+    import importlib.util
+
+    for m in (16, 32) if importlib.util.find_spec("faiss") else ():  # optional: clusterbench[faiss]
+        t0 = time.perf_counter()
+        ia, _ = approx_knn_search(Z, k, m=m, threads=threads)
+        res["rows"].append({"graph": f"faiss HNSW M={m} efC=128 efS=64", "s": round(time.perf_counter() - t0, 1),
+                            "recall": recall(ia)})
+    try:
+        import pynndescent
+    except ImportError:
+        res["rows"].append({"graph": "pynndescent", "s": float("nan"), "recall": float("nan"), "note": "not installed"})
+    else:
+        t0 = time.perf_counter()
+        pynndescent.NNDescent(Z[:2000], n_neighbors=k + 1, random_state=0, n_jobs=1)
+        jit = round(time.perf_counter() - t0, 1)
+        for nn in (11, 30):
+            t0 = time.perf_counter()
+            I, _ = pynndescent.NNDescent(Z, n_neighbors=nn, random_state=0, n_jobs=threads).neighbor_graph
+            I = np.array([row[row != i][:k] for i, row in enumerate(I)])
+            res["rows"].append({"graph": f"pynndescent n_neighbors={nn}", "s": round(time.perf_counter() - t0, 1),
+                                "recall": recall(I), "note": f"+ {jit} s numba compilation per process"})
+    res["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)
+    return res
+
+
+def fashion_knn_case(n: int, threads: int, seeds: int) -> dict:
+    """Real Fashion-MNIST: exact vs approximate graph (searched once each), steps 3-5 per seed."""
+    from clusterbench.methods import METHODS, make_config
+    from clusterbench.methods.baselines import prepare_input
+    from clusterbench.metrics import evaluate
+
+    X, y, desc = load_images(n)
+    if y is None:
+        raise SystemExit("fashion-knn needs the real Fashion-MNIST (clusterbench fetch fashion-mnist ...)")
+    res: dict = {"kind": "fashion-knn", "n": int(len(X)), "data": desc, "loadavg_1min": round(os.getloadavg()[0], 2),
+                 "rows": []}
+    graphs = {}
+    for mode in ("exact", "approx"):
+        m = METHODS["ncuts"](make_config(METHODS["ncuts"].Config, {"knn": mode}, method="ncuts"))
+        A = prepare_input(X, 10, method="ncuts", sparse="keep")
+        idx, dist, info = m.neighbours(A, seed=0)  # raw pixels: the graph does not depend on the seed
+        graphs[mode] = idx
+        scores = []
+        for s in range(seeds):
+            out = m.cut(idx, dist, 10, seed=s, info=dict(info))
+            ev = evaluate(y, out.proba)
+            scores.append((ev["acc"], ev["nmi"]))
+        a = np.array(scores)
+        res["rows"].append({"graph": mode, "knn_s": round(info["knn_s"], 1), "acc": a[:, 0].round(4).tolist(),
+                            "nmi": a[:, 1].round(4).tolist(), "acc_mean": round(a[:, 0].mean(), 4),
+                            "nmi_mean": round(a[:, 1].mean(), 4)})
+    ie, ia = graphs["exact"], graphs["approx"]
+    res["recall_at_10"] = round(float(np.mean([np.intersect1d(ie[i], ia[i]).size for i in range(len(ie))]) / 10), 4)
+    res["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)
+    return res
+
+
+def child(kind: str, n: int, pca: int | None, threads: int, knn: str = "auto", backend: str = "faiss") -> dict:
+    cmd = [sys.executable, __file__, "--one", kind, "--n", str(n), "--pca", str(pca), "--threads", str(threads),
+           "--knn", knn, "--knn-backend", backend]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               NUMBA_NUM_THREADS=str(threads))
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if r.returncode != 0:
         raise SystemExit(f"case {kind} n={n} pca={pca} failed:\n{r.stderr[-3000:]}")
@@ -161,13 +310,22 @@ PHASES = ("reduce_s", "knn_s", "graph_s", "eigen_s", "kmeans_s")
 
 
 def show(r: dict) -> None:
+    if "rows" in r:
+        print(f"  N={r['n']:,d}  load-avg {r['loadavg_1min']:.1f}  peak RSS {r['peak_rss_gb']:.2f} GB"
+              + (f"  recall@10 approx vs exact {r['recall_at_10']:.4f}" if "recall_at_10" in r else ""), flush=True)
+        for row in r["rows"]:
+            print("    " + "  ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+        return
     phases = "  ".join(f"{p[:-2]} {r[p]:7.1f}s" for p in PHASES)
     metrics = f"  ACC {r['acc']:.4f}  NMI {r['nmi']:.4f} (geometric {r['nmi_geometric']:.4f})" if "acc" in r else ""
     print(f"  {r['kind']:7s} N={r['n']:>7,d} d={r['d']:4d} dims={str(r['pca_dims']):4s} fit {r['fit_s']:7.1f}s "
           f"(load {r['load_s']:.1f}s)  peak RSS {r['peak_rss_gb']:.2f} GB  load-avg {r['loadavg_1min']:.1f}"
-          f"  components {r['n_components']}{metrics}", flush=True)
+          f"  components {r['n_components']}  graph {r['knn_graph']}{metrics}", flush=True)
     if r["kind"] != "spectral":
-        print(f"      {phases}", flush=True)
+        print(f"      {phases}" + (f"  (+ numba compilation {r['jit_s']:.0f}s before fit)" if r.get("jit_s") else ""),
+              flush=True)
+        peaks = "  ".join(f"{p} {g:5.2f}" for p, g in r["phase_peak_rss_gb"].items())
+        print(f"      peak RSS per phase (GB; {r['rss_before_fit_gb']:.2f} before fit): {peaks}", flush=True)
 
 
 def main() -> None:
@@ -179,13 +337,17 @@ def main() -> None:
     ap.add_argument("--reuters-sizes", default="10000,40000,100000")
     ap.add_argument("--spectral-sizes", default="5000,10000,20000",
                     help="sizes for the optional 'spectral' case (sklearn SpectralClustering on the images)")
+    ap.add_argument("--knn", default="auto", choices=["exact", "approx", "auto"], help="ncuts' knn option")
+    ap.add_argument("--knn-backend", default="faiss", choices=["faiss", "pynndescent"], help="ncuts' knn_backend")
+    ap.add_argument("--recall-n", type=int, default=100_000, help="size of the 'recall' case")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds of the 'fashion-knn' case")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--pca", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
         pca = None if a.pca in (None, "None") else int(a.pca)
-        print(json.dumps(run_case(a.one, a.n, pca, a.threads)))
+        print(json.dumps(run_case(a.one, a.n, pca, a.threads, a.knn, a.knn_backend)))
         return
 
     print(f"ncuts benchmark: {a.threads} torch/BLAS threads, {os.cpu_count()} CPUs visible, "
@@ -194,16 +356,16 @@ def main() -> None:
     if "images" in cases:
         print("\n(a) images", flush=True)
         for p in a.image_pca.split(","):
-            r = child("images", a.n_images, None if p == "None" else int(p), a.threads)
+            r = child("images", a.n_images, None if p == "None" else int(p), a.threads, a.knn, a.knn_backend)
             if p == a.image_pca.split(",")[0]:
                 print(f"  data: {r['data']}")
             show(r)
     if "reuters" in cases:
-        print("\n(b) reuters-like sparse tf-idf, svd_dims=50 (TruncatedSVD-50, the default)", flush=True)
+        print(f"\n(b) reuters-like sparse tf-idf, svd_dims=50 (TruncatedSVD-50, the default), knn={a.knn} ({a.knn_backend})", flush=True)
         sizes = [int(s) for s in a.reuters_sizes.split(",")]
         rs = []
         for n in sizes:
-            r = child("reuters", n, 50, a.threads)
+            r = child("reuters", n, 50, a.threads, a.knn, a.knn_backend)
             if n == sizes[0]:
                 print(f"  data: {r['data']}")
             show(r)
@@ -224,6 +386,14 @@ def main() -> None:
                     total += est
                     print(f"    {p[:-2]:14s} ~ {est:8.0f} s   (exponent b = {b:.2f})")
             print(f"    total          ~ {total:8.0f} s = {total / 60:.0f} min on {a.threads} threads")
+    if "recall" in cases:
+        print("\n(d) k-NN recall@10 vs the exact lists, reuters-like tf-idf reduced by TruncatedSVD-50", flush=True)
+        show(child("recall", a.recall_n, None, a.threads))
+    if "fashion-knn" in cases:
+        print(f"\n(e) Fashion-MNIST, exact vs approximate graph, {a.seeds} seeds", flush=True)
+        r = child("fashion-knn", a.n_images, a.seeds, a.threads)
+        print(f"  data: {r['data']}")
+        show(r)
     if "spectral" in cases:
         print("\n(c) sklearn SpectralClustering (method 'spectral') on the images, for its max_samples limit", flush=True)
         for n in [int(s) for s in a.spectral_sizes.split(",")]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import warnings
 
 import numpy as np
@@ -14,7 +15,7 @@ import clusterbench
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.methods import METHODS, make_config
 from clusterbench.methods import baselines
-from clusterbench.methods.ncuts import knn_search, self_tuning_graph
+from clusterbench.methods.ncuts import _drop_self, approx_knn_search, knn_search, self_tuning_graph
 from clusterbench.metrics import acc
 
 N_TINY = 150
@@ -214,6 +215,69 @@ def test_knn_search_matches_brute_force(sparse):
     assert np.allclose(dist, ref, atol=1e-4)
     assert np.allclose(D[np.arange(97)[:, None], idx], ref, atol=1e-4)
     assert not (idx == np.arange(97)[:, None]).any()
+
+
+def test_approx_knn_search_finds_the_exact_neighbours_on_easy_data_and_is_repeatable():
+    pytest.importorskip("faiss")  # the optional HNSW backend (clusterbench[faiss])
+    rng = np.random.default_rng(3)
+    Z = rng.random((2000, 8)).astype(np.float32)
+    Z[7] = Z[8]  # a duplicate: its twin may come before itself in its own results
+    ie, de = knn_search(Z, 10)
+    ia, da = approx_knn_search(Z, 10)
+    recall = np.mean([np.intersect1d(a, b).size for a, b in zip(ie, ia)]) / 10
+    assert recall > 0.99 and ia.shape == (2000, 10) and ia.dtype == np.int64
+    assert not (ia == np.arange(2000)[:, None]).any()
+    assert np.all(np.diff(da, axis=1) >= 0) and np.all(da >= de - 1e-5)  # true, ascending distances
+    assert np.allclose(da, np.linalg.norm(Z[ia] - Z[:, None], axis=2), atol=1e-4)
+    ia2, da2 = approx_knn_search(Z, 10)  # single-threaded index build: the same graph every time
+    assert np.array_equal(ia, ia2) and np.array_equal(da, da2)
+    # a bad search (a point missing from its own results) still drops exactly one entry per row
+    I = np.array([[0, 1, 2], [0, 2, 3]])
+    D = np.array([[0.0, 1.0, 2.0], [0.5, 1.0, 2.0]])
+    i, d = _drop_self(I, D, 2)
+    assert i.tolist() == [[1, 2], [0, 2]] and d.tolist() == [[1.0, 2.0], [0.5, 1.0]]
+
+
+def test_ncuts_knn_option_auto_threshold_and_recorded_graph():
+    X, y = make_blobs(300, n_features=2, centers=[[0, 0], [0, 6], [6, 0], [6, 6]], cluster_std=1.0, random_state=0)
+    cfg = lambda **kw: make_config(METHODS["ncuts"].Config, kw, method="ncuts")  # noqa: E731
+    assert fit("ncuts", X, 4, seed=0).extras["knn_graph"] == "exact"  # auto, 300 < knn_auto_min
+    out = METHODS["ncuts"](cfg(knn_auto_min="300")).fit(X, 4, seed=0)
+    assert out.extras["knn_graph"] == "approx (pynndescent)" and out.extras["nndescent"]["n_search"] == 30
+    assert acc(y, out.labels) == 1.0
+    assert METHODS["ncuts"](cfg(knn="approx")).fit(X, 4, seed=0).extras["knn_graph"] == "approx (pynndescent)"
+    if importlib.util.find_spec("faiss") is not None:
+        out = METHODS["ncuts"](cfg(knn="approx", knn_backend="faiss")).fit(X, 4, seed=0)
+        assert out.extras["knn_graph"] == "approx (faiss)" and out.extras["hnsw"]["m"] == 32
+    with pytest.raises(ConfigError, match="knn_backend"):
+        cfg(knn_backend="annoy")
+    assert METHODS["ncuts"](cfg(knn="exact", knn_auto_min="10")).fit(X, 4, seed=0).extras["knn_graph"] == "exact"
+    with pytest.raises(ConfigError, match="knn must be one of"):
+        cfg(knn="fast")
+    S = sp.csr_matrix(np.abs(X))
+    with pytest.raises(ConfigError, match="svd_dims"):
+        METHODS["ncuts"](cfg(knn="approx", knn_backend="faiss", svd_dims="None")).fit(S, 4, seed=0)
+    # auto keeps unreduced sparse input exact with faiss instead of refusing; NN-descent takes it
+    out = METHODS["ncuts"](cfg(knn_auto_min="10", knn_backend="faiss", svd_dims="None")).fit(S, 4, seed=0)
+    assert out.extras["knn_graph"] == "exact"
+    out = METHODS["ncuts"](cfg(knn_auto_min="10", svd_dims="None")).fit(S, 4, seed=0)
+    assert out.extras["knn_graph"] == "approx (pynndescent)"
+
+
+def test_ncuts_pynndescent_backend():
+    """The default approximate backend (its first call in a process compiles numba code)."""
+    X, y = make_blobs(300, n_features=2, centers=[[0, 0], [0, 6], [6, 0], [6, 6]], cluster_std=1.0, random_state=0)
+    ie, _ = knn_search(X.astype(np.float32), 10)
+    from clusterbench.methods.ncuts import nndescent_knn_search
+
+    ia, da = nndescent_knn_search(X.astype(np.float32), 10)
+    ia2, da2 = nndescent_knn_search(X.astype(np.float32), 10)  # single job, fixed random_state
+    assert np.array_equal(ia, ia2) and np.array_equal(da, da2)
+    assert ia.shape == (300, 10) and not (ia == np.arange(300)[:, None]).any() and np.all(np.diff(da, axis=1) >= 0)
+    assert np.mean([np.intersect1d(a, b).size for a, b in zip(ie, ia)]) / 10 > 0.95
+    cfg = make_config(METHODS["ncuts"].Config, {"knn": "approx", "knn_backend": "pynndescent"}, method="ncuts")
+    out = METHODS["ncuts"](cfg).fit(X, 4, seed=0)
+    assert out.extras["knn_graph"] == "approx (pynndescent)" and acc(y, out.labels) == 1.0
 
 
 def test_self_tuning_graph_is_symmetric_sparse_and_uses_local_scales():

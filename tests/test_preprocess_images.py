@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import clusterbench
-from clusterbench.data.hdf5 import read_dataset, write_dataset
+from clusterbench.data.hdf5 import content_checksum, read_dataset, write_dataset
 from clusterbench.data.preprocessors import PREPROCESSORS
 from clusterbench.data.preprocessors.features import (
     hash_prefix_from_name,
@@ -71,8 +71,12 @@ def test_fake_produces_every_registered_file(name, tmp_path):
 def test_preprocessor_on_fake(name, tmp_path):
     spec = get_spec(name)
     p = run(name, FAKE_IMAGES[name](tmp_path / "raw"))
-    X, y = p.X, p.y
+    X, y = p.values(), p.y
     assert X.dtype == np.float32 and y.dtype == np.int64
+    # 8-bit and binary images are kept (and stored) as uint8 with their divisor
+    assert (p.X.dtype == np.uint8) == (p.x_divisor is not None)
+    if name in ("mnist", "fashion-mnist", "cifar10", "dsprites"):
+        assert p.X.dtype == np.uint8
     assert X.shape[1:] == spec.sample_shape and len(X) == len(y) > 0
     assert np.isfinite(X).all()
     if name == "stl10":
@@ -87,7 +91,9 @@ def test_preprocessor_on_fake(name, tmp_path):
     # The HDF5 contract accepts it and gives the same arrays back.
     info = write_dataset(tmp_path / f"{name}.h5", p, name=name, n_clusters=spec.n_clusters)
     X2, y2, info2, ext = read_dataset(info.path, extras=True)
+    assert X2.dtype == np.float32
     np.testing.assert_array_equal(X2, X)
+    assert info.checksum == content_checksum(X, y)  # over the float32 values, whatever the storage
     np.testing.assert_array_equal(y2, y)
     assert info2.recipe == p.recipe and set(ext) == set(p.extras)
 
@@ -127,8 +133,12 @@ def test_idx_values_split_and_order(tmp_path):
     raw = {r: np.frombuffer(gzip.decompress(Path(p).read_bytes())[16 if "images" in r else 8 :], np.uint8) for r, p in files.items()}
     all_ = run("mnist", files)
     assert all_.X.shape == (30, 1, 28, 28)
-    np.testing.assert_array_equal(all_.X[:20].reshape(-1) * 255, raw["train-images"].astype(np.float32))
-    np.testing.assert_allclose(all_.X[20:].reshape(-1), raw["test-images"] / 255.0, rtol=0, atol=1e-7)
+    values = all_.values()
+    np.testing.assert_array_equal(values[:20].reshape(-1) * 255, raw["train-images"].astype(np.float32))
+    np.testing.assert_allclose(values[20:].reshape(-1), raw["test-images"] / 255.0, rtol=0, atol=1e-7)
+    # bit-identical to the float32 arrays of format version 1 (np.divide by float32 255)
+    old = np.divide(raw["train-images"], np.float32(255.0), dtype=np.float32)
+    assert values[:20].reshape(-1).tobytes() == old.tobytes()
     np.testing.assert_array_equal(all_.y, np.concatenate([raw["train-labels"], raw["test-labels"]]))
     assert run("mnist", files, split="train").X.shape[0] == 20
     test = run("mnist", files, split="test")
@@ -183,7 +193,8 @@ def test_idx_real_fashion_mnist_from_debian():
     for f in spec.files:  # Debian recompressed the .gz files but the payloads are the pinned ones
         assert hashlib.md5(gzip.decompress(files[f.role].read_bytes())).hexdigest() == f.payload_md5
     p = run("fashion-mnist", files)
-    assert p.X.shape == (70000, 1, 28, 28) and p.X.min() == 0.0 and p.X.max() == 1.0
+    X = p.values()
+    assert p.X.dtype == np.uint8 and X.shape == (70000, 1, 28, 28) and X.min() == 0.0 and X.max() == 1.0
     assert np.bincount(p.y).tolist() == [7000] * 10
 
 
@@ -379,7 +390,7 @@ def test_cifar_chw_order_and_split(tmp_path):
     files = fake_cifar10(tmp_path, per_batch=2, images={"test_batch": img})
     p = run("cifar10", files)
     assert p.X.shape == (11, 3, 32, 32)
-    last = p.X[-1]
+    last = p.values()[-1]
     assert last[0, 0, 1] == 1.0 and last[2, 31, 0] == pytest.approx(0.2) and last.sum() == pytest.approx(1.2)
     assert run("cifar10", files, split="train").X.shape[0] == 10
     assert run("cifar10", files, split="test").y.tolist() == [0]

@@ -245,3 +245,60 @@ def test_finished_run_keeps_final_weights_only(tmp_path):
     k.fit(X, 4, seed=0, workdir=tmp_path / "b")
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["checkpoint.pt", "model.pt"]
     assert "optims" in torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["model"]
+
+# --- streaming from the HDF5 file (StoredArray) -----------------------------------------------------
+
+
+def _stored_images(tmp_path, n=64, seed=0):
+    """(in-memory float32 X, the same X as a StoredArray of a uint8 file with divisor 255)."""
+    from clusterbench.data.hdf5 import Prepared, StoredArray, read_dataset, write_dataset
+
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8)
+    info = write_dataset(tmp_path / "x.h5", Prepared(X=raw, y=np.zeros(n, np.int64), recipe={}, x_divisor=255.0),
+                         name="x", n_clusters=2)
+    X, _, _ = read_dataset(info.path)
+    return X, StoredArray(info.path)
+
+
+def test_stored_batches_equal_in_memory_batches(tmp_path):
+    from clusterbench.methods.training import _Data
+
+    X, S = _stored_images(tmp_path)
+    mem, disk = _Data(X, torch.device("cpu"), False), _Data(S, torch.device("cpu"), False)
+    assert disk.dense is None and disk.n == mem.n == 64
+    for epoch in (1, 2, 7):
+        for idx in batch_indices(64, 10, seed=3, epoch=epoch, drop_last=False):
+            assert torch.equal(mem.batch(idx), disk.batch(idx))
+    assert all(torch.equal(a, b) for a, b in zip(mem.in_order(30), disk.in_order(30)))
+    # a --subset view reads only its rows, in the same order
+    rows = np.array([5, 60, 2, 33])
+    assert torch.equal(_Data(S.take(rows), torch.device("cpu"), False).batch(np.array([3, 0])),
+                       torch.from_numpy(X[[33, 5]]))
+
+
+def test_streaming_training_and_resume_equal_in_memory(tmp_path):
+    X, S = _stored_images(tmp_path)
+    full = _dual(epochs=3).fit(X, 4, seed=0, workdir=tmp_path / "full")
+    streamed = _dual(epochs=3).fit(S, 4, seed=0, workdir=tmp_path / "streamed")
+    np.testing.assert_array_equal(streamed.proba, full.proba)
+    losses = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "monitor_seconds")} for r in h]  # noqa: E731
+    assert losses(streamed.history) == losses(full.history)
+
+    class Stop(Exception):
+        pass
+
+    calls = {"n": 0}
+
+    def crash(proba):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Stop
+        return {}
+
+    with pytest.raises(Stop):
+        _dual(epochs=3).fit(S, 4, seed=0, workdir=tmp_path / "cut", monitor=crash)
+    resumed = _dual(epochs=3).fit(S, 4, seed=0, workdir=tmp_path / "cut")
+    assert resumed.extras["resumed_from_epoch"] == 2
+    np.testing.assert_allclose(resumed.proba, full.proba, rtol=0, atol=1e-6)
+    assert losses(resumed.history) == losses(full.history)

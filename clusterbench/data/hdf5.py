@@ -1,14 +1,27 @@
 """The HDF5 contract: one file per data set.
 
 Datasets in the file:
-  ``X``      float32, samples first; images N x C x H x W. Sparse data (Reuters) is stored as a
-             group ``X`` with ``data``, ``indices``, ``indptr`` and attribute ``shape`` (CSR).
+  ``X``      samples first; images N x C x H x W; stored contiguously (not chunked or compressed,
+             so that it can be memory-mapped). Its values are float32 in one of two storages:
+             * float32 (format version 1, and every non-image data set), or
+             * uint8 with the attribute ``divisor`` (format version 2): the value is
+               ``float32(X) / float32(divisor)`` computed in float32 (``decode``), e.g. 255 for
+               8-bit images (MNIST, Fashion-MNIST, CIFAR-10: 4x smaller files), 1 for the 0/1
+               dSprites (12 GB -> 3 GB). Readers convert per batch (``StoredArray``) or once
+               (``read_dataset``); either way methods only ever see float32.
+             Sparse data (Reuters) is stored as a group ``X`` with ``data``, ``indices``,
+             ``indptr`` and attribute ``shape`` (CSR, float32).
   ``y``      int64 labels 0..K-1.
   ``extra/<name>``  optional extra arrays (e.g. dSprites ``latents_classes``).
 Attributes: ``name``, ``n_clusters``, ``sample_shape``, ``n_samples``, ``recipe`` (the
 preprocessing recipe as JSON: preprocessor, options, version), ``sources`` (JSON: raw file name ->
 {role, sha256, origin (URL, mirror or --from file), verified (how)}), ``checksum`` (sha256 over X and y, the data set's identity in run keys),
 ``format_version``.
+
+The checksum is over the *decoded float32* values of X (dtype string, shape, bytes; then y), not
+over the stored bytes (``content_checksum``): a data set stored as uint8 has the same checksum as
+the same data stored as float32 by format version 1 (the decoding repeats the old preprocessing
+arithmetic exactly, x / 255 in float32), so run keys of existing data sets do not change.
 
 Files are written to a temporary file and renamed (``fsutil.atomic_path``).
 
@@ -33,7 +46,8 @@ import scipy.sparse as sp
 from clusterbench.errors import DataError
 from clusterbench.fsutil import atomic_path, write_json_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: dense X may be uint8 with attribute ``divisor`` (version 1 files still load)
+_DECODE_ROWS_BYTES = 64 * 1024**2  # float32 bytes decoded at a time (checksums, full reads)
 VERIFIED_CACHE = ".verified.json"
 
 
@@ -41,7 +55,8 @@ VERIFIED_CACHE = ".verified.json"
 class Prepared:
     """What a preprocessor returns: arrays plus the recipe that made them.
 
-    ``X``: float32 array (N x ...) or ``scipy.sparse.csr_matrix`` (N x D); ``y``: int labels 0..K-1.
+    ``X``: float32 array (N x ...), or uint8 array with ``x_divisor`` set (values =
+    ``decode(X, x_divisor)``), or ``scipy.sparse.csr_matrix`` (N x D); ``y``: int labels 0..K-1.
     """
 
     X: np.ndarray | sp.csr_matrix
@@ -49,6 +64,31 @@ class Prepared:
     recipe: dict[str, Any]
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
+    x_divisor: float | None = None
+
+    def values(self) -> np.ndarray | sp.csr_matrix:
+        """X as the float32 values methods see (decoded when stored as uint8)."""
+        return self.X if self.x_divisor is None else decode(self.X, self.x_divisor)
+
+
+def decode(raw: np.ndarray, divisor: float | None) -> np.ndarray:
+    """Stored rows -> float32 values: ``raw / divisor`` in float32 (uint8 storage), else a float32 view.
+
+    The division (not a multiplication by 1/divisor) is what the preprocessors of format version 1
+    computed, so the values -- and checksums -- are bit-identical to the float32 files.
+    """
+    out = np.asarray(raw, dtype=np.float32)
+    if divisor is None or divisor == 1.0:
+        return out
+    if np.may_share_memory(out, raw):  # never divide the caller's (or a read-only map's) array in place
+        out = out.copy()
+    out /= np.float32(divisor)  # float32(raw) / float32(divisor): the same bits as np.divide(..., dtype=float32)
+    return out
+
+
+def _row_chunks(n: int, row_floats: int) -> range:
+    """Row starts of blocks of about ``_DECODE_ROWS_BYTES`` float32 bytes."""
+    return range(0, n, max(1, _DECODE_ROWS_BYTES // max(1, 4 * row_floats)))
 
 
 @dataclass
@@ -67,10 +107,22 @@ class DatasetInfo:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-def content_checksum(X: np.ndarray | sp.csr_matrix, y: np.ndarray) -> str:
-    """sha256 over the stored arrays (dtype, shape and bytes)."""
+def content_checksum(X: np.ndarray | sp.csr_matrix, y: np.ndarray, *, divisor: float | None = None) -> str:
+    """sha256 over the float32 values of X (dtype, shape and bytes) and y.
+
+    With ``divisor`` (uint8 storage) X is decoded block by block, so the checksum equals that of
+    the float32 array ``decode(X, divisor)`` without holding it.
+    """
     h = hashlib.sha256()
-    parts = [X.data, X.indices, X.indptr] if sp.issparse(X) else [X]
+    if divisor is not None:
+        X = np.ascontiguousarray(X)
+        h.update(f"{np.dtype(np.float32).str}{X.shape}".encode())
+        blocks = _row_chunks(X.shape[0], int(np.prod(X.shape[1:], dtype=np.int64)))
+        for s in blocks:
+            h.update(memoryview(decode(X[s : s + blocks.step], divisor)).cast("B"))
+        parts = []
+    else:
+        parts = [X.data, X.indices, X.indptr] if sp.issparse(X) else [X]
     for a in [*parts, y]:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
@@ -88,9 +140,18 @@ def write_dataset(
 ) -> DatasetInfo:
     """Validate ``prepared`` and write it atomically to ``path`` (see the module docstring)."""
     X, y = prepared.X, np.asarray(prepared.y)
+    divisor = prepared.x_divisor
     if sp.issparse(X):
+        if divisor is not None:
+            raise DataError(f"{name}: a sparse X cannot have a divisor (uint8 storage is for dense images).")
         X = sp.csr_matrix(X, dtype=np.float32)
         X.sort_indices()
+    elif divisor is not None:
+        if np.asarray(X).dtype != np.uint8 or not divisor > 0:
+            raise DataError(f"{name}: x_divisor needs uint8 X and a positive divisor, got {np.asarray(X).dtype} "
+                            f"and {divisor}.")
+        X = np.ascontiguousarray(X)
+        divisor = float(divisor)
     else:
         X = np.ascontiguousarray(X, dtype=np.float32)
     y = y.astype(np.int64)
@@ -98,9 +159,9 @@ def write_dataset(
         raise DataError(f"{name}: {X.shape[0]} samples but {y.shape[0]} labels.")
     if y.size and (y.min() < 0):
         raise DataError(f"{name}: labels must be 0..K-1, got minimum {y.min()}.")
-    if not sp.issparse(X) and X.size and not np.isfinite(X).all():
+    if not sp.issparse(X) and divisor is None and X.size and not np.isfinite(X).all():
         raise DataError(f"{name}: the preprocessed data contain NaN or infinite values.")
-    checksum = content_checksum(X, y)
+    checksum = content_checksum(X, y, divisor=divisor)
     sample_shape = tuple(int(s) for s in X.shape[1:])
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
@@ -111,7 +172,9 @@ def write_dataset(
                 g.create_dataset("indptr", data=X.indptr)
                 g.attrs["shape"] = X.shape
             else:
-                f.create_dataset("X", data=X)
+                ds = f.create_dataset("X", data=X)  # contiguous: StoredArray can memory-map it
+                if divisor is not None:
+                    ds.attrs["divisor"] = divisor
             f.create_dataset("y", data=y)
             for k, v in prepared.extras.items():
                 f.create_dataset(f"extra/{k}", data=np.asarray(v))
@@ -163,8 +226,11 @@ def verify_content(path: str | Path, info: DatasetInfo | None = None, *, X: Any 
     if _verified_cache(path).get(path.name) == _stamp(path, info.checksum):
         return
     if X is None or y is None:
-        X, y, _ = read_dataset(path)
-    got = content_checksum(X, y)
+        X, y, _ = read_dataset(path, mmap=True)
+    if isinstance(X, StoredArray) and X.rows is None:  # hash the stored values page by page
+        got = content_checksum(X._raw, y, divisor=X.divisor)
+    else:
+        got = content_checksum(X, y)
     if got != info.checksum:
         raise DataError(
             f"The data file {path} was changed after clusterbench wrote it: its arrays hash to {got[:12]}..., "
@@ -212,9 +278,14 @@ def read_info(path: str | Path) -> DatasetInfo:
 
 
 def read_dataset(
-    path: str | Path, *, extras: bool = False
+    path: str | Path, *, extras: bool = False, mmap: bool = False
 ) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray, DatasetInfo] | tuple[Any, ...]:
-    """Load ``(X, y, info)`` (and a dict of extras when ``extras=True``) fully into memory."""
+    """Load ``(X, y, info)`` (and a dict of extras when ``extras=True``).
+
+    X: float32 (uint8 storage is decoded block by block into one float32 array), or with
+    ``mmap=True`` and dense X a :class:`StoredArray` that reads (memory-maps) rows on demand.
+    Sparse X is always read into memory.
+    """
     path = Path(path)
     info = read_info(path)
     with _open(path) as f:
@@ -224,13 +295,151 @@ def read_dataset(
                 X = sp.csr_matrix(
                     (g["data"][()], g["indices"][()], g["indptr"][()]), shape=tuple(g.attrs["shape"])
                 )
+            elif mmap:
+                X = None
             else:
-                X = f["X"][()]
+                X = _read_dense(f["X"])
             y = f["y"][()]
             ext = {k: v[()] for k, v in f["extra"].items()} if extras and "extra" in f else {}
         except (OSError, KeyError) as exc:
-            raise DataError(
-                f"The data file {path} is corrupt or truncated ({exc}).",
-                hint="Run `clusterbench fetch NAME --force` to rebuild it.",
-            ) from None
+            raise _corrupt(path, exc) from None
+    if X is None:
+        X = StoredArray(path)
     return (X, y, info, ext) if extras else (X, y, info)
+
+
+def _corrupt(path: Path, exc: BaseException) -> DataError:
+    return DataError(
+        f"The data file {path} is corrupt or truncated ({exc}).",
+        hint="Run `clusterbench fetch NAME --force` to rebuild it.",
+    )
+
+
+def _divisor(ds: h5py.Dataset) -> float | None:
+    d = ds.attrs.get("divisor")
+    return None if d is None else float(d)
+
+
+def _read_dense(ds: h5py.Dataset) -> np.ndarray:
+    """All of a dense ``X`` as float32 (uint8 storage decoded block by block, no float64 temporary)."""
+    divisor = _divisor(ds)
+    if divisor is None:
+        return np.asarray(ds[()], dtype=np.float32)
+    out = np.empty(ds.shape, dtype=np.float32)
+    blocks = _row_chunks(ds.shape[0], int(np.prod(ds.shape[1:], dtype=np.int64)))
+    for s in blocks:
+        np.divide(ds[s : s + blocks.step], np.float32(divisor), out=out[s : s + blocks.step], dtype=np.float32)
+    return out
+
+
+class StoredArray:
+    """A dense X that stays in its HDF5 file: float32 rows on demand (out-of-core access).
+
+    Behaves like a read-only (N, ...) float32 array for what methods need: ``shape``, ``ndim``,
+    ``dtype``, ``len``, indexing by an int, a slice or an index array (rows in the order given,
+    decoded to float32 -- only those rows are read), :meth:`take` (a lazy view on some rows, e.g.
+    a ``--subset``) and ``np.asarray`` (decodes everything: what an in-memory method needs anyway).
+
+    The file's contiguous ``X`` is memory-mapped (``numpy.memmap`` at the dataset's offset), so
+    repeated reads are served by the page cache; a chunked or compressed ``X`` (not written by
+    clusterbench) falls back to h5py reads of the sorted unique rows.
+    """
+
+    def __init__(self, path: str | Path, rows: np.ndarray | None = None) -> None:
+        self.path = Path(path)
+        with _open(self.path) as f:
+            try:
+                ds = f["X"]
+                shape, dtype, self.divisor = tuple(ds.shape), ds.dtype, _divisor(ds)
+                offset = ds.id.get_offset() if ds.chunks is None and ds.compression is None else None
+            except (OSError, KeyError) as exc:
+                raise _corrupt(self.path, exc) from None
+        self._file: h5py.File | None = None
+        if offset is not None:
+            self._raw: Any = np.memmap(self.path, dtype=dtype, mode="r", offset=offset, shape=shape)
+        else:
+            self._file = _open(self.path)
+            self._raw = self._file["X"]
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        n = shape[0] if self.rows is None else self.rows.size
+        self.shape: tuple[int, ...] = (n, *shape[1:])
+        self.stored_dtype = np.dtype(dtype)
+
+    dtype = np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the decoded float32 array (what loading it into memory would take)."""
+        return int(np.prod(self.shape, dtype=np.int64)) * 4
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"StoredArray({self.path.name}, shape={self.shape}, stored as {self.stored_dtype})"
+
+    def take(self, idx: np.ndarray) -> StoredArray:
+        """A lazy view on rows ``idx`` (in that order) of this array."""
+        idx = np.asarray(idx, dtype=np.int64)
+        view = StoredArray.__new__(StoredArray)
+        view.__dict__.update(self.__dict__)
+        view.rows = idx if self.rows is None else self.rows[idx]
+        view.shape = (idx.size, *self.shape[1:])
+        return view
+
+    def _read(self, rows: np.ndarray) -> np.ndarray:
+        """Stored rows (file indices, any order, repeats allowed) as float32."""
+        if isinstance(self._raw, np.ndarray):
+            raw = self._raw[rows]
+        else:  # h5py needs increasing unique indices
+            uniq, inv = np.unique(rows, return_inverse=True)
+            raw = self._raw[uniq][inv] if uniq.size else self._raw[0:0]
+        return decode(raw, self.divisor)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, tuple):  # rows first, then the sample axes in memory
+            rows = self[key[0]]
+            return rows[key[1:]] if isinstance(key[0], (int, np.integer)) else rows[(slice(None), *key[1:])]
+        if isinstance(key, (int, np.integer)):
+            return self[np.array([key])][0]
+        n = self.shape[0]
+        if isinstance(key, slice):
+            idx = np.arange(n)[key]
+        else:
+            idx = np.asarray(key)
+            if idx.dtype == bool:
+                idx = np.flatnonzero(idx)
+            idx = np.where(idx < 0, idx + n, idx).astype(np.int64)
+        if self.rows is not None:
+            idx = self.rows[idx]
+        elif isinstance(key, slice) and key.step in (None, 1):
+            start, stop, _ = key.indices(n)  # a contiguous block: no index array
+            return decode(self._raw[start:max(start, stop)], self.divisor)
+        return self._read(idx)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.empty(self.shape, dtype=np.float32)
+        blocks = _row_chunks(self.shape[0], int(np.prod(self.shape[1:], dtype=np.int64)))
+        for s in blocks:
+            out[s : s + blocks.step] = self[s : s + blocks.step]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def value_range(self) -> tuple[float, float]:
+        """(min, max) of the values, scanned block by block (an empty array gives (0, 0))."""
+        lo, hi = np.inf, -np.inf
+        blocks = _row_chunks(self.shape[0], int(np.prod(self.shape[1:], dtype=np.int64)))
+        for s in blocks:
+            b = self[s : s + blocks.step]
+            if b.size:
+                lo, hi = min(lo, float(b.min())), max(hi, float(b.max()))
+        return (0.0, 0.0) if lo > hi else (lo, hi)
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable (process pools): reopen the file there
+        return {"path": self.path, "rows": self.rows}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["rows"])

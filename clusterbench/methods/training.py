@@ -9,9 +9,10 @@ an optional ``pretrain_step`` and ``predict``). :func:`train` owns everything el
 * the device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"``),
 * CUDA-only speed-ups: bf16 autocast (no loss scaler needed), channels-last, ``torch.compile``;
   CPU runs are exact float32,
-* batching from a float32 numpy array (or a CSR matrix, densified per batch) with a seeded
-  shuffle per epoch (``numpy.random.default_rng([seed, epoch])``, so a resumed run sees the same
-  batches),
+* batching from a float32 numpy array (or a CSR matrix, densified per batch, or a
+  :class:`~clusterbench.data.hdf5.StoredArray` -- X left in its HDF5 file, rows read and decoded
+  to float32 per batch, out-of-core) with a seeded shuffle per epoch
+  (``numpy.random.default_rng([seed, epoch])``, so a resumed run sees the same batches),
 * epochs over two phases (``pretrain`` then ``train``), a Rich progress bar on terminals; between
   them the model's ``start_training`` hook runs once (e.g. k-means initialisation of a cluster
   head), logged as an ``init`` row of the history,
@@ -291,14 +292,22 @@ def batch_indices(n: int, batch_size: int, *, seed: int, epoch: int, drop_last: 
 
 
 class _Data:
-    """X on the right device, batched. Dense arrays are moved once; CSR rows densified per batch."""
+    """X on the right device, batched. Dense arrays are moved once; CSR rows densified per batch;
+    a StoredArray is read from its file per batch (the same rows in the same order as in memory:
+    the batches depend only on the indices from :func:`batch_indices`)."""
 
     def __init__(self, X: Any, device: torch.device, channels_last: bool) -> None:
         import scipy.sparse as sp
 
+        from clusterbench.data.hdf5 import StoredArray  # lazily: h5py, only to stream a StoredArray
+
         self.sparse = sp.issparse(X)
+        self.stored = X if isinstance(X, StoredArray) else None
         if self.sparse:
             self.X = sp.csr_matrix(X, dtype=np.float32)
+            self.dense = None
+        elif self.stored is not None:  # values were checked finite when the file was written
+            self.X = X
             self.dense = None
         else:
             arr = np.asarray(X)
@@ -318,6 +327,8 @@ class _Data:
     def batch(self, idx: np.ndarray) -> torch.Tensor:
         if self.sparse:
             x = torch.from_numpy(self.X[idx].toarray()).to(self.device, non_blocking=True)
+        elif self.stored is not None:
+            x = torch.from_numpy(self.stored[idx]).to(self.device, non_blocking=True)
         else:
             x = self.dense[torch.from_numpy(idx).to(self.device)]
         if self.channels_last and x.ndim == 4:
@@ -752,6 +763,11 @@ class DeepConfig:
 def _unit_range(X: Any) -> bool:
     import scipy.sparse as sp
 
+    from clusterbench.data.hdf5 import StoredArray  # lazily: h5py, only to stream a StoredArray
+
+    if isinstance(X, StoredArray):  # scanned block by block, never all in memory
+        lo, hi = X.value_range()
+        return bool(lo >= 0.0 and hi <= 1.0)
     vals = X.data if sp.issparse(X) else np.asarray(X)
     if vals.size == 0:
         return True

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from clusterbench import __version__
-from clusterbench.data import load
+from clusterbench.data import StoredArray, load
 from clusterbench.errors import DataError
 from clusterbench.evaluate import evaluate_run
 from clusterbench.fsutil import disk_full_error, is_disk_full
@@ -147,7 +147,13 @@ def make_monitor(y: np.ndarray, on_epoch: EpochCallback | None = None) -> Callab
 
 
 def load_run_data(spec: RunSpec):
-    """``(X, y, indices)`` of a spec: the data set (its subset rows), checked against the key's checksum."""
+    """``(X, y, indices)`` of a spec: the data set (its subset rows), checked against the key's checksum.
+
+    A data set too large for memory comes as a StoredArray (``load``'s automatic choice); its
+    subset stays a lazy view, so only the subset's rows are ever read.
+    """
+
+
     X, y, info = load(spec.dataset)
     if spec.dataset_checksum and info.checksum != spec.dataset_checksum:
         raise DataError(
@@ -158,7 +164,7 @@ def load_run_data(spec: RunSpec):
     idx = None
     if spec.subset is not None:
         idx = stratified_subset(y, spec.subset, seed=spec.subset_seed)
-        X, y = X[idx], y[idx]
+        X, y = (X.take(idx) if isinstance(X, StoredArray) else X[idx]), y[idx]
     return X, y, idx
 
 

@@ -70,7 +70,7 @@ def cifar10(files: dict[str, Path], *, spec: DatasetSpec, split: str = "all") ->
 
     files: role ``archive`` = cifar-10-python.tar.gz (read as a stream, nothing extracted).
     split: "all" (60,000), "train" (data_batch_1..5) or "test" (test_batch).
-    Returns X: (N, 3, 32, 32) float32 in [0, 1]; y: (N,) int64 in 0..9.
+    Returns X: (N, 3, 32, 32) uint8 with ``x_divisor=255`` (values float32 in [0, 1]); y: (N,) int64 in 0..9.
     (DC3-GAN and ClusterGAN-BSPL rescale to [-1, 1] inside the method.)
     """
     parts = check_split(split, spec=spec)
@@ -79,10 +79,10 @@ def cifar10(files: dict[str, Path], *, spec: DatasetSpec, split: str = "all") ->
     members = read_tar_members(path, {f"{MEMBER_DIR}/{b}" for b in batches}, spec=spec)
     decoded = [load_batch(members.pop(f"{MEMBER_DIR}/{b}"), spec=spec, path=path, name=b) for b in batches]
     n = sum(len(lb) for _, lb in decoded)
-    X = np.empty((n, 3, 32, 32), dtype=np.float32)
+    X = np.empty((n, 3, 32, 32), dtype=np.uint8)  # stored as is, x/255 decoded per read (hdf5.decode)
     start = 0
     for x, _ in decoded:
-        np.divide(x, np.float32(255.0), out=X[start : start + len(x)], dtype=np.float32)
+        X[start : start + len(x)] = x
         start += len(x)
     y = np.concatenate([lb for _, lb in decoded])
-    return Prepared(X=X, y=y, recipe=recipe("cifar10-pickles", VERSION, split=split, scale="x/255"))
+    return Prepared(X=X, y=y, recipe=recipe("cifar10-pickles", VERSION, split=split, scale="x/255"), x_divisor=255.0)

@@ -5,8 +5,9 @@ posX 32 x posY 32, in that fixed order).
 npz keys: ``imgs`` (N x 64 x 64 uint8 in {0, 1}), ``latents_values`` (N x 6 float64),
 ``latents_classes`` (N x 6 int64) and ``metadata`` (a pickled dict: never unpickled here).
 
-Memory: the float32 images take 12 GB; ``imgs`` is streamed out of the zip member in chunks
-straight into the float32 output, so the 3 GB uint8 copy is never held as a whole.
+Memory: the images are kept as uint8 (3 GB; as float32 they would take 12 GB) and stored so in
+the HDF5 file with divisor 1 (hdf5.decode gives the float32 0/1 values per read); ``imgs`` is
+streamed out of the zip member in chunks straight into that output.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def dsprites_npz(files: dict[str, Path], *, spec: DatasetSpec, label: str = "sha
     label: the latent factor used as ``y`` (default "shape": square/ellipse/heart, 3 classes;
         the DC3-GAN Table 3 disentanglement scores use the extras, not ``y``). Its number of
         classes must equal the entry's n_clusters (ConfigError otherwise).
-    Returns X: (N, 1, 64, 64) float32 in {0, 1} (the pixels are already 0/1: no /255);
+    Returns X: (N, 1, 64, 64) uint8 in {0, 1} with ``x_divisor=1`` (the pixels are already 0/1: no /255);
     y: (N,) int64 = ``latents_classes[:, factor]``; extras ``latents_values`` (N, 6) float64 and
     ``latents_classes`` (N, 6) int64.
     """
@@ -95,7 +96,7 @@ def dsprites_npz(files: dict[str, Path], *, spec: DatasetSpec, label: str = "sha
                 if len(shape) != 3 or dtype != np.uint8:
                     raise corrupt(spec, path, f"'imgs' is {dtype} {shape}, expected uint8 N x H x W")
                 n, h, w = shape
-                X = np.empty((n, 1, h, w), dtype=np.float32)
+                X = np.empty((n, 1, h, w), dtype=np.uint8)
                 for s in range(0, n, _CHUNK):
                     k = min(_CHUNK, n - s)
                     buf = fh.read(k * h * w)
@@ -119,4 +120,5 @@ def dsprites_npz(files: dict[str, Path], *, spec: DatasetSpec, label: str = "sha
         recipe=recipe("dsprites-npz", VERSION, label=label, scale="none (pixels are 0/1)"),
         extras={"latents_values": values.astype(np.float64), "latents_classes": classes.astype(np.int64)},
         attrs={"latent_names": list(LATENT_NAMES)},
+        x_divisor=1.0,
     )

@@ -64,7 +64,8 @@ def idx(
         not; only the roles the split needs are read).
     split: "all" = train then test merged (70,000; DEC-keras, VaDE, DLS/DC3 and most tables),
         "train" (60,000; what the Dual-AAE code trains on) or "test" (10,000; what it evaluates on).
-    Returns X: (N, 1, rows, cols) float32 in [0, 1]; y: (N,) int64 in 0..n_clusters-1.
+    Returns X: (N, 1, rows, cols) uint8 with ``x_divisor=255`` (values float32 in [0, 1]);
+    y: (N,) int64 in 0..n_clusters-1.
     """
     parts = check_split(split, spec=spec)
     images, labels = [], []
@@ -81,14 +82,14 @@ def idx(
         images.append(im)
         labels.append(check_labels(lb, n_clusters=spec.n_clusters, spec=spec, path=lp))
 
-    # One float32 output, filled part by part (no concatenated uint8 copy, no float64 temporary).
+    # One uint8 output, filled part by part (stored as is; the float32 values x/255 are decoded per
+    # read: hdf5.decode, bit-identical to the float32 arrays of format version 1).
     n = sum(a.shape[0] for a in images)
     rows, cols = images[0].shape[1:]
-    X = np.empty((n, 1, rows, cols), dtype=np.float32)
+    X = np.empty((n, 1, rows, cols), dtype=np.uint8)
     start = 0
     for im in images:
-        out = X[start : start + im.shape[0], 0]
-        np.divide(im, np.float32(255.0), out=out, dtype=np.float32)
+        X[start : start + im.shape[0], 0] = im
         start += im.shape[0]
     y = np.concatenate(labels).astype(np.int64)
-    return Prepared(X=X, y=y, recipe=recipe("idx", VERSION, split=split, scale="x/255"))
+    return Prepared(X=X, y=y, recipe=recipe("idx", VERSION, split=split, scale="x/255"), x_divisor=255.0)
