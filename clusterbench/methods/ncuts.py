@@ -41,6 +41,14 @@ from clusterbench.methods.base import Method, MethodOutput, Monitor, one_hot
 from clusterbench.methods.baselines import prepare_input
 
 
+def _check_k(k: int, n: int) -> int:
+    """``n`` when a k-NN graph of ``k`` neighbours can be built on ``n`` points; else a ConfigError."""
+    if not 1 <= k < n:
+        raise ConfigError(f"ncuts: n_neighbors={k} must be between 1 and N-1={n - 1}.",
+                          hint="Use --set n_neighbors=... or more samples.")
+    return n
+
+
 def knn_search(
     Z: np.ndarray | sp.csr_matrix, k: int, *, chunk_mb: float = 128, device: str = "cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -52,10 +60,7 @@ def knn_search(
     """
     import torch
 
-    n = Z.shape[0]
-    if not 1 <= k < n:
-        raise ConfigError(f"ncuts: n_neighbors={k} must be between 1 and N-1={n - 1}.",
-                          hint="Use --set n_neighbors=... or more samples.")
+    n = _check_k(k, Z.shape[0])
     rows = max(1, int(chunk_mb * 1024**2 // (4 * n)))
     dev = torch.device(device)
     if sp.issparse(Z):
@@ -106,10 +111,7 @@ def approx_knn_search(
                           hint="pip install 'clusterbench[faiss]', or --set knn_backend=pynndescent.") from None
     import torch
 
-    n = Z.shape[0]
-    if not 1 <= k < n:
-        raise ConfigError(f"ncuts: n_neighbors={k} must be between 1 and N-1={n - 1}.",
-                          hint="Use --set n_neighbors=... or more samples.")
+    n = _check_k(k, Z.shape[0])
     Z = np.ascontiguousarray(Z, dtype=np.float32)
     kq = min(k + 1, n)
     before = faiss.omp_get_max_threads()
@@ -147,10 +149,7 @@ def nndescent_knn_search(Z: np.ndarray | sp.csr_matrix, k: int, *, n_search: int
     except ImportError:
         raise ConfigError("ncuts: knn_backend=pynndescent needs the pynndescent package (a dependency of clusterbench).",
                           hint="pip install pynndescent.") from None
-    n = Z.shape[0]
-    if not 1 <= k < n:
-        raise ConfigError(f"ncuts: n_neighbors={k} must be between 1 and N-1={n - 1}.",
-                          hint="Use --set n_neighbors=... or more samples.")
+    n = _check_k(k, Z.shape[0])
     kq = min(max(n_search, k + 1), n)
     I, D = pynndescent.NNDescent(Z, n_neighbors=kq, random_state=0, n_jobs=1).neighbor_graph
     I, D = _drop_self(np.asarray(I)[:, : k + 1], np.asarray(D)[:, : k + 1], k)
