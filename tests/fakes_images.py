@@ -272,6 +272,8 @@ FAKE_IMAGES: dict[str, Callable[[Path], dict[str, Path]]] = {
     "stl10": fake_stl10,
     "stl10-images": fake_stl10_images,
     "cifar10": fake_cifar10,
+    "cifar10-train": fake_cifar10,
+    "cifar10-test": fake_cifar10,
     "coil100": fake_coil100,
     "coil20": fake_coil20,
     "frgc": fake_frgc,

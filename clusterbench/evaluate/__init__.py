@@ -10,7 +10,7 @@ Which evaluators run (configuration as data, part of the run key like every opti
 ``--set evaluate=modes,fid,ssim`` on a deep method (``DeepConfig.evaluate``; empty by default, so
 skipping them costs nothing). ``--set count_modes=true`` (the Table II option of the first
 version) still works and means ``evaluate`` includes ``modes``. Evaluator options live in the same
-config (``mode_samples``, ``fid_samples``, ``fid_network``, ``ssim_pairs``, ``eval_classifier``);
+config (``mode_samples``, ``fid_samples``, ``fid_network``, ``fid_real``, ``ssim_pairs``, ``eval_classifier``);
 they are bookkeeping for the training loop (not in a checkpoint's fingerprint).
 
 An evaluator that does not apply (a method that does not generate, samples of another shape) is
@@ -39,6 +39,7 @@ Generator = Callable[..., np.ndarray]
 #: Config keys the evaluators read (never the method): excluded from a checkpoint's fingerprint.
 EVAL_OPTION_KEYS: tuple[str, ...] = (
     "evaluate", "count_modes", "mode_samples", "fid_samples", "fid_network", "ssim_pairs", "eval_classifier",
+    "fid_real",
 )
 
 

@@ -24,6 +24,10 @@ Two feature networks (``--set fid_network=...``; the record names the one used):
 Sample counts: ``fid_samples`` (10,000) generated samples and as many real ones, drawn without
 replacement from the run's data (all of it when it has fewer; the record says how many): FID is
 biased by the sample size, so compare runs with equal counts only.
+
+Real images: the run's data, or with ``fid_real=<data set id>`` that fetched data set (DC3 Table 7:
+the model is fitted and scored on the CIFAR-10 test images, ``cifar10-test``, and its FID is
+against the training images, ``fid_real=cifar10-train``); the record names it and its checksum.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 import torch
 from scipy import linalg
 
+from clusterbench.data import load
 from clusterbench.data.preprocessors.features import hash_prefix_from_name, verify_hash_prefix
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.evaluate import EvalContext, EvalResult, SkipEvaluator
@@ -205,6 +210,20 @@ def real_subset(real: Any, n: int, *, seed: int) -> np.ndarray:
     return np.asarray(real[idx])
 
 
+def reference_images(ctx: EvalContext) -> tuple[Any, dict[str, Any]]:
+    """(the real images FID compares with, facts): the run's data, or the data set the
+    ``fid_real`` option names (N x sample shape; its shape must be the run's)."""
+    name = str(ctx.option("fid_real", "") or "").strip()
+    if not name:
+        return ctx.real, {"fid_real": "the run's data"}
+    X, _, info = load(name)
+    if tuple(X.shape[1:]) != tuple(ctx.sample_shape):
+        raise ConfigError(f"fid_real={name} has samples of shape {tuple(X.shape[1:])}, the run's data "
+                          f"{tuple(ctx.sample_shape)}: FID compares images of one shape.",
+                          hint="Name a data set of the run's image size, or leave fid_real empty (the run's data).")
+    return X, {"fid_real": name, "fid_real_checksum": info.checksum}
+
+
 def evaluate_fid(ctx: EvalContext) -> EvalResult:
     """Metric ``fid``; facts: the network, its provenance, the real and generated sample counts."""
     network, reason = resolve_network(str(ctx.option("fid_network", "auto")), ctx.sample_shape)
@@ -212,7 +231,9 @@ def evaluate_fid(ctx: EvalContext) -> EvalResult:
         raise SkipEvaluator(reason)
     n = int(ctx.option("fid_samples", DEFAULT_SAMPLES))
     extract, prov = feature_extractor(network, ctx)
-    real = real_subset(ctx.real, n, seed=ctx.seed)
+    reference, real_facts = reference_images(ctx)
+    prov = {**prov, **real_facts}
+    real = real_subset(reference, n, seed=ctx.seed)
     fake = ctx.generator(n, seed=ctx.seed)
     value = fid_from_features(extract(real), extract(fake))
     return EvalResult(metrics={"fid": value},

@@ -31,12 +31,16 @@ Ablations (Table 8) are the switches the report's table spec names (``report/tab
 ``--set loss_ce=false`` / ``loss_n=false`` / ``loss_mmd=false`` / ``loss_ae=false`` (one command
 per row); a switched-off term's weight is 0 and it is left out of the sum; everything else is
 unchanged.
+
+CIFAR-10 (Tables 6-7, Appendix A.2, Table 12): ``--set variant=cifar10`` with the paper's values
+(``dc3_gan_cifar.CIFAR10_SETTINGS``, which the Table 6/7 specs set): SN-ResNet G/D, a frozen
+SimCLR encoder with a trainable MLP, non-saturating loss (``methods.dc3_gan_cifar``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -47,6 +51,7 @@ from clusterbench.methods.gan.model import GANConfig, GANMethod
 from clusterbench.methods.gan.nets import DLS_LATENT, GANSpec
 from clusterbench.methods.gan.prior import PriorSample
 from clusterbench.methods.gan.wgan import generator_loss
+from clusterbench.methods.training import _unit_range
 
 #: DC3 Table 9: d_n by sample shape (DLS Table 2's values plus CIFAR-10's 128).
 DC3_LATENT: dict[tuple[int, ...], tuple[int, str]] = {**DLS_LATENT, (3, 32, 32): (128, "CIFAR-10")}
@@ -65,12 +70,16 @@ class DC3GANModel(DLSModel):
         zrn, zrc = self.E(x)                                  # (z^r_c, z^r_n) = E(x_r)
         x_rec = self.G(torch.cat([zrc.softmax(1), zrn], 1))   # x^_r = G(z^r)
         return {
-            "adv": generator_loss(self.D, x_g),
+            "adv": self.adversarial_loss(x_g),
             "ae": (x.float() - x_rec.float()).abs().mean(),
             "mmd": mmd_rbf(zrn, z.z_n),
             "n": ((z.z_n - zn_hat.float()) ** 2).mean(),
             "ce": torch.nn.functional.cross_entropy(zc_hat.float(), z.labels),
         }
+
+    def adversarial_loss(self, x_g: torch.Tensor) -> torch.Tensor:
+        """G's adversarial term on x_g = G(z): -D(G(z)) (line 14); the CIFAR-10 variant overrides it."""
+        return generator_loss(self.D, x_g)
 
     def term_weights(self) -> dict[str, float]:
         c = self.cfg
@@ -94,7 +103,12 @@ class DC3GAN(GANMethod, Method):
         """Defaults: DC3 Section 3 "Implementation Details" (lambda = gp_weight = 10, beta1 = beta2
         = 0.1, beta3 = 10, sigma 0.10), Tables 9-10 (d_n, networks); where the paper is silent, the
         DLS reference code (150,000 generator iterations, batch 64, M = 5, Adam 1e-4 (0.5, 0.9)).
-        loss_ce / loss_n / loss_mmd / loss_ae: False removes that term (Table 8's ablations)."""
+        loss_ce / loss_n / loss_mmd / loss_ae: False removes that term (Table 8's ablations).
+        variant: "table10" (Table 10 networks, WGAN-GP) or "cifar10" (Table 12 SN-ResNet + SimCLR
+        encoder, ``methods.dc3_gan_cifar``); gan_loss ("wasserstein" or, cifar10 only,
+        "non-saturating"), simclr (the encoder's weights: a data set id whose ``clusterbench simclr``
+        result to use, ``simclr-<key>`` or a checkpoint path), g_channels / d_channels (Table 12
+        widths) are the cifar10 variant's."""
 
         iterations: int | None = 150_000
         beta1: float = 0.1
@@ -104,14 +118,33 @@ class DC3GAN(GANMethod, Method):
         loss_n: bool = True
         loss_mmd: bool = True
         loss_ae: bool = True
+        variant: str = "table10"
+        gan_loss: str = "wasserstein"
+        simclr: str = "cifar10-train"
+        g_channels: int = 256
+        d_channels: int = 128
 
         def __post_init__(self) -> None:
             super().__post_init__()
+            from clusterbench.methods import dc3_gan_cifar  # circular at import time: it extends DC3GANModel
+
+            dc3_gan_cifar.check_options(self)
             for k in ("beta1", "beta2", "beta3"):
                 if getattr(self, k) < 0:
                     raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
 
+    def resolve_spec(self, X: Any, n_clusters: int) -> GANSpec:
+        if self.config.variant == "cifar10":
+            from clusterbench.methods import dc3_gan_cifar  # circular at import time (see Config)
+
+            return dc3_gan_cifar.resolve_spec(self.config, X, n_clusters, _unit_range(X))
+        return super().resolve_spec(X, n_clusters)
+
     def make_model(self, device: torch.device, spec: GANSpec) -> DC3GANModel:
+        if self.config.variant == "cifar10":
+            from clusterbench.methods import dc3_gan_cifar  # circular at import time (see Config)
+
+            return dc3_gan_cifar.DC3CIFARModel(device, spec, self.config)
         return DC3GANModel(device, spec, self.config)
 
 

@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from clusterbench import paths
+from clusterbench.data.registry import get_spec
 from clusterbench.errors import DataError
 from clusterbench.fsutil import write_json_atomic
 from clusterbench.methods.training import (
@@ -331,6 +332,87 @@ def load_encoder(path: str | Path) -> nn.Module:
     return net.eval()
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_weights(ref: str, *, seed: int = 0) -> dict[str, Any]:
+    """The SimCLR weights file a method asks for by ``ref`` (DC3-GAN's ``simclr`` option):
+
+    * a path (contains "/" or ends with .pt/.pth): a user's checkpoint (read later with
+      :func:`load_encoder`, ``weights_only=True``);
+    * ``simclr-<16 hex>``: that entry of the home's ``models/`` cache;
+    * a data set id: the cache entry that ``clusterbench simclr <id> --seed <seed>`` made on the
+      fetched data set (matched by its checksum); when several configurations were pre-trained,
+      the one with the default :class:`SimCLRConfig`, else an error naming them.
+
+    Returns ``{"path", "sha256", "source", ...}`` (the cache entry's key, configuration and final
+    loss when there is one). A missing file is a one-paragraph :class:`DataError`."""
+    from clusterbench.data.hdf5 import read_info  # lazily: h5py, only for a data set id
+
+    ref = str(ref).strip()
+    root = paths.models_dir()
+    if "/" in ref or ref.endswith((".pt", ".pth")):
+        path = Path(ref).expanduser()
+        if not path.is_file():
+            raise DataError(f"The SimCLR checkpoint {path} does not exist.",
+                            hint="Give the path of a ResNet-18 (3x3 stem, no max-pool) state dict, or pre-train one "
+                                 "with `clusterbench simclr cifar10-train`.")
+        return {"source": "user checkpoint", "path": str(path.resolve()), "sha256": _sha256(path)}
+    if ref.startswith("simclr-"):
+        path = root / ref / MODEL_NAME
+        if not path.is_file():
+            raise DataError(f"The SimCLR cache entry {ref} has no finished model ({path} is missing).",
+                            hint="Run `clusterbench simclr DATASET` to completion (it prints the entry), or give "
+                                 "simclr=/path/to/checkpoint.pt.")
+        meta_file = root / f"{ref}.json"
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        return {"source": "clusterbench simclr", "path": str(path), "sha256": _sha256(path), **_facts(meta)}
+    get_spec(ref)  # an unknown name: UnknownNameError with the closest names
+    data_file = paths.dataset_file(ref)
+    if not data_file.is_file():
+        raise DataError(f"The SimCLR encoder is asked for by data set ({ref}), which has not been fetched, so no "
+                        f"pre-training on it can exist.",
+                        hint=f"Run `clusterbench fetch {ref}` and `clusterbench simclr {ref}` (GPU: --device cuda "
+                             f"--set augment=batched), or give simclr=/path/to/checkpoint.pt.")
+    checksum = read_info(data_file).checksum
+    found = []
+    for meta_file in sorted(root.glob("simclr-*.json")) if root.is_dir() else []:
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("data") == checksum and int(meta.get("seed", -1)) == int(seed) \
+                and (meta_file.with_suffix("") / MODEL_NAME).is_file():
+            found.append(meta)
+    if len(found) > 1:
+        default = {k: v for k, v in asdict(SimCLRConfig()).items() if k != "checkpoint_every"}
+        plain = [m for m in found if {k: v for k, v in m.get("config", {}).items() if k != "checkpoint_every"} == default]
+        if len(plain) != 1:
+            raise DataError(f"Several SimCLR pre-trainings on {ref} (seed {seed}) are cached: "
+                            f"{', '.join('simclr-' + m['key'] for m in found)}.",
+                            hint="Name one: --set simclr=simclr-<key> (the .json beside each says its configuration).")
+        found = plain
+    if not found:
+        raise DataError(
+            f"DC3-GAN's CIFAR-10 encoder needs a SimCLR ResNet-18 pre-trained on {ref} (seed {seed}), and "
+            f"{root} holds none: the paper's encoder is a pre-trained SimCLR model with a trainable MLP on top, "
+            f"and the suite does not pre-train it inside a clustering run.",
+            hint=f"Run `clusterbench simclr {ref}` first (GPU: --device cuda --set augment=batched), or give your own "
+                 f"checkpoint with --set simclr=/path/to/checkpoint.pt.")
+    meta = found[0]
+    path = root / f"simclr-{meta['key']}" / MODEL_NAME
+    return {"source": "clusterbench simclr", "dataset": ref, "path": str(path), "sha256": _sha256(path), **_facts(meta)}
+
+
+def _facts(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: meta[k] for k in ("key", "config", "seed", "n_samples", "final_nt_xent", "backbone") if k in meta}
+
+
 @torch.no_grad()
 def features(encoder: nn.Module, X: np.ndarray, *, batch_size: int = 500, device: str = "cpu") -> np.ndarray:
     """N x 3 x 32 x 32 in [0, 1] -> N x 512 features (eval mode)."""
@@ -341,4 +423,4 @@ def features(encoder: nn.Module, X: np.ndarray, *, batch_size: int = 500, device
 
 
 __all__ = ["SimCLRConfig", "SimCLRModel", "cache_key", "features", "load_encoder", "nt_xent", "pretrain",
-           "projection_head", "resnet18_cifar"]
+           "projection_head", "resnet18_cifar", "resolve_weights"]

@@ -709,6 +709,8 @@ class DeepConfig:
     fid_samples: real and generated samples of FID, each (10,000, the usual count; fewer real
     ones when the data set is smaller: the record says how many). fid_network: "auto"
     (mnist-cnn for 1 x 28 x 28 samples, inception otherwise), "mnist-cnn" or "inception".
+    fid_real: the data set whose images FID compares with ("": the run's data; DC3 Table 7:
+    "cifar10-train" for runs on the test images).
     ssim_pairs: random pairs per cluster of the SSIM diversity (DC3 Table 2: 200).
     eval_classifier: the 28 x 28 data set whose training split trains the classifier of mode
     counting, FID (mnist-cnn) and SSIM's cluster-to-class matching ("mnist").
@@ -731,6 +733,7 @@ class DeepConfig:
     mode_samples: int = 10000
     fid_samples: int = 10000
     fid_network: str = "auto"
+    fid_real: str = ""
     ssim_pairs: int = 200
     eval_classifier: str = "mnist"
 

@@ -144,6 +144,8 @@ class TableResult:
 def _settings_text(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
     return str(v)
 
 
