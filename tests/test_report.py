@@ -102,7 +102,7 @@ def test_dataset_ids():
     assert set(S.DATASET_IDS) == {n for n, s in load_registry().items() if not s.user}
     used = {c.dataset for t in S.all_tables() for c in t.iter_cells() if not c.reported}
     assert used == {"mnist", "fashion-mnist", "usps-11k", "hhar", "stl10", "reuters", "pendigits", "10x_73k",
-                    "ytf", "coil100", "cifar10", "frgc", "dsprites", "stl10-images"}
+                    "ytf", "coil100", "cifar10", "cifar10-test", "frgc", "dsprites", "stl10-images"}
 
 
 def test_metric_not_recorded_is_not_a_missing_run(home):
