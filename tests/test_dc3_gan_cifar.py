@@ -194,3 +194,33 @@ def test_printed_command_fills_tables_6_and_7(cb_home, tmp_path, monkeypatch, ca
         filled = fill_table(dataclasses.replace(t, cells=cells), res)
         ours = next(c for row in filled.cells for c in row if c.spec.method == "dc3-gan" and c.spec.metric == metric)
         assert ours.status == "measured" and ours.value == pytest.approx(rec.metrics[metric]), table
+
+
+def test_simclr_cache_lookup_prefers_the_default_configuration(cb_home, tmp_path):
+    """Several pre-trainings on one data set: the default SimCLRConfig's is taken; among
+    non-default ones only a named entry (``simclr-<key>``) decides."""
+    import json
+
+    from clusterbench.data.hdf5 import read_info
+
+    _store("cifar10-train", tmp_path)
+    checksum = read_info(paths.dataset_file("cifar10-train")).checksum
+    root = paths.models_dir()
+
+    def entry(key: str, **config) -> None:
+        (root / f"simclr-{key}").mkdir(parents=True)
+        (root / f"simclr-{key}" / "model.pt").write_bytes(key.encode())
+        cfg = {**dataclasses.asdict(simclr.SimCLRConfig()), **config}
+        (root / f"simclr-{key}.json").write_text(json.dumps({"key": key, "config": cfg, "data": checksum, "seed": 0}))
+
+    entry("a" * 16, epochs=5)
+    assert simclr.resolve_weights("cifar10-train")["key"] == "a" * 16  # the only one
+    entry("b" * 16, epochs=7)
+    with pytest.raises(DataError, match="Several SimCLR pre-trainings"):
+        simclr.resolve_weights("cifar10-train")
+    entry("c" * 16, checkpoint_every=3)  # bookkeeping only: the default configuration
+    got = simclr.resolve_weights("cifar10-train")
+    assert got["key"] == "c" * 16 and got["sha256"] == hashlib.sha256(b"c" * 16).hexdigest()
+    assert simclr.resolve_weights("simclr-" + "b" * 16)["config"]["epochs"] == 7
+    with pytest.raises(DataError, match="holds none"):
+        simclr.resolve_weights("cifar10-train", seed=1)
