@@ -235,7 +235,7 @@ def test_best_of_n_and_direction(home, tmp_path):
                  'columns = [{label = "FID", dataset = "mnist", metric = "fid"}]\n'
                  'rows = [{label = "r", method = "dc3-gan", values = ["0.15"]}]\n')
     for seed, v in enumerate([0.3, 0.2, 0.25]):
-        rec(home, "dc3-gan", "mnist", seed, {"fid": v})
+        rec(home, "dc3-gan", "mnist", seed, {"fid": v}, config={"latent_dim": 25})  # DC3 Table 9's d_n
     spec = S.load_paper_file(f).tables["1"]
     assert fill_table(spec, load_results(home), implemented=IMPL).cells[0][0].value == pytest.approx(0.2)
 
@@ -249,15 +249,18 @@ def test_latest_record_per_seed_counts(home):
 
 
 def test_ablation_settings_and_method_defaults(home):
-    rec(home, "dc3-gan", "mnist", 0, {"purity": 0.97, "nmi_geometric": 0.94})               # full model
-    rec(home, "dc3-gan", "mnist", 0, {"purity": 0.50, "nmi_geometric": 0.40}, config={"loss_ce": False})
+    d_n = {"latent_dim": 25}  # DC3 Table 9 (methods/dataset_settings.toml): every MNIST cell requires it
+    rec(home, "dc3-gan", "mnist", 0, {"purity": 0.97, "nmi_geometric": 0.94}, config=d_n)    # full model
+    rec(home, "dc3-gan", "mnist", 0, {"purity": 0.50, "nmi_geometric": 0.40}, config={**d_n, "loss_ce": False})
+    rec(home, "dc3-gan", "mnist", 1, {"purity": 0.99, "nmi_geometric": 0.99})  # d_n not the paper's: not read
     res = load_results(home)
     t4 = fill_table(S.get_table("dc3", 4), res, implemented=IMPL)
     assert _cell(t4, "Ours", "MNIST ACC").value == pytest.approx(0.97)  # the ablated run is not mixed in
     t8 = fill_table(S.get_table("dc3", 8), res, implemented=IMPL)
     assert _cell(t8, "No L_CE", "ACC").value == pytest.approx(0.50)
     assert _cell(t8, "Full setting", "ACC").value == pytest.approx(0.97)
-    assert _cell(t8, "No L_AE", "ACC").command == "clusterbench run dc3-gan --dataset mnist --seeds 5 --set loss_ae=false"
+    assert _cell(t8, "No L_AE", "ACC").command == ("clusterbench run dc3-gan --dataset mnist --seeds 5 --set latent_dim=25 "
+                                                   "--set loss_ae=false")  # DC3 Table 9 d_n, then the ablation
 
 
 def test_column_settings_in_fill_commands(home):

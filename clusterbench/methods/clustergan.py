@@ -12,7 +12,8 @@ reference evaluation runs k-means on [E_n, E_c] instead).
 Defaults are the TF original's (metrics-reference §9): sigma 0.10, beta_n = beta_c = 10, M = 5,
 one gradient-penalty eps per batch, lambda 10, Adam 1e-4 (0.5, 0.9), batch 64, L2 2.5e-5 on G's
 weights, 500,000 generator iterations (``num_batches``), d_n 30 on MNIST (README; Fashion-MNIST
-40 with beta_n = 0, Pendigits 5). The PyTorch port ``zhampel/clusterGAN`` differs; its values are
+40 with beta_n = 0, Pendigits 5, 10x_73k 100,000 iterations: ``methods/dataset_settings.toml``,
+written into the run's config at plan time; the shape table below elsewhere). The PyTorch port ``zhampel/clusterGAN`` differs; its values are
 options: ``--set sigma=0.75 per_sample_eps=true critic_iters=1 iterations=none epochs=200``
 (it also uses LeakyReLU in G and weight decay on E, which are not exposed).
 """
