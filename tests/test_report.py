@@ -736,3 +736,31 @@ def test_all_survives_a_truncated_sidecar_and_writes_through_a_staging_folder(ho
         write_all(out, load_results(home), implemented=IMPL)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_gan_tsne_of_z_n_beside_the_raw_data(home, tmp_path):
+    """DLS Fig. 2 / DC3 Fig. 3: the z_n t-SNE of a GAN method comes with the raw data's, of the
+    same rows (a subset run's stored indices); a data set that is not fetched is a missing note."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clusterbench import load
+    from clusterbench.report.figures import tsne_plots
+
+    X, y_full, _ = load("digits")  # embedded: prepared on first use
+    rows = np.arange(0, 120, 2)[::-1]  # a "subset" in a stored order that is not sorted
+    y = y_full[rows]
+    emb = np.random.default_rng(0).normal(size=(len(rows), 5))
+    path = rec(home, "dls", "digits", 0, {"purity": 0.5}, subset=len(rows))
+    _write_outputs(path, proba=np.full((len(rows), 10), 0.1), embedding=emb, y=y, indices=rows)
+    path2 = rec(home, "clustergan", "usps", 0, {"purity": 0.5})
+    _write_outputs(path2, proba=np.full((len(rows), 10), 0.1), embedding=emb, y=y)
+    rep = tsne_plots(load_results(home).records(), tmp_path)
+    assert sorted(p.name for p in rep.made) == ["tsne_clustergan_usps.png", "tsne_data_digits_subset60.png",
+                                                "tsne_dls_digits.png"]
+    assert len(rep.missing) == 1 and "raw usps data" in rep.missing[0] and "not fetched" in rep.missing[0]
+    from clusterbench.report.figures import _raw_rows, _read_outputs
+
+    dls_record = next(r for _, r in load_results(home).records() if r.method == "dls")
+    got, _ = _raw_rows(dls_record, len(rows), _read_outputs(path.with_suffix(".h5")))
+    np.testing.assert_allclose(got, X[rows].reshape(len(rows), -1))  # the stored rows, in their order
