@@ -12,7 +12,8 @@ Repeats alternate the order and the minimum of each is compared. Target ratio <=
     python benchmarks/gan_iterations.py --method clustergan --device cuda --iterations 500
 
 On CUDA it also prints the projected time of the reference code's 150,000 (DLS) / 500,000
-(ClusterGAN) generator iterations. Data: N x 1 x 28 x 28 uniform pixels (MNIST-shaped).
+(ClusterGAN) generator iterations. Data: N x 1 x 28 x 28 uniform pixels (MNIST-shaped), or
+``--shape 1x8x8`` (the scikit-learn digits' shape), ``--shape 16`` (Pendigits), ...
 """
 
 from __future__ import annotations
@@ -94,10 +95,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--shape", default="1x28x28", help="sample shape, e.g. 1x28x28, 1x8x8, 16")
     args = ap.parse_args()
+    shape = tuple(int(s) for s in args.shape.split("x"))
     torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
-    X = np.random.default_rng(0).random((args.n, 1, 28, 28), dtype=np.float32)
+    X = np.random.default_rng(0).random((args.n, *shape), dtype=np.float32)
     k = 10
     batch = METHODS[args.method].Config().batch_size
     bare, ours = [], []
@@ -109,7 +112,7 @@ def main() -> None:
             else:
                 ours.append(clusterbench_loop(args.method, X, k, args.iterations, str(dev), batch))
     b, o = min(bare), min(ours)
-    print(f"{args.method} on {args.n} x 1x28x28, batch {batch}, M = 5, {args.iterations} generator iterations, "
+    print(f"{args.method} on {args.n} x {args.shape}, batch {batch}, M = 5, {args.iterations} generator iterations, "
           f"device {dev}, {args.threads} thread(s)")
     print(f"  bare PyTorch loop : {args.iterations / b:8.3f} it/s  ({b:.2f} s; all: {', '.join(f'{t:.2f}' for t in bare)})")
     print(f"  clusterbench loop : {args.iterations / o:8.3f} it/s  ({o:.2f} s; all: {', '.join(f'{t:.2f}' for t in ours)})")

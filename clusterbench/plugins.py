@@ -16,9 +16,11 @@ dropped, and never takes the built-ins down.
 from __future__ import annotations
 
 import importlib
+import tomllib
 import warnings
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any
 
 #: Entry-point group of each plug-in kind.
@@ -50,6 +52,28 @@ BUILTIN_METHODS: dict[str, str] = {
     "dc3-gan": "clusterbench.methods.dc3_gan:DC3GAN",
     "clustergan-bspl": "clusterbench.methods.clustergan_bspl:ClusterGANBSPL",
 }
+
+#: The papers' per-data-set settings of methods (data; see the file's header and
+#: :func:`dataset_settings`).
+DATASET_SETTINGS_FILE = Path(__file__).parent / "methods" / "dataset_settings.toml"
+
+
+@lru_cache(maxsize=None)
+def _all_dataset_settings() -> dict[str, dict[str, dict[str, Any]]]:
+    with open(DATASET_SETTINGS_FILE, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def dataset_settings(method: str | None, dataset: str | None) -> dict[str, Any]:
+    """The paper's settings of ``method`` on ``dataset`` (``methods/dataset_settings.toml``):
+    e.g. ``("dls", "fashion-mnist") -> {"latent_dim": 40}``; ``{}`` where the papers give none.
+
+    Plan time applies them as defaults under the user's ``--set`` (and so writes them into the
+    run's config and key); the report requires them of the runs a cell reads. Reads a TOML file
+    only (no method module is imported)."""
+    if not method or not dataset:
+        return {}
+    return dict(_all_dataset_settings().get(method, {}).get(dataset, {}))
 
 
 def load_ref(ref: str) -> Any:

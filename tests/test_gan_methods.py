@@ -208,3 +208,28 @@ def test_generator_only_record_is_listed_by_runs(tmp_path, capsys):
 
     [rec] = json.loads(out)
     assert rec["status"] == "ok" and rec["metrics"] == {} and rec["extras"]["clusters"] is False
+
+
+def test_clustergan_assigns_by_kmeans_on_the_encoder_codes_as_the_reference():
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(c, 0.05, (12, 16)) for c in (0.2, 0.5, 0.8)]).astype(np.float32)
+    assert METHODS["clustergan"].Config().assign == "kmeans"  # the reference's rule is the default
+    arg = _fit("clustergan", X, seed=1, critic_iters=1, assign="argmax")
+    km = _fit("clustergan", X, seed=1, critic_iters=1)
+    assert arg.extras["assignment"] == {"rule": "argmax", "on": "softmax z_c"}
+    assert km.extras["assignment"]["rule"] == "kmeans" and km.extras["assignment"]["on"] == "[z_n, softmax z_c]"
+    # the same training (the rule is applied after it), then k-means on [z_n, softmax z_c]
+    np.testing.assert_array_equal(km.embedding, arg.embedding)
+    want = KMeans(3, n_init=10, random_state=1).fit_predict(np.hstack([arg.embedding, arg.proba]))
+    np.testing.assert_array_equal(km.labels, want)
+    assert set(np.unique(km.proba)) <= {0.0, 1.0} and km.proba.sum(1).tolist() == [1.0] * 36
+    assert sum(km.extras["cluster_histogram"]) == 36 and km.extras["clusters_used"] == len(set(want))
+    # beta_n = 0 (its Fashion-MNIST setting): k-means on softmax z_c alone
+    arg0 = _fit("clustergan", X, seed=1, critic_iters=1, assign="argmax", beta_n=0.0)
+    km0 = _fit("clustergan", X, seed=1, critic_iters=1, beta_n=0.0)
+    assert km0.extras["assignment"]["on"] == "softmax z_c (beta_n = 0)"
+    np.testing.assert_array_equal(km0.labels, KMeans(3, n_init=10, random_state=1).fit_predict(arg0.proba))
+    with pytest.raises(ConfigError):
+        make_config(METHODS["clustergan"].Config, {"assign": "spectral"})

@@ -235,7 +235,7 @@ def test_best_of_n_and_direction(home, tmp_path):
                  'columns = [{label = "FID", dataset = "mnist", metric = "fid"}]\n'
                  'rows = [{label = "r", method = "dc3-gan", values = ["0.15"]}]\n')
     for seed, v in enumerate([0.3, 0.2, 0.25]):
-        rec(home, "dc3-gan", "mnist", seed, {"fid": v})
+        rec(home, "dc3-gan", "mnist", seed, {"fid": v}, config={"latent_dim": 25})  # DC3 Table 9's d_n
     spec = S.load_paper_file(f).tables["1"]
     assert fill_table(spec, load_results(home), implemented=IMPL).cells[0][0].value == pytest.approx(0.2)
 
@@ -249,15 +249,18 @@ def test_latest_record_per_seed_counts(home):
 
 
 def test_ablation_settings_and_method_defaults(home):
-    rec(home, "dc3-gan", "mnist", 0, {"purity": 0.97, "nmi_geometric": 0.94})               # full model
-    rec(home, "dc3-gan", "mnist", 0, {"purity": 0.50, "nmi_geometric": 0.40}, config={"loss_ce": False})
+    d_n = {"latent_dim": 25}  # DC3 Table 9 (methods/dataset_settings.toml): every MNIST cell requires it
+    rec(home, "dc3-gan", "mnist", 0, {"purity": 0.97, "nmi_geometric": 0.94}, config=d_n)    # full model
+    rec(home, "dc3-gan", "mnist", 0, {"purity": 0.50, "nmi_geometric": 0.40}, config={**d_n, "loss_ce": False})
+    rec(home, "dc3-gan", "mnist", 1, {"purity": 0.99, "nmi_geometric": 0.99})  # d_n not the paper's: not read
     res = load_results(home)
     t4 = fill_table(S.get_table("dc3", 4), res, implemented=IMPL)
     assert _cell(t4, "Ours", "MNIST ACC").value == pytest.approx(0.97)  # the ablated run is not mixed in
     t8 = fill_table(S.get_table("dc3", 8), res, implemented=IMPL)
     assert _cell(t8, "No L_CE", "ACC").value == pytest.approx(0.50)
     assert _cell(t8, "Full setting", "ACC").value == pytest.approx(0.97)
-    assert _cell(t8, "No L_AE", "ACC").command == "clusterbench run dc3-gan --dataset mnist --seeds 5 --set loss_ae=false"
+    assert _cell(t8, "No L_AE", "ACC").command == ("clusterbench run dc3-gan --dataset mnist --seeds 5 --set latent_dim=25 "
+                                                   "--set loss_ae=false")  # DC3 Table 9 d_n, then the ablation
 
 
 def test_column_settings_in_fill_commands(home):
@@ -733,3 +736,31 @@ def test_all_survives_a_truncated_sidecar_and_writes_through_a_staging_folder(ho
         write_all(out, load_results(home), implemented=IMPL)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_gan_tsne_of_z_n_beside_the_raw_data(home, tmp_path):
+    """DLS Fig. 2 / DC3 Fig. 3: the z_n t-SNE of a GAN method comes with the raw data's, of the
+    same rows (a subset run's stored indices); a data set that is not fetched is a missing note."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clusterbench import load
+    from clusterbench.report.figures import tsne_plots
+
+    X, y_full, _ = load("digits")  # embedded: prepared on first use
+    rows = np.arange(0, 120, 2)[::-1]  # a "subset" in a stored order that is not sorted
+    y = y_full[rows]
+    emb = np.random.default_rng(0).normal(size=(len(rows), 5))
+    path = rec(home, "dls", "digits", 0, {"purity": 0.5}, subset=len(rows))
+    _write_outputs(path, proba=np.full((len(rows), 10), 0.1), embedding=emb, y=y, indices=rows)
+    path2 = rec(home, "clustergan", "usps", 0, {"purity": 0.5})
+    _write_outputs(path2, proba=np.full((len(rows), 10), 0.1), embedding=emb, y=y)
+    rep = tsne_plots(load_results(home).records(), tmp_path)
+    assert sorted(p.name for p in rep.made) == ["tsne_clustergan_usps.png", "tsne_data_digits_subset60.png",
+                                                "tsne_dls_digits.png"]
+    assert len(rep.missing) == 1 and "raw usps data" in rep.missing[0] and "not fetched" in rep.missing[0]
+    from clusterbench.report.figures import _raw_rows, _read_outputs
+
+    dls_record = next(r for _, r in load_results(home).records() if r.method == "dls")
+    got, _ = _raw_rows(dls_record, len(rows), _read_outputs(path.with_suffix(".h5")))
+    np.testing.assert_allclose(got, X[rows].reshape(len(rows), -1))  # the stored rows, in their order

@@ -11,6 +11,9 @@ no input is listed as missing, with the reason.
   clusterer (one-hot posteriors, e.g. k-means) has no reject option: no figure, a note says why.
 * ``tsne_<method>_<dataset>.png`` — t-SNE of the stored ``embedding`` (Dual-AAE Fig. 4), at most
   2,000 samples (the paper's count; seeded subsample), coloured by label (or predicted cluster).
+  For the GAN methods whose papers set z_n beside the raw data (:data:`RAW_DATA_TSNE_METHODS`:
+  DLS Fig. 2, DC3-GAN Fig. 3) also ``tsne_data_<dataset>[_subset<N>].png``: t-SNE of the raw data
+  (flattened) of the same samples (the record's rows: its subset's ``indices`` in ``<key>.h5``).
 * ``samples/<method>_<dataset>_s<seed>_<name>.png`` — per-cluster sample grids (Figs. 7, 8):
   PNG artifacts the records list, copied (their rows are labelled by
   ``clusterbench.methods.artifacts``: row k = cluster k).
@@ -33,6 +36,8 @@ from clusterbench.metrics.catalog import REJECT_CURVE_THRESHOLDS
 from clusterbench.results.records import RunRecord
 
 TSNE_MAX_SAMPLES = 2000
+#: Methods whose embedding (z_n) t-SNE the papers show beside the raw data's (DLS Fig. 2, DC3 Fig. 3).
+RAW_DATA_TSNE_METHODS = ("dls", "clustergan", "dc3-gan")
 
 
 @dataclass
@@ -145,7 +150,7 @@ def _read_outputs(h5: Path) -> dict[str, np.ndarray]:
     out = {}
     try:
         with h5py.File(h5, "r") as f:
-            for k in ("proba", "embedding", "y"):
+            for k in ("proba", "embedding", "y", "indices"):
                 if k in f:
                     out[k] = np.asarray(f[k])
     except (OSError, KeyError, ValueError) as exc:
@@ -171,6 +176,28 @@ def _labels_for(r: RunRecord, n: int, stored: dict[str, np.ndarray]) -> tuple[np
     if len(y) != n:
         return None, f"{n} stored rows but {r.dataset} has {len(y)} labels (subset/split not recorded)"
     return y.astype(np.int64), ""
+
+
+def _raw_rows(r: RunRecord, n: int, stored: dict[str, np.ndarray]) -> tuple[np.ndarray | None, str]:
+    """The data set's samples aligned with the stored outputs (n x features, float64), or (None, why)."""
+    from clusterbench.data.hdf5 import read_dataset  # lazily: h5py, scipy (fast start)
+
+    path = paths.dataset_file(r.dataset)
+    if not path.exists():  # report/ never fetches: `clusterbench fetch` does
+        return None, f"{r.dataset} is not fetched (no {path})"
+    try:
+        X, _, _ = read_dataset(path)
+    except Exception as exc:  # noqa: BLE001 - reported as the reason the figure is missing
+        return None, f"{r.dataset} unreadable ({exc})"
+    rows = stored.get("indices")
+    if rows is None and X.shape[0] != n:
+        return None, f"{n} stored rows but {r.dataset} has {X.shape[0]} samples (subset rows not stored)"
+    if rows is not None and len(rows) != n:
+        return None, f"{n} stored rows but {len(rows)} stored indices"
+    sel = X[np.asarray(rows, dtype=np.int64)] if rows is not None else X
+    if hasattr(sel, "toarray"):  # sparse data sets
+        sel = sel.toarray()
+    return np.asarray(sel, dtype=np.float64).reshape(n, -1), ""
 
 
 def reject_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureReport:
@@ -220,6 +247,7 @@ def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples:
     latest = _latest_per([(p, r) for p, r in _ok(records) if p.with_suffix(".h5").exists()],
                          key=lambda r: (r.method, r.dataset))
     plt = _plt()
+    raw_done: set[tuple[str, int | None]] = set()
     for (m, ds), (p, r) in sorted(latest.items()):
         stored = _read_outputs(p.with_suffix(".h5"))
         emb = stored.get("embedding")
@@ -245,6 +273,24 @@ def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples:
         path = out / f"tsne_{m}_{ds}.png"
         _save(fig, path)
         rep.made.append(path)
+        if m in RAW_DATA_TSNE_METHODS and (ds, r.subset) not in raw_done:
+            raw_done.add((ds, r.subset))
+            X, why = _raw_rows(r, len(emb), stored)
+            if X is None:
+                rep.missing.append(f"t-SNE of the raw {ds} data (DLS Fig. 2(1), DC3 Fig. 3(a)): {why}")
+                continue
+            with threadpool_limits(1 if len(idx) < 1000 else None):
+                xy = TSNE(n_components=2, init="pca", random_state=0, perplexity=perplexity).fit_transform(X[idx])
+            fig, ax = plt.subplots(figsize=(5, 5))
+            sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=4, cmap="tab10" if colour is not None else None)
+            if colour is not None:
+                fig.colorbar(sc, ax=ax, label=what)
+            ax.set_title(f"t-SNE of the raw {ds} data ({len(idx)} samples)")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            path = out / (f"tsne_data_{ds}.png" if r.subset is None else f"tsne_data_{ds}_subset{r.subset}.png")
+            _save(fig, path)
+            rep.made.append(path)
     if not rep.made:
         rep.missing.append("t-SNE of embeddings (Dual-AAE Fig. 4): no ok record has a stored 'embedding' (<key>.h5)")
     return rep

@@ -21,6 +21,9 @@ the merge, in this order, of the attributes of the table, its row and its column
   (:mod:`clusterbench.metrics.catalog`, ``clusterbench report --metrics``). A row may
   give ``metrics = [...]`` (one per column) instead.
 * ``set``      config overrides a run must have (and that the fill command passes as ``--set``).
+  Under them, every measured cell also requires the paper's settings of its method on its data
+  set (``methods/dataset_settings.toml``, :func:`clusterbench.plugins.dataset_settings`: e.g.
+  DLS's ``latent_dim = 40`` on Fashion-MNIST), which plan time gives such runs by default.
 * ``reported`` true for rows/columns the suite does not measure (VaDE, DEC, ...): paper value only.
 
 Compare like with like: every printed value says what it is, and the measured cell beside it is
@@ -73,7 +76,7 @@ from typing import Any, Literal
 from clusterbench.data.registry import load_registry
 from clusterbench.errors import ConfigError, UnknownNameError
 from clusterbench.metrics.catalog import lookup as metric_lookup
-from clusterbench.plugins import plugin_entry_points
+from clusterbench.plugins import dataset_settings, plugin_entry_points
 
 TABLES_DIR = Path(__file__).with_name("tables")
 
@@ -298,6 +301,8 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
                            f"cannot read a number from {printed!r}; add 'numbers'")
             reported = bool(attrs.get("reported", False))
             method, dataset, metric = attrs.get("method"), attrs.get("dataset"), attrs.get("metric")
+            if not reported:  # the paper's settings of the method on this data set, under the table's
+                settings = {**dataset_settings(method, dataset), **settings}
             if not reported:
                 for k, v in (("method", method), ("dataset", dataset), ("metric", metric)):
                     if not v:

@@ -22,6 +22,7 @@ from clusterbench import __version__, paths
 from clusterbench.data.hdf5 import read_info, verify_content
 from clusterbench.data.registry import get_spec
 from clusterbench.errors import ConfigError, DataError
+from clusterbench.plugins import dataset_settings
 
 #: The fixed seed of ``--subset`` draws: the subset is the same for every run seed, so seeds vary
 #: the method only, and it is recorded in the run key.
@@ -164,9 +165,14 @@ def parse_overrides(items: list[str] | None, methods: list[str]) -> dict[str, di
     return per
 
 
-def resolve_configs(methods: list[str], overrides: list[str] | None) -> dict[str, tuple[type, dict[str, Any]]]:
+def resolve_configs(methods: list[str], overrides: list[str] | None,
+                    dataset: str | None = None) -> dict[str, tuple[type, dict[str, Any]]]:
     """method name -> (Method class, resolved config as a JSON-able dict). Raises ConfigError /
-    UnknownNameError for unknown methods and bad overrides (with the valid keys listed)."""
+    UnknownNameError for unknown methods and bad overrides (with the valid keys listed).
+
+    With ``dataset``, the paper's settings of each method on that data set
+    (:func:`clusterbench.plugins.dataset_settings`, e.g. DLS's ``latent_dim = 40`` on
+    Fashion-MNIST) are defaults under the overrides: the user's ``--set`` wins."""
     # lazy: clusterbench.methods imports every method module (torch); only expansion needs them
     from clusterbench.methods import get_method
     from clusterbench.methods.base import config_dict, make_config
@@ -175,7 +181,7 @@ def resolve_configs(methods: list[str], overrides: list[str] | None) -> dict[str
     per = parse_overrides(overrides, methods)
     out = {}
     for m, cls in classes.items():
-        cfg = make_config(cls.Config, per[m], method=m)
+        cfg = make_config(cls.Config, {**dataset_settings(m, dataset), **per[m]}, method=m)
         out[m] = (cls, json.loads(canonical_json(config_dict(cfg))))
     return out
 
@@ -355,7 +361,8 @@ def expand_grid(
                     "to see every class.",
                     stacklevel=2,
                 )
-        for m, (cls, cfg) in configs.items():
+        per_dataset = resolve_configs(methods, overrides, d)  # the papers' settings on d, under --set
+        for m, (cls, cfg) in per_dataset.items():
             if (m, d) in skip:
                 continue
             ref = f"{cls.__module__}:{cls.__qualname__}"

@@ -28,10 +28,12 @@ stored here; the reference MNIST code too), linear otherwise. Initialisation N(0
 linear/conv weight, zero biases (§4.2 "random normal"; reference ``stddev=0.02``).
 
 Latent size d_n (DLS Table 2 = DC3 Table 9; ClusterGAN's from its README) per sample shape: each
-method passes its own table; ``latent_dim`` overrides it. 1x28x28 is MNIST's entry (Fashion-MNIST
-has the same shape: its papers' value, 40, must be set with ``--set latent_dim=40``). A shape in
-no table takes the entry of the nearest known shape of the same kind (image / vector; nearest by
-log of the number of values), and the record's ``architecture`` extras say so.
+method passes its own table; ``latent_dim`` overrides it. On the papers' data sets the run's
+config carries the paper's value (``methods/dataset_settings.toml``, applied at plan time: e.g.
+Fashion-MNIST's 40, which its shape, MNIST's, cannot tell); the shape table decides for every
+other data set (1x28x28 is MNIST's entry). A shape in no table takes the entry of the nearest
+known shape of the same kind (image / vector; nearest by log of the number of values), and the
+record's ``architecture`` extras say so.
 """
 
 from __future__ import annotations
