@@ -336,7 +336,8 @@ def reuters(
         piece.sort_indices()
         chunks[i] = piece
     X = sp.vstack(chunks, format="csr") if len(chunks) > 1 else chunks[0]
-    del chunks, col
+    chunks.clear()  # free the pieces (a del would leave flush() above a dangling name)
+    del col
     y = np.frombuffer(y_list, dtype=np.int8).astype(np.int64)
     N = X.shape[0]
 
