@@ -54,22 +54,69 @@ def test_seeded_and_too_many_bits_refused():
         evaluate_retrieval(X[:20], y[:20], HASHERS["lsh"](8), n_query=1000)
 
 
-def test_retrieval_command_writes_one_result_per_run(capsys, cb_home):
+def test_retrieval_command_writes_one_record_per_run(capsys, cb_home):
     import json
 
     from cli_helper import run_cli
+
+    from clusterbench.results.records import iter_records
 
     rc, out, err = run_cli(capsys, "retrieval", "itq", "lsh", "--dataset", "digits", "--bits", "8",
                            "--queries", "100", "--json")
     assert rc == 0, err
     recs = [json.loads(line) for line in out.splitlines()]
     assert [r["method"] for r in recs] == ["itq", "lsh"]
-    assert all(r["n_query"] == 100 and r["n_gallery"] == 1697 and r["config"]["hash_bits"] == 8 for r in recs)
+    assert all(r["extras"]["n_query"] == 100 and r["extras"]["n_gallery"] == 1697 for r in recs)
+    assert all(r["config"] == {"hash_bits": 8, "protocol": "retrieval", "split_seed": 0, "queries": 100} for r in recs)
     assert all(set(r["metrics"]) == {"precision@1000", "map", "map@1000"} for r in recs)
-    files = sorted((cb_home / "retrieval").rglob("*.json"))
-    assert len(files) == 2 and json.loads(files[0].read_text())["metrics"] == recs[0]["metrics"]
+    stored = {r.method: r for _, r in iter_records(cb_home / "runs")}
+    assert set(stored) == {"itq", "lsh"} and stored["itq"].metrics == recs[0]["metrics"]
+    assert stored["lsh"].status == "ok" and stored["lsh"].key == recs[1]["key"]
+    # a finished run is skipped (same key); another bit length is a new run
+    rc, out, err = run_cli(capsys, "retrieval", "itq", "--dataset", "digits", "--bits", "8", "--bits", "4",
+                           "--queries", "100")
+    assert rc == 0 and "(recorded, skipped)" in out.splitlines()[0] and "skipped" not in out.splitlines()[1]
+    assert len(list(iter_records(cb_home / "runs"))) == 3
     rc, _, err = run_cli(capsys, "retrieval", "kmeans", "--dataset", "digits")
     assert rc == 1 and "neither a hash function" in err
+    rc, _, err = run_cli(capsys, "retrieval", "lsh", "--dataset", "digits", "--set", "epochs=1")
+    assert rc == 1 and "hashing methods only" in err
+
+
+def test_table3_fills_from_retrieval_records(capsys, cb_home, tmp_path):
+    """A retrieval table (command = "retrieval") fills from the records `clusterbench retrieval`
+    writes and prints that command for the cells still missing."""
+    from cli_helper import run_cli
+
+    import clusterbench.report.spec as S
+    from clusterbench.report.render import fill_table, load_results, render_markdown
+
+    f = tmp_path / "t3.toml"
+    f.write_text('[paper]\nid = "clustergan-bspl"\n[[table]]\nnumber = "3"\nlabel = "T"\ncaption = "c"\ncommand = "retrieval"\n'
+                 'aggregation = "mean_std"\nseeds = 2\nscale = 100\nmetric_definition = "m"\nnmi = "none"\n'
+                 'split = "s"\naggregation_note = "a"\n'
+                 'columns = [{label = "P 8", dataset = "digits", metric = "precision@1000", set = {hash_bits = 8}},\n'
+                 '           {label = "mAP 16", dataset = "digits", metric = "map", set = {hash_bits = 16}}]\n'
+                 'rows = [{label = "LSH", method = "lsh", values = ["20.0", "30.0"]},\n'
+                 '        {label = "PCAH", method = "pcah", values = ["20.0", "30.0"]}]\n')
+    spec = S.load_paper_file(f).tables["3"]
+    rc, out, err = run_cli(capsys, "retrieval", "lsh", "--dataset", "digits", "--bits", "8", "--seeds", "2",
+                           "--queries", "100")
+    assert rc == 0, err
+    t = fill_table(spec, load_results(cb_home / "runs"))
+    lsh_p, lsh_map, pcah_p = t.cells[0][0], t.cells[0][1], t.cells[1][0]
+    from clusterbench.results.records import iter_records
+
+    vals = [r.metrics["precision@1000"] for _, r in iter_records(cb_home / "runs")]
+    assert lsh_p.status == "measured" and lsh_p.n == 2 and lsh_p.command is None
+    assert lsh_p.value == pytest.approx(100 * np.mean(vals))
+    assert lsh_map.status == "missing" and lsh_map.command == "clusterbench retrieval lsh --dataset digits --seeds 2 --bits 16"
+    assert pcah_p.command == "clusterbench retrieval pcah --dataset digits --seeds 2 --bits 8"
+    assert "clusterbench retrieval pcah --dataset digits --seeds 2 --bits 8" in render_markdown(t)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f.read_text().replace('command = "retrieval"', 'command = "train"'))
+    with pytest.raises(ConfigError, match="command must be one of"):
+        S.load_paper_file(bad)
 
 
 def test_hashing_method_is_trained_on_the_gallery_and_encodes_queries():
@@ -95,4 +142,5 @@ def test_retrieval_command_runs_a_hashing_method_with_its_options(capsys, cb_hom
                            "--set", "epochs=1", "--set", "save_samples=false", "--json")
     assert rc == 0, err
     (rec,) = [json.loads(line) for line in out.splitlines()]
-    assert rec["config"]["hash_bits"] == 16 and rec["config"]["epochs"] == 1 and rec["n_gallery"] == 300
+    assert rec["config"]["hash_bits"] == 16 and rec["config"]["epochs"] == 1 and rec["extras"]["n_gallery"] == 300
+    assert rec["config"]["protocol"] == "retrieval" and rec["subset"] == 400 and rec["method"] == "clustergan-bspl"

@@ -261,10 +261,18 @@ def test_ablation_settings_and_method_defaults(home):
 
 
 def test_column_settings_in_fill_commands(home):
+    """BSPL Table 3 is a retrieval table: its cells name `clusterbench retrieval`, hash_bits as --bits;
+    the shallow hash functions (not methods) count as implemented there."""
     t = fill_table(S.get_table("clustergan-bspl", 3), load_results(home), implemented=IMPL)
     cmds = {c.command for row in t.cells for c in row if c.command}
-    assert cmds == {f"clusterbench run clustergan-bspl --dataset {d} --seeds 5 --set hash_bits={b}"
+    assert cmds == {f"clusterbench retrieval {m} --dataset {d} --seeds 5 --bits {b}"
+                    for m in ("clustergan-bspl", "kmh", "sphh", "speh", "pcah", "lsh", "itq")
                     for d in ("cifar10", "mnist") for b in (32, 64)}
+    t = fill_table(S.get_table("clustergan-bspl", 3), load_results(home))
+    assert _cell(t, "ITQ [18]", "MNIST mAP 32").status == "missing"     # a hash function: implemented
+    assert _cell(t, "DH [13]", "MNIST mAP 32").status == "reported"
+    t2 = fill_table(S.get_table("clustergan-bspl", 2), load_results(home), implemented=IMPL)
+    assert _cell(t2, "K-means", "MNIST ACC").command == "clusterbench run kmeans --dataset mnist --seeds 5"
 
 
 def test_reject_option_cells(home):
