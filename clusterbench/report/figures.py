@@ -346,6 +346,9 @@ def bspl_ablation_figure(records: list[tuple[Path, RunRecord]], out: Path) -> Fi
             ax.annotate(f"{d:+.1f} (n={len(variants[n])})", (b.get_x() + b.get_width() / 2, d),
                         ha="center", va="bottom" if d >= 0 else "top", fontsize=8)
         ax.axhline(0, color="k", lw=0.8)
+        lo, hi = min(0.0, *diffs), max(0.0, *diffs)
+        pad = 0.15 * max(hi - lo, 1.0)
+        ax.set_ylim(lo - pad, hi + pad)  # room for the labels above/below the bars
         ax.set_ylabel("ACC difference vs full ClusterGAN-BSPL (points)")
         ax.set_title(f"Fig. 2 ablations on {ds}{_subset_text(subset)}: full ACC {np.mean(full) * 100:.1f}% "
                      f"(n={len(full)})", fontsize=9)
