@@ -96,7 +96,7 @@ def test_lambda_for_count_is_the_smallest_lambda():
 def test_pace_schedule_starts_at_one_percent_and_ends_with_all(gamma_scale):
     rng = np.random.default_rng(5)
     l, g = rng.random(300) + 0.5, rng.integers(0, 10, 300)
-    s = PaceSchedule(gamma_scale=gamma_scale)
+    s = PaceSchedule(gamma_scale=gamma_scale, calibrate_on="first")
     s.calibrate(l, g, 10)
     assert (s.gamma == 0) == (gamma_scale == 0)
     assert 3 <= (s.weights(l, g, 0.0) > 0).sum() <= 4          # ceil(1% of 300) = 3 (ties aside)
@@ -104,6 +104,24 @@ def test_pace_schedule_starts_at_one_percent_and_ends_with_all(gamma_scale):
     assert counts == sorted(counts)                             # non-decreasing in t
     assert (s.weights(l, g, 0.7499) > 0).sum() > 250
     assert (s.weights(l, g, 0.75) == 1).all() and (s.weights(l + 100, g, 0.9) == 1).all()
-    s2 = PaceSchedule()
+    s2 = PaceSchedule(gamma_scale=gamma_scale, calibrate_on="first")   # a saved first-batch schedule
     s2.load(s.state())
     np.testing.assert_array_equal(s2.weights(l, g, 0.3), s.weights(l, g, 0.3))
+
+
+def test_pace_calibrated_on_each_batch_follows_the_loss_scale():
+    # first batch: nearly parallel outputs (tiny losses); later batches: losses ten times larger
+    rng = np.random.default_rng(7)
+    g = rng.integers(0, 10, 200)
+    first, later = 0.02 + 0.01 * rng.random(200), 0.3 + 0.2 * rng.random(200)
+    fixed = PaceSchedule(calibrate_on="first")
+    fixed.calibrate(first, g, 10)
+    assert (fixed.weights(later, g, 0.3) > 0).sum() == 0      # the first-batch schedule selects nothing
+    per_batch = PaceSchedule()                                # default: calibrate_on="batch"
+    per_batch.calibrate(first, g, 10)
+    n0 = (per_batch.weights(later, g, 0.0, 10) > 0).sum()
+    n_mid = (per_batch.weights(later, g, 0.3, 10) > 0).sum()
+    n_end = (per_batch.weights(later, g, 0.7499, 10) > 0).sum()
+    assert 2 <= n0 <= 3 and n0 < n_mid < n_end and n_end > 150
+    with pytest.raises(ValueError):
+        PaceSchedule(calibrate_on="sometimes").weights(later, g, 0.1)

@@ -54,22 +54,69 @@ def test_seeded_and_too_many_bits_refused():
         evaluate_retrieval(X[:20], y[:20], HASHERS["lsh"](8), n_query=1000)
 
 
-def test_retrieval_command_writes_one_result_per_run(capsys, cb_home):
+def test_retrieval_command_writes_one_record_per_run(capsys, cb_home):
     import json
 
     from cli_helper import run_cli
+
+    from clusterbench.results.records import iter_records
 
     rc, out, err = run_cli(capsys, "retrieval", "itq", "lsh", "--dataset", "digits", "--bits", "8",
                            "--queries", "100", "--json")
     assert rc == 0, err
     recs = [json.loads(line) for line in out.splitlines()]
     assert [r["method"] for r in recs] == ["itq", "lsh"]
-    assert all(r["n_query"] == 100 and r["n_gallery"] == 1697 and r["config"]["hash_bits"] == 8 for r in recs)
+    assert all(r["extras"]["n_query"] == 100 and r["extras"]["n_gallery"] == 1697 for r in recs)
+    assert all(r["config"] == {"hash_bits": 8, "protocol": "retrieval", "split_seed": 0, "queries": 100} for r in recs)
     assert all(set(r["metrics"]) == {"precision@1000", "map", "map@1000"} for r in recs)
-    files = sorted((cb_home / "retrieval").rglob("*.json"))
-    assert len(files) == 2 and json.loads(files[0].read_text())["metrics"] == recs[0]["metrics"]
+    stored = {r.method: r for _, r in iter_records(cb_home / "runs")}
+    assert set(stored) == {"itq", "lsh"} and stored["itq"].metrics == recs[0]["metrics"]
+    assert stored["lsh"].status == "ok" and stored["lsh"].key == recs[1]["key"]
+    # a finished run is skipped (same key); another bit length is a new run
+    rc, out, err = run_cli(capsys, "retrieval", "itq", "--dataset", "digits", "--bits", "8", "--bits", "4",
+                           "--queries", "100")
+    assert rc == 0 and "(recorded, skipped)" in out.splitlines()[0] and "skipped" not in out.splitlines()[1]
+    assert len(list(iter_records(cb_home / "runs"))) == 3
     rc, _, err = run_cli(capsys, "retrieval", "kmeans", "--dataset", "digits")
     assert rc == 1 and "neither a hash function" in err
+    rc, _, err = run_cli(capsys, "retrieval", "lsh", "--dataset", "digits", "--set", "epochs=1")
+    assert rc == 1 and "hashing methods only" in err
+
+
+def test_table3_fills_from_retrieval_records(capsys, cb_home, tmp_path):
+    """A retrieval table (command = "retrieval") fills from the records `clusterbench retrieval`
+    writes and prints that command for the cells still missing."""
+    from cli_helper import run_cli
+
+    import clusterbench.report.spec as S
+    from clusterbench.report.render import fill_table, load_results, render_markdown
+
+    f = tmp_path / "t3.toml"
+    f.write_text('[paper]\nid = "clustergan-bspl"\n[[table]]\nnumber = "3"\nlabel = "T"\ncaption = "c"\ncommand = "retrieval"\n'
+                 'aggregation = "mean_std"\nseeds = 2\nscale = 100\nmetric_definition = "m"\nnmi = "none"\n'
+                 'split = "s"\naggregation_note = "a"\n'
+                 'columns = [{label = "P 8", dataset = "digits", metric = "precision@1000", set = {hash_bits = 8}},\n'
+                 '           {label = "mAP 16", dataset = "digits", metric = "map", set = {hash_bits = 16}}]\n'
+                 'rows = [{label = "LSH", method = "lsh", values = ["20.0", "30.0"]},\n'
+                 '        {label = "PCAH", method = "pcah", values = ["20.0", "30.0"]}]\n')
+    spec = S.load_paper_file(f).tables["3"]
+    rc, out, err = run_cli(capsys, "retrieval", "lsh", "--dataset", "digits", "--bits", "8", "--seeds", "2",
+                           "--queries", "100")
+    assert rc == 0, err
+    t = fill_table(spec, load_results(cb_home / "runs"))
+    lsh_p, lsh_map, pcah_p = t.cells[0][0], t.cells[0][1], t.cells[1][0]
+    from clusterbench.results.records import iter_records
+
+    vals = [r.metrics["precision@1000"] for _, r in iter_records(cb_home / "runs")]
+    assert lsh_p.status == "measured" and lsh_p.n == 2 and lsh_p.command is None
+    assert lsh_p.value == pytest.approx(100 * np.mean(vals))
+    assert lsh_map.status == "missing" and lsh_map.command == "clusterbench retrieval lsh --dataset digits --seeds 2 --bits 16"
+    assert pcah_p.command == "clusterbench retrieval pcah --dataset digits --seeds 2 --bits 8"
+    assert "clusterbench retrieval pcah --dataset digits --seeds 2 --bits 8" in render_markdown(t)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f.read_text().replace('command = "retrieval"', 'command = "train"'))
+    with pytest.raises(ConfigError, match="command must be one of"):
+        S.load_paper_file(bad)
 
 
 def test_hashing_method_is_trained_on_the_gallery_and_encodes_queries():
@@ -95,4 +142,36 @@ def test_retrieval_command_runs_a_hashing_method_with_its_options(capsys, cb_hom
                            "--set", "epochs=1", "--set", "save_samples=false", "--json")
     assert rc == 0, err
     (rec,) = [json.loads(line) for line in out.splitlines()]
-    assert rec["config"]["hash_bits"] == 16 and rec["config"]["epochs"] == 1 and rec["n_gallery"] == 300
+    assert rec["config"]["hash_bits"] == 16 and rec["config"]["epochs"] == 1 and rec["extras"]["n_gallery"] == 300
+    assert rec["config"]["protocol"] == "retrieval" and rec["subset"] == 400 and rec["method"] == "clustergan-bspl"
+
+
+def test_kmeans_hashing_codewords_preserve_the_hamming_affinity():
+    """K-means hashing: 16 codewords per 4-bit subspace whose distances follow s·sqrt(Hamming) of
+    their indices; a sample's bits are the index of its nearest codeword; dimensions are split
+    into balanced subspaces; it ranks digits better than PCAH (as in the KMH paper)."""
+    from clusterbench.data import load
+    from clusterbench.hashing import KMeansHashing, _allocate_dims, _dist, _index_bits
+
+    bits = _index_bits(16, 4)
+    assert bits.shape == (16, 4) and len({tuple(r) for r in bits}) == 16 and list(bits[5]) == [0, 1, 0, 1]
+    dims = _allocate_dims(np.array([9.0, 8.0, 4.0, 3.0, 2.0, 1.0]), [3, 3])
+    assert sorted(np.concatenate(dims).tolist()) == list(range(6)) and all(len(d) == 3 for d in dims)
+    assert 0 in dims[0] and 1 in dims[1]                      # the two largest go to different subspaces
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 1, (600, 6)) * np.array([3, 2.5, 2, 1.5, 1, 0.5])
+    h = KMeansHashing(6).fit(X, seed=0)                        # subspaces of 4 and 2 bits
+    assert [len(d) for d in h.dims] == [4, 2] and [c.shape for c in h.codewords] == [(16, 4), (4, 2)]
+    C = h.codewords[0]
+    root_h = np.sqrt((bits[:, None, :] != bits[None, :, :]).sum(-1))
+    off = ~np.eye(16, dtype=bool)
+    assert np.corrcoef(_dist(C, C)[off], root_h[off])[0, 1] > 0.9
+    codes = h.encode(X[:50])
+    P = (X[:50] - h.mu) @ h.V
+    nearest = _dist(P[:, h.dims[0]], C).argmin(1)
+    assert np.array_equal(codes[:, :4], bits[nearest])
+    X, y, _ = load("digits")
+    kmh = evaluate_retrieval(X, y, HASHERS["kmh"](16), seed=0, n_query=500).metrics["map"]
+    pcah = evaluate_retrieval(X, y, HASHERS["pcah"](16), seed=0, n_query=500).metrics["map"]
+    assert kmh > pcah + 0.03, (kmh, pcah)

@@ -264,10 +264,18 @@ def test_ablation_settings_and_method_defaults(home):
 
 
 def test_column_settings_in_fill_commands(home):
+    """BSPL Table 3 is a retrieval table: its cells name `clusterbench retrieval`, hash_bits as --bits;
+    the shallow hash functions (not methods) count as implemented there."""
     t = fill_table(S.get_table("clustergan-bspl", 3), load_results(home), implemented=IMPL)
     cmds = {c.command for row in t.cells for c in row if c.command}
-    assert cmds == {f"clusterbench run clustergan-bspl --dataset {d} --seeds 5 --set hash_bits={b}"
+    assert cmds == {f"clusterbench retrieval {m} --dataset {d} --seeds 5 --bits {b}"
+                    for m in ("clustergan-bspl", "kmh", "sphh", "speh", "pcah", "lsh", "itq")
                     for d in ("cifar10", "mnist") for b in (32, 64)}
+    t = fill_table(S.get_table("clustergan-bspl", 3), load_results(home))
+    assert _cell(t, "ITQ [18]", "MNIST mAP 32").status == "missing"     # a hash function: implemented
+    assert _cell(t, "DH [13]", "MNIST mAP 32").status == "reported"
+    t2 = fill_table(S.get_table("clustergan-bspl", 2), load_results(home), implemented=IMPL)
+    assert _cell(t2, "K-means", "MNIST ACC").command == "clusterbench run kmeans --dataset mnist --seeds 5"
 
 
 def test_reject_option_cells(home):
@@ -452,7 +460,8 @@ def test_all_writes_tables_and_figures(home, tmp_path):
                      "reject_dual-aae_digits.png", "tsne_dual-aae_digits.png"]
     for p in rep.figures.made:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert rep.figures.missing == []
+    # only the ClusterGAN-BSPL figures (no clustergan-bspl runs here) are missing
+    assert [m.split(" ")[0] for m in rep.figures.missing] == ["bspl_ablations", "bspl_pca"]
     assert "acc_vs_epoch_digits.png" in (out / "index.md").read_text()
 
 
@@ -764,3 +773,36 @@ def test_gan_tsne_of_z_n_beside_the_raw_data(home, tmp_path):
     dls_record = next(r for _, r in load_results(home).records() if r.method == "dls")
     got, _ = _raw_rows(dls_record, len(rows), _read_outputs(path.with_suffix(".h5")))
     np.testing.assert_allclose(got, X[rows].reshape(len(rows), -1))  # the stored rows, in their order
+
+
+def test_bspl_figures_2_and_3_render_from_tiny_runs(cb_home, tmp_path, capsys):
+    """ClusterGAN-BSPL Fig. 2 (ablation ACC differences) and Fig. 3 (PCA of raw data, BSPL+Lcons and
+    the full method) from real tiny clustergan-bspl runs; a run with other settings is not mixed in."""
+    from cli_helper import run_cli
+
+    from clusterbench.report.figures import _bspl_groups, bspl_ablation_figure, bspl_pca_figure
+    from clusterbench.results.records import iter_records
+
+    base = ["run", "clustergan-bspl", "-d", "digits", "--subset", "200", "--device", "cpu", "--set", "epochs=1",
+            "--set", "batch_size=50", "--set", "save_samples=false", "--set", "kmeans_n_init=1"]
+    for extra in ([], ["--set", "gan=false"], ["--set", "self_paced=off"], ["--set", "consistency=false"],
+                  ["--set", "self_paced=spl"], ["--set", "epochs=2", "--set", "gan=false"]):
+        rc, _, err = run_cli(capsys, *base, *extra)
+        assert rc == 0, err
+    records = list(iter_records(cb_home / "runs"))
+    groups = _bspl_groups(records)
+    (variants,) = [v for v in groups.values() if "full" in v]
+    assert sorted(variants) == sorted(["full", "BSPL+Lcons", "GAN+Lcons", "GAN+BSPL", "GAN+SPL+Lcons"])
+    out = tmp_path / "figs"
+    out.mkdir()
+    fig2 = bspl_ablation_figure(records, out)
+    fig3 = bspl_pca_figure(records, out)
+    assert [p.name for p in fig2.made] == ["bspl_ablations_digits_subset200.png"] and not fig2.missing
+    assert [p.name for p in fig3.made] == ["bspl_pca_digits_subset200.png"] and not fig3.missing
+    for p in fig2.made + fig3.made:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # without ablation runs: listed as missing, with the reason
+    only_full = [(p, r) for p, r in records if r.config.get("gan", True) and r.config.get("self_paced") == "bspl"
+                 and r.config.get("consistency", True)]
+    assert "no data set has clustergan-bspl runs" in bspl_ablation_figure(only_full, out).missing[0]
+    assert "BSPL+Lcons" in bspl_pca_figure(only_full, out).missing[0]

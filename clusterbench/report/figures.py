@@ -17,6 +17,11 @@ no input is listed as missing, with the reason.
 * ``samples/<method>_<dataset>_s<seed>_<name>.png`` — per-cluster sample grids (Figs. 7, 8):
   PNG artifacts the records list, copied (their rows are labelled by
   ``clusterbench.methods.artifacts``: row k = cluster k).
+* ``bspl_ablations_<dataset>.png`` — ClusterGAN-BSPL Fig. 2: ACC of each ablation (gan=false,
+  self_paced=off, consistency=false, self_paced=spl) minus the full method's, from runs that
+  share every other setting (:func:`bspl_ablation_figure`).
+* ``bspl_pca_<dataset>.png`` — ClusterGAN-BSPL Fig. 3: PCA of the raw data, of the BSPL+Lcons
+  (gan=false) embedding and of the full method's embedding (:func:`bspl_pca_figure`).
 """
 
 from __future__ import annotations
@@ -319,11 +324,169 @@ def sample_grids(records: list[tuple[Path, RunRecord]], out: Path) -> FigureRepo
     return rep
 
 
+# --------------------------------------------------------------------------- BSPL Figs. 2 and 3
+
+#: ClusterGAN-BSPL's Fig. 2 ablations: label -> the config switches (gan, self_paced, consistency).
+BSPL_FULL = {"gan": True, "self_paced": "bspl", "consistency": True}
+BSPL_ABLATIONS: dict[str, dict[str, Any]] = {
+    "BSPL+Lcons": {"gan": False, "self_paced": "bspl", "consistency": True},
+    "GAN+Lcons": {"gan": True, "self_paced": "off", "consistency": True},
+    "GAN+BSPL": {"gan": True, "self_paced": "bspl", "consistency": False},
+    "GAN+SPL+Lcons": {"gan": True, "self_paced": "spl", "consistency": True},
+}
+BSPL_METHOD = "clustergan-bspl"
+
+
+def _bspl_variant(config: dict[str, Any]) -> str | None:
+    """"full", an ablation label of :data:`BSPL_ABLATIONS`, or None (another setting)."""
+    have = {k: config.get(k, v) for k, v in BSPL_FULL.items()}
+    if have == BSPL_FULL:
+        return "full"
+    return next((name for name, want in BSPL_ABLATIONS.items() if have == want), None)
+
+
+def _bspl_groups(records: list[tuple[Path, RunRecord]]) -> dict[tuple, dict[str, list[tuple[Path, RunRecord]]]]:
+    """clustergan-bspl clustering records grouped by (data set, subset, every other config
+    setting): variant -> records (the latest per seed). Retrieval records are left out."""
+    import json
+
+    groups: dict[tuple, dict[str, dict[int, tuple[Path, RunRecord]]]] = defaultdict(lambda: defaultdict(dict))
+    for p, r in sorted(_ok(records), key=lambda pr: (pr[1].created, pr[1].key)):
+        if r.method != BSPL_METHOD or "acc" not in r.metrics or r.config.get("protocol") == "retrieval":
+            continue
+        variant = _bspl_variant(r.config)
+        if variant is None:
+            continue
+        rest = {k: v for k, v in r.config.items() if k not in BSPL_FULL}
+        groups[(r.dataset, r.subset, json.dumps(rest, sort_keys=True, default=str))][variant][r.seed] = (p, r)
+    return {g: {v: list(s.values()) for v, s in d.items()} for g, d in groups.items()}
+
+
+def _subset_text(subset: int | None) -> str:
+    return f" (subset {subset})" if subset is not None else ""
+
+
+def bspl_ablation_figure(records: list[tuple[Path, RunRecord]], out: Path) -> FigureReport:
+    """``bspl_ablations_<dataset>.png`` (ClusterGAN-BSPL Fig. 2): the ACC of each Fig. 2 ablation
+    minus the full method's (mean over seeds, percentage points), for runs that share every other
+    setting (epochs, bits, ...); per data set, the group of runs with the most ablations."""
+    rep = FigureReport()
+    best: dict[tuple[str, int | None], tuple[int, dict[str, list]]] = {}
+    for (ds, subset, _), variants in _bspl_groups(records).items():
+        n_abl = sum(1 for v in variants if v != "full")
+        if "full" in variants and n_abl and n_abl > best.get((ds, subset), (0, {}))[0]:
+            best[(ds, subset)] = (n_abl, variants)
+    if not best:
+        rep.missing.append("bspl_ablations (ClusterGAN-BSPL Fig. 2): no data set has clustergan-bspl runs of the full "
+                           "method and of an ablation (gan=false, self_paced=off|spl, consistency=false) with "
+                           "otherwise equal settings")
+        return rep
+    plt = _plt()
+    for (ds, subset), (_, variants) in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        full = [r.metrics["acc"] for _, r in variants["full"]]
+        names = [n for n in BSPL_ABLATIONS if n in variants]
+        diffs = [(np.mean([r.metrics["acc"] for _, r in variants[n]]) - np.mean(full)) * 100 for n in names]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        bars = ax.bar(names, diffs, color=["tab:red" if d < 0 else "tab:green" for d in diffs])
+        for b, n, d in zip(bars, names, diffs):
+            ax.annotate(f"{d:+.1f} (n={len(variants[n])})", (b.get_x() + b.get_width() / 2, d),
+                        ha="center", va="bottom" if d >= 0 else "top", fontsize=8)
+        ax.axhline(0, color="k", lw=0.8)
+        lo, hi = min(0.0, *diffs), max(0.0, *diffs)
+        pad = 0.15 * max(hi - lo, 1.0)
+        ax.set_ylim(lo - pad, hi + pad)  # room for the labels above/below the bars
+        ax.set_ylabel("ACC difference vs full ClusterGAN-BSPL (points)")
+        ax.set_title(f"Fig. 2 ablations on {ds}{_subset_text(subset)}: full ACC {np.mean(full) * 100:.1f}% "
+                     f"(n={len(full)})", fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+        path = out / f"bspl_ablations_{ds}{'' if subset is None else f'_subset{subset}'}.png"
+        _save(fig, path)
+        rep.made.append(path)
+    return rep
+
+
+def _pca2(X: np.ndarray) -> np.ndarray:
+    """N x D -> N x 2: the first two principal components."""
+    Xc = X - X.mean(0)
+    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+    return Xc @ vt[:2].T
+
+
+def _raw_rows(r: RunRecord, n: int, stored_indices: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    """The data set's samples (flattened) for the n stored rows of ``r``, or (None, why)."""
+    from clusterbench.data.hdf5 import read_dataset  # lazily: h5py, scipy (fast start)
+
+    path = paths.dataset_file(r.dataset)
+    if not path.exists():
+        return None, f"{r.dataset} is not fetched (no {path})"
+    X, _, _ = read_dataset(path)
+    if stored_indices is not None and len(stored_indices) == n:
+        X = X[np.asarray(stored_indices)]
+    if X.shape[0] != n:
+        return None, f"{n} stored rows but {r.dataset} has {X.shape[0]} samples"
+    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+    return X.reshape(n, -1).astype(np.float64), ""
+
+
+def bspl_pca_figure(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples: int = TSNE_MAX_SAMPLES) -> FigureReport:
+    """``bspl_pca_<dataset>.png`` (ClusterGAN-BSPL Fig. 3): PCA to 2-D of (a) the raw data, (b) the
+    BSPL+Lcons (gan=false) clusterer outputs, (c) the full ClusterGAN-BSPL outputs, from the latest
+    runs of one group of equal settings (the stored ``embedding`` of each), at most ``max_samples``
+    samples (seeded), coloured by label."""
+    import h5py
+
+    rep = FigureReport()
+    plt = _plt()
+    done: set[tuple[str, int | None]] = set()
+    for (ds, subset, _), variants in sorted(_bspl_groups(records).items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])):
+        if (ds, subset) in done or "full" not in variants or "BSPL+Lcons" not in variants:
+            continue
+        pick = {v: max(variants[v], key=lambda pr: (pr[1].created, pr[1].key)) for v in ("full", "BSPL+Lcons")}
+        stored = {}
+        for v, (p, _) in pick.items():
+            s = _read_outputs(p.with_suffix(".h5")) if p.with_suffix(".h5").exists() else {}
+            if "embedding" in s:
+                with h5py.File(p.with_suffix(".h5"), "r") as f:
+                    s["indices"] = np.asarray(f["indices"]) if "indices" in f else None
+                stored[v] = s
+        if len(stored) < 2:
+            continue
+        n = len(stored["full"]["embedding"])
+        if len(stored["BSPL+Lcons"]["embedding"]) != n:
+            continue
+        raw, why = _raw_rows(pick["full"][1], n, stored["full"].get("indices"))
+        if raw is None:
+            rep.missing.append(f"bspl_pca_{ds}: {why}")
+            done.add((ds, subset))
+            continue
+        y, _ = _labels_for(pick["full"][1], n, stored["full"])
+        idx = np.sort(np.random.default_rng(0).choice(n, size=min(max_samples, n), replace=False))
+        panels = [("(a) raw data", raw), ("(b) BSPL+Lcons", stored["BSPL+Lcons"]["embedding"]),
+                  ("(c) ClusterGAN-BSPL", stored["full"]["embedding"])]
+        fig, axes = plt.subplots(1, 3, figsize=(13, 4.3))
+        for ax, (title, Z) in zip(axes, panels):
+            xy = _pca2(np.asarray(Z, dtype=np.float64).reshape(n, -1)[idx])
+            ax.scatter(xy[:, 0], xy[:, 1], c=None if y is None else y[idx], s=4, cmap="tab10")
+            ax.set_title(title)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(f"PCA of the representations on {ds}{_subset_text(subset)} ({len(idx)} samples"
+                     f"{', coloured by label' if y is not None else ''}; ClusterGAN-BSPL Fig. 3)", fontsize=10)
+        path = out / f"bspl_pca_{ds}{'' if subset is None else f'_subset{subset}'}.png"
+        _save(fig, path)
+        rep.made.append(path)
+        done.add((ds, subset))
+    if not rep.made and not rep.missing:
+        rep.missing.append("bspl_pca (ClusterGAN-BSPL Fig. 3): no data set has stored embeddings of both a full "
+                           "clustergan-bspl run and a gan=false (BSPL+Lcons) run with otherwise equal settings")
+    return rep
+
+
 def make_figures(records: list[tuple[Path, RunRecord]], out: Path) -> FigureReport:
     """Every figure into ``out`` (created); returns what was made and what is missing and why."""
     out.mkdir(parents=True, exist_ok=True)
     total = FigureReport()
-    for fn in (acc_curves, reject_curves, tsne_plots, sample_grids):
+    for fn in (acc_curves, reject_curves, tsne_plots, sample_grids, bspl_ablation_figure, bspl_pca_figure):
         rep = fn(records, out)
         total.made += rep.made
         total.missing += rep.missing

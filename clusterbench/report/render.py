@@ -4,6 +4,9 @@ Data flow: ``records_frame`` (tidy rows) -> :func:`fill_table` (one :class:`Cell
 the matching ok runs aggregated as the paper did) -> a renderer. Every number comes from a run
 record (measured) or a table spec (paper); none is written here.
 
+Retrieval tables (``command = "retrieval"``) read the records ``clusterbench retrieval`` writes
+(hash functions are registered in :data:`clusterbench.hashing.HASHERS`, not as methods).
+
 Which runs count for a cell: status ``ok``, full data set (``subset`` is None), same method,
 data set and metric, and a config that has every setting of the cell (``set``) and of the
 paper's ``method_defaults`` (a config without the key counts as having the default). Several
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from clusterbench.errors import UnknownNameError
+from clusterbench.hashing import HASHERS
 from clusterbench.metrics.catalog import direction
 from clusterbench.metrics.catalog import lookup as metric_lookup
 from clusterbench.plugins import method_names
@@ -149,10 +153,14 @@ def _settings_text(v: Any) -> str:
     return str(v)
 
 
-def fill_command(cell: CellSpec, seeds: int) -> str:
-    """The exact ``clusterbench run`` command that produces the runs ``cell`` reads."""
-    cmd = f"clusterbench run {cell.method} --dataset {cell.dataset} --seeds {seeds}"
-    for k, v in sorted(cell.settings.items()):
+def fill_command(cell: CellSpec, seeds: int, command: str = "run") -> str:
+    """The exact ``clusterbench run`` (or, for a retrieval table, ``clusterbench retrieval``:
+    ``hash_bits`` as ``--bits``) command that produces the runs ``cell`` reads."""
+    settings = dict(cell.settings)
+    cmd = f"clusterbench {command} {cell.method} --dataset {cell.dataset} --seeds {seeds}"
+    if command == "retrieval" and "hash_bits" in settings:
+        cmd += f" --bits {settings.pop('hash_bits')}"
+    for k, v in sorted(settings.items()):
         cmd += f" --set {k}={_settings_text(v)}"
     return cmd
 
@@ -192,7 +200,7 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
     full = ok[ok["subset"].isna()] if len(ok) else ok
     n_subset = int(ok.loc[ok["subset"].notna(), "key"].nunique()) if len(ok) else 0
     full = full[np.isfinite(full["value"].astype(float))] if len(full) else full
-    cmd = fill_command(cell, spec.seeds)
+    cmd = fill_command(cell, spec.seeds, spec.command)
     res = CellResult(cell, "missing", n_failed=n_failed, n_subset=n_subset, command=cmd, decimals=decimals)
     if len(full) == 0 and len(runs):
         ok_full = runs[(runs["status"] == "ok") & runs["subset"].isna()]
@@ -227,6 +235,8 @@ def fill_table(spec: TableSpec, results: Results, *, implemented: set[str] | Non
     no method module)."""
     if implemented is None:
         implemented = set(method_names())
+        if spec.command == "retrieval":  # hash functions are not methods (clusterbench.hashing)
+            implemented |= set(HASHERS)
     cells = [[fill_cell(spec, c, results, implemented) for c in row] for row in spec.cells]
     return TableResult(spec, cells)
 

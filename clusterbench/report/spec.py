@@ -50,7 +50,9 @@ scale, e.g. 100 for percent), ``aggregation`` (how the *measured* cells aggregat
 runs: ``mean_std``: mean +- std over seeds; ``best``: best of N seeds, max or min by the
 catalogue's direction of the metric), ``seeds`` (N for the fill command),
 ``metric_definition``, ``nmi`` (``arithmetic``/``geometric``/``none``), ``split``,
-``aggregation_note``, ``notes``. A row may give ``numbers = [...]`` where a printed value cannot
+``aggregation_note``, ``notes``, ``command`` (the CLI command whose records the cells read and
+that the fill commands name: ``"run"``, the default, or ``"retrieval"`` for hash retrieval
+tables, whose ``hash_bits`` setting becomes ``--bits``). A row may give ``numbers = [...]`` where a printed value cannot
 be parsed (a typo in the paper), and ``note``.
 
 ``[paper.method_defaults.<method>]`` gives config switches a run is assumed to have when its
@@ -89,6 +91,8 @@ def _builtin_dataset_ids() -> tuple[str, ...]:
 DATASET_IDS: tuple[str, ...] = _builtin_dataset_ids()
 
 Aggregation = Literal["mean_std", "best"]
+#: CLI commands a table's cells are filled by (``command`` of a table).
+TABLE_COMMANDS: tuple[str, ...] = ("run", "retrieval")
 Source = Literal["ran", "cited", "not_stated"]
 #: What a printed value aggregates (``paper_aggregation``), with ``paper_runs`` = N.
 PAPER_AGGREGATIONS: dict[str, str] = {
@@ -184,6 +188,7 @@ class TableSpec:
     aggregation_note: str
     notes: list[str] = field(default_factory=list)
     method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    command: str = "run"
 
     @property
     def id(self) -> str:
@@ -229,6 +234,8 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
         raise _bad(path, where, f"aggregation must be 'mean_std' or 'best', got {t['aggregation']!r}")
     if t["nmi"] not in ("arithmetic", "geometric", "none"):
         raise _bad(path, where, f"nmi must be arithmetic, geometric or none, got {t['nmi']!r}")
+    if t.get("command", "run") not in TABLE_COMMANDS:
+        raise _bad(path, where, f"command must be one of {', '.join(TABLE_COMMANDS)}, got {t['command']!r}")
     columns, rows = t["columns"], t["rows"]
     cells: list[list[CellSpec]] = []
     for i, row in enumerate(rows):
@@ -322,7 +329,7 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
         columns=columns, rows=rows, cells=cells, scale=float(t.get("scale", 1)),
         aggregation=t["aggregation"], seeds=int(t["seeds"]), metric_definition=t["metric_definition"],
         nmi=t["nmi"], split=t["split"], aggregation_note=t["aggregation_note"],
-        notes=list(t.get("notes", [])), method_defaults=defaults,
+        notes=list(t.get("notes", [])), method_defaults=defaults, command=str(t.get("command", "run")),
     )
 
 
