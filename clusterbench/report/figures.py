@@ -412,28 +412,11 @@ def _pca2(X: np.ndarray) -> np.ndarray:
     return Xc @ vt[:2].T
 
 
-def _raw_rows(r: RunRecord, n: int, stored_indices: np.ndarray | None) -> tuple[np.ndarray | None, str]:
-    """The data set's samples (flattened) for the n stored rows of ``r``, or (None, why)."""
-    from clusterbench.data.hdf5 import read_dataset  # lazily: h5py, scipy (fast start)
-
-    path = paths.dataset_file(r.dataset)
-    if not path.exists():
-        return None, f"{r.dataset} is not fetched (no {path})"
-    X, _, _ = read_dataset(path)
-    if stored_indices is not None and len(stored_indices) == n:
-        X = X[np.asarray(stored_indices)]
-    if X.shape[0] != n:
-        return None, f"{n} stored rows but {r.dataset} has {X.shape[0]} samples"
-    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
-    return X.reshape(n, -1).astype(np.float64), ""
-
-
 def bspl_pca_figure(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples: int = TSNE_MAX_SAMPLES) -> FigureReport:
     """``bspl_pca_<dataset>.png`` (ClusterGAN-BSPL Fig. 3): PCA to 2-D of (a) the raw data, (b) the
     BSPL+Lcons (gan=false) clusterer outputs, (c) the full ClusterGAN-BSPL outputs, from the latest
     runs of one group of equal settings (the stored ``embedding`` of each), at most ``max_samples``
     samples (seeded), coloured by label."""
-    import h5py
 
     rep = FigureReport()
     plt = _plt()
@@ -446,15 +429,13 @@ def bspl_pca_figure(records: list[tuple[Path, RunRecord]], out: Path, *, max_sam
         for v, (p, _) in pick.items():
             s = _read_outputs(p.with_suffix(".h5")) if p.with_suffix(".h5").exists() else {}
             if "embedding" in s:
-                with h5py.File(p.with_suffix(".h5"), "r") as f:
-                    s["indices"] = np.asarray(f["indices"]) if "indices" in f else None
                 stored[v] = s
         if len(stored) < 2:
             continue
         n = len(stored["full"]["embedding"])
         if len(stored["BSPL+Lcons"]["embedding"]) != n:
             continue
-        raw, why = _raw_rows(pick["full"][1], n, stored["full"].get("indices"))
+        raw, why = _raw_rows(pick["full"][1], n, stored["full"])
         if raw is None:
             rep.missing.append(f"bspl_pca_{ds}: {why}")
             done.add((ds, subset))
