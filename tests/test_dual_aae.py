@@ -263,3 +263,22 @@ def test_critic_accuracy_is_half_for_identical_scores_and_one_for_separated_ones
     a = torch.randn(50)
     assert float(critic_accuracy(a + 10, a)) == 1.0
     assert float(critic_accuracy(a, a)) == pytest.approx(0.5, abs=0.05)
+
+
+def test_critic_gradient_penalty_option_replaces_clipping_and_keeps_the_critic_1_lipschitz():
+    with pytest.raises((ConfigError, ValueError)):
+        make_config(METHODS["dual-aae"].Config, {"critic_gp": 10.0})  # clipping is still on
+    with pytest.raises((ConfigError, ValueError)):
+        make_config(METHODS["dual-aae"].Config, {"critic_gp": -1.0, "critic_clip": None})
+    torch.manual_seed(0)
+    cfg = make_config(METHODS["dual-aae"].Config, {"critic_gp": 10.0, "critic_clip": None, "lr_critic": 1e-3})
+    model = METHODS["dual-aae"](cfg).make_model(torch.device("cpu"), resolve_arch((20,), 3))
+    x = torch.rand(64, 20)
+    for _ in range(60):
+        loss, acc = model.critic_step(x)
+    assert math.isfinite(float(loss)) and 0.0 <= float(acc) <= 1.0
+    assert max(float(p.detach().abs().max()) for p in model.D.parameters()) > 0.01  # not clipped
+    model.D.eval()
+    pts = torch.randn(256, model.D[0].in_features, requires_grad=True)
+    (g,) = torch.autograd.grad(model.D(pts).sum(), pts)
+    assert float(g.norm(dim=1).mean()) == pytest.approx(1.0, abs=0.35)  # the penalty's target norm
