@@ -220,14 +220,16 @@ def test_recon_reduction_sum_is_the_per_sample_sum():
     assert losses["sum"] == pytest.approx(64 * losses["mean"], rel=1e-5)
 
 
-def test_kmeans_code_initialisation_is_the_nearest_centroid_rule_on_the_standardised_code():
+@pytest.mark.parametrize("standardise", [True, False])
+def test_kmeans_code_initialisation_is_the_nearest_centroid_rule_on_the_standardised_code(standardise):
     """cluster_init=kmeans-code: argmax q(y|x) is k-means' assignment of Q's pre-trained output,
     each dimension z-scored (an affine map of the penultimate features, so the rule is exact)."""
     from sklearn.cluster import KMeans
 
     torch.manual_seed(0)
     X = torch.rand(120, 1, 8, 8)
-    cfg = make_config(METHODS["dual-aae"].Config, {"pretrain_epochs": 1, "cluster_init": "kmeans-code"})
+    cfg = make_config(METHODS["dual-aae"].Config, {"pretrain_epochs": 1, "cluster_init": "kmeans-code",
+                                                   "code_standardise": standardise})
     model = METHODS["dual-aae"](cfg).make_model(torch.device("cpu"), resolve_arch((1, 8, 8), K))
     for i in range(3):
         model.pretrain_step(X[:60], i)
@@ -237,7 +239,7 @@ def test_kmeans_code_initialisation_is_the_nearest_centroid_rule_on_the_standard
     model.start_training(lambda: iter([X[:50], X[50:]]), seed=3)
     with torch.no_grad():
         logits, _, _ = model.encode(X)
-    u = (code - code.mean(0)) / code.std(0, ddof=1)
+    u = (code - code.mean(0)) / code.std(0, ddof=1) if standardise else code
     km = KMeans(K, n_init=10, random_state=3).fit(u)
     np.testing.assert_array_equal(logits.argmax(1).numpy(), km.predict(u))
 
