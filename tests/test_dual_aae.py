@@ -220,14 +220,16 @@ def test_recon_reduction_sum_is_the_per_sample_sum():
     assert losses["sum"] == pytest.approx(64 * losses["mean"], rel=1e-5)
 
 
-def test_kmeans_code_initialisation_is_the_nearest_centroid_rule_on_the_standardised_code():
+@pytest.mark.parametrize("standardise", [True, False])
+def test_kmeans_code_initialisation_is_the_nearest_centroid_rule_on_the_standardised_code(standardise):
     """cluster_init=kmeans-code: argmax q(y|x) is k-means' assignment of Q's pre-trained output,
     each dimension z-scored (an affine map of the penultimate features, so the rule is exact)."""
     from sklearn.cluster import KMeans
 
     torch.manual_seed(0)
     X = torch.rand(120, 1, 8, 8)
-    cfg = make_config(METHODS["dual-aae"].Config, {"pretrain_epochs": 1, "cluster_init": "kmeans-code"})
+    cfg = make_config(METHODS["dual-aae"].Config, {"pretrain_epochs": 1, "cluster_init": "kmeans-code",
+                                                   "code_standardise": standardise})
     model = METHODS["dual-aae"](cfg).make_model(torch.device("cpu"), resolve_arch((1, 8, 8), K))
     for i in range(3):
         model.pretrain_step(X[:60], i)
@@ -237,7 +239,7 @@ def test_kmeans_code_initialisation_is_the_nearest_centroid_rule_on_the_standard
     model.start_training(lambda: iter([X[:50], X[50:]]), seed=3)
     with torch.no_grad():
         logits, _, _ = model.encode(X)
-    u = (code - code.mean(0)) / code.std(0, ddof=1)
+    u = (code - code.mean(0)) / code.std(0, ddof=1) if standardise else code
     km = KMeans(K, n_init=10, random_state=3).fit(u)
     np.testing.assert_array_equal(logits.argmax(1).numpy(), km.predict(u))
 
@@ -263,3 +265,22 @@ def test_critic_accuracy_is_half_for_identical_scores_and_one_for_separated_ones
     a = torch.randn(50)
     assert float(critic_accuracy(a + 10, a)) == 1.0
     assert float(critic_accuracy(a, a)) == pytest.approx(0.5, abs=0.05)
+
+
+def test_critic_gradient_penalty_option_replaces_clipping_and_keeps_the_critic_1_lipschitz():
+    with pytest.raises((ConfigError, ValueError)):
+        make_config(METHODS["dual-aae"].Config, {"critic_gp": 10.0})  # clipping is still on
+    with pytest.raises((ConfigError, ValueError)):
+        make_config(METHODS["dual-aae"].Config, {"critic_gp": -1.0, "critic_clip": None})
+    torch.manual_seed(0)
+    cfg = make_config(METHODS["dual-aae"].Config, {"critic_gp": 10.0, "critic_clip": None, "lr_critic": 1e-3})
+    model = METHODS["dual-aae"](cfg).make_model(torch.device("cpu"), resolve_arch((20,), 3))
+    x = torch.rand(64, 20)
+    for _ in range(60):
+        loss, acc = model.critic_step(x)
+    assert math.isfinite(float(loss)) and 0.0 <= float(acc) <= 1.0
+    assert max(float(p.detach().abs().max()) for p in model.D.parameters()) > 0.01  # not clipped
+    model.D.eval()
+    pts = torch.randn(256, model.D[0].in_features, requires_grad=True)
+    (g,) = torch.autograd.grad(model.D(pts).sum(), pts)
+    assert float(g.norm(dim=1).mean()) == pytest.approx(1.0, abs=0.35)  # the penalty's target norm
