@@ -233,3 +233,13 @@ def test_clustergan_assigns_by_kmeans_on_the_encoder_codes_as_the_reference():
     np.testing.assert_array_equal(km0.labels, KMeans(3, n_init=10, random_state=1).fit_predict(arg0.proba))
     with pytest.raises(ConfigError):
         make_config(METHODS["clustergan"].Config, {"assign": "spectral"})
+
+
+@pytest.mark.parametrize("method", ["dls", "clustergan", "wgan-gp", "dc3-gan"])
+def test_gan_arch_option_takes_the_gan_families(method):
+    """``--set arch=conv4`` is a GAN family: the shared config check knows the GAN list, and the
+    auto-encoders' families are refused for GAN methods (they were checked against each other's)."""
+    cls = METHODS[method]
+    assert cls.Config(arch="conv4").arch == "conv4"
+    with pytest.raises(ValueError, match="not a known architecture"):
+        cls.Config(arch="mlp-hhar")

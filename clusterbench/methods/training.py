@@ -737,6 +737,12 @@ class DeepConfig:
     ssim_pairs: int = 200
     eval_classifier: str = "mnist"
 
+    @classmethod
+    def known_archs(cls) -> tuple[str, ...] | None:
+        """The ``arch`` values this config's method resolves (None: ``nets.ARCHS``, the families of
+        ``nets.resolve_arch``); a method family with its own networks (the GANs) names its own."""
+        return None
+
     def __post_init__(self) -> None:
         """What the loop, ``nets.resolve_arch`` and the evaluators would reject, refused when the
         config is made (plan time); subclasses with their own ``__post_init__`` call this one."""
@@ -749,8 +755,9 @@ class DeepConfig:
             if getattr(self, k) < 2:
                 raise ValueError(f"{k} must be >= 2, got {getattr(self, k)}")
 
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch={self.arch!r} is not a known architecture (one of {', '.join(ARCHS)})")
+        archs = self.known_archs() or ARCHS
+        if self.arch not in archs:
+            raise ValueError(f"arch={self.arch!r} is not a known architecture (one of {', '.join(archs)})")
         if (self.epochs is not None and self.epochs < 0) or self.pretrain_epochs < 0:  # None: length in steps
             raise ValueError(f"epochs and pretrain_epochs must be >= 0, got {self.epochs}, {self.pretrain_epochs}")
         if self.batch_size < 2:

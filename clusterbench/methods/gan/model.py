@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from clusterbench.errors import ConfigError
-from clusterbench.methods.gan.nets import Critic, Encoder, GANSpec, build_generator, resolve_gan_arch
+from clusterbench.methods.gan.nets import GAN_ARCHS, Critic, Encoder, GANSpec, build_generator, resolve_gan_arch
 from clusterbench.methods.gan.prior import PRIOR_SIGMA, PriorSample, sample_prior
 from clusterbench.methods.gan.wgan import CRITIC_ITERS, GP_WEIGHT, CriticSchedule, critic_loss
 from clusterbench.methods.training import DeepConfig, DeepMethod, DeepModel, _unit_range, batch_indices
@@ -60,6 +60,10 @@ class GANConfig(DeepConfig):
     sigma: float = PRIOR_SIGMA
     weight_decay: float = 0.0
     traversal_dims: int = 5
+
+    @classmethod
+    def known_archs(cls) -> tuple[str, ...]:
+        return GAN_ARCHS
 
 
 class GANModel(DeepModel):
