@@ -49,6 +49,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "dls": "clusterbench.methods.dls:DLS",
     "dc3-gan": "clusterbench.methods.dc3_gan:DC3GAN",
     "clustergan-bspl": "clusterbench.methods.clustergan_bspl:ClusterGANBSPL",
+    "infogan-cr": "clusterbench.methods.infogan_cr:InfoGANCRMethod",
 }
 
 
