@@ -76,6 +76,7 @@ from clusterbench.methods.training import (
     safe_load,
     train,
 )
+from clusterbench.plugins import load_ref
 
 _bce = nn.functional.binary_cross_entropy_with_logits
 
@@ -372,8 +373,6 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DSpritesGANModel:
     count come from the file's fingerprint, so a pool of finished runs can be scored
     (ModelCentrality, disentanglement) without retraining. A file of another method is a
     :class:`DataError`."""
-    from clusterbench.plugins import load_ref
-
     state = safe_load(Path(path))
     fp = state.get("fingerprint") or {}
     if state.get("format") != MODEL_FORMAT or fp.get("method") not in DSPRITES_METHODS:

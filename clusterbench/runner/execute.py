@@ -250,7 +250,7 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         t0 = time.perf_counter()
         ev = evaluate_run(spec.config, generator=out.generator, generative=cls.generative, clusters=cls.clusters,
                           sample_shape=tuple(X.shape[1:]), n_clusters=spec.n_clusters, seed=spec.seed,
-                          device=device, real=X)
+                          device=device, real=X, encoder=out.encoder, dataset=spec.dataset, indices=idx)
         if ev is not None:
             record.metrics.update(ev.metrics)
             record.extras.update({**ev.extras, "evaluation": ev.facts})
