@@ -50,6 +50,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "dc3-gan": "clusterbench.methods.dc3_gan:DC3GAN",
     "clustergan-bspl": "clusterbench.methods.clustergan_bspl:ClusterGANBSPL",
     "infogan-cr": "clusterbench.methods.infogan_cr:InfoGANCRMethod",
+    "dc3-gan-dsprites": "clusterbench.methods.dc3_dsprites:DC3GANDSprites",
 }
 
 
