@@ -4,54 +4,27 @@ layout of the real one), directly and through ``clusterbench run``."""
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
 import pytest
 from cli_helper import run_cli
+from method_data import write_tiny_dsprites
 
 import clusterbench
 from clusterbench import paths
-from clusterbench.data.hdf5 import Prepared, StoredArray, write_dataset
+from clusterbench.data.hdf5 import StoredArray
 from clusterbench.evaluate import EVALUATORS, EvalContext, run_evaluators
 from clusterbench.metrics.catalog import lookup
 
-SIZES = (1, 3, 2, 2, 4, 4)  # colour (constant), shape, scale, orientation, posX, posY: 192 images
 KEYS = ("betavae", "factorvae", "dci", "sap", "mig", "modularity", "explicitness")
-
-
-def sprites(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(X uint8 N x 1 x 64 x 64 in {0, 1}, factors N x 6) of every factor combination, shuffled:
-    a sprite of the shape's pattern, the scale's size, transposed by orientation, at (posX, posY)."""
-    f = np.array(list(itertools.product(*[range(s) for s in SIZES])), dtype=np.int64)
-    f = f[np.random.default_rng(seed).permutation(len(f))]
-    X = np.zeros((len(f), 1, 64, 64), dtype=np.uint8)
-    for i, (_, shape, scale, orient, px, py) in enumerate(f):
-        s = 8 + 6 * scale
-        patch = np.ones((s, s), np.uint8)
-        if shape == 1:
-            patch[:, : s // 2] = 0
-        elif shape == 2:
-            patch = np.tril(patch)
-        if orient:
-            patch = patch.T
-        r, c = 4 + 12 * py, 4 + 12 * px
-        X[i, 0, r : r + s, c : c + s] = patch
-    return X, f
 
 
 @pytest.fixture()
 def dsprites_home(tmp_path, monkeypatch):
     """A CLUSTERBENCH_HOME whose ``dsprites`` is the tiny full-factorial set (stored as uint8)."""
     monkeypatch.setenv("CLUSTERBENCH_HOME", str(tmp_path / "home"))
-    X, f = sprites()
-    path = paths.dataset_file("dsprites")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_dataset(path, Prepared(X=X, y=f[:, 1], recipe={"test": "tiny dsprites"}, x_divisor=1.0,
-                                 extras={"latents_classes": f, "latents_values": f.astype(float)}),
-                  name="dsprites", n_clusters=3)
-    return path, X.astype(np.float32), f
+    return write_tiny_dsprites()
 
 
 def _ctx(X, **kw):

@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from clusterbench.errors import DataError
+from clusterbench.errors import ConfigError, DataError
 from clusterbench.evaluate import EVAL_OPTION_KEYS, requested
 from clusterbench.methods.base import Method, MethodOutput, config_dict
 from clusterbench.methods.nets_dsprites import (
@@ -79,6 +79,8 @@ from clusterbench.methods.training import (
 from clusterbench.plugins import load_ref
 
 _bce = nn.functional.binary_cross_entropy_with_logits
+#: Values of ``model_selection`` (see :class:`DSpritesGANConfig`).
+MODEL_SELECTIONS = ("none", "model-centrality")
 
 
 @dataclass
@@ -92,7 +94,12 @@ class DSpritesGANConfig:
     Evaluator options (read by the runner's evaluators after ``fit``, not part of a checkpoint's
     fingerprint): ``evaluate`` (``disentanglement``; ``fid`` also applies), ``disentanglement_scale``
     (the fraction of disentanglement_lib's sample sizes, 1.0 = the library's defaults; smaller
-    only for smoke runs, the record says which), ``fid_samples``, ``fid_network``."""
+    only for smoke runs, the record says which), ``fid_samples``, ``fid_network``.
+
+    model_selection: "none" for every trained run; "model-centrality" only on the record that
+    ``clusterbench model-centrality`` writes for the model it selects from a pool of finished runs
+    (DC3 Table 3's "+ MC" rows), so that a table cell tells selected models from single runs. A run
+    asked to train with it is refused."""
 
     epochs: int = 28
     batch_size: int = 64
@@ -111,9 +118,12 @@ class DSpritesGANConfig:
     disentanglement_scale: float = 1.0
     fid_samples: int = 10000
     fid_network: str = "auto"
+    model_selection: str = "none"
 
     def __post_init__(self) -> None:
         requested({"evaluate": self.evaluate})
+        if self.model_selection not in MODEL_SELECTIONS:
+            raise ValueError(f"model_selection must be one of {', '.join(MODEL_SELECTIONS)}, got {self.model_selection!r}")
         if self.n_codes < 2:
             raise ValueError(f"n_codes must be >= 2, got {self.n_codes}")
         if self.batch_size < 2:
@@ -324,6 +334,11 @@ class DSpritesGANMethod(Method):
             if len(shape) >= 2 else "needs N x C x 64 x 64 images"
         if why or shape[0] < 2:
             raise DataError(f"{self.name}: {why or 'needs at least 2 samples'}", hint="Use a 64 x 64 image data set (dSprites).")
+        if cfg.model_selection != "none":
+            raise ConfigError(f"{self.name}: model_selection={cfg.model_selection} is not a training option: it marks "
+                              "the record that `clusterbench model-centrality` writes for the model it selects.",
+                              hint=f"Train the pool with model_selection=none (the default), then run "
+                                   f"`clusterbench model-centrality {self.name} --dataset DATASET`.")
         if not _unit_range(X):
             raise DataError(f"{self.name}: images must lie in [0, 1] (G ends with a sigmoid).",
                             hint="Scale the data set to [0, 1].")
