@@ -15,6 +15,7 @@ import clusterbench
 from clusterbench import paths
 from clusterbench.data.hdf5 import StoredArray
 from clusterbench.evaluate import EVALUATORS, EvalContext, run_evaluators
+from clusterbench.methods.infogan_cr import DSpritesGANMethod
 from clusterbench.metrics.catalog import lookup
 
 KEYS = ("betavae", "factorvae", "dci", "sap", "mig", "modularity", "explicitness")
@@ -72,13 +73,21 @@ def test_skipped_with_a_reason(dsprites_home, monkeypatch):
     assert EVALUATORS["disentanglement"].needs_encoder and not EVALUATORS["disentanglement"].needs_generator
 
 
-def test_a_run_records_the_seven_scores(dsprites_home, capsys):
+def test_a_run_records_the_seven_scores(dsprites_home, capsys, monkeypatch):
     """clusterbench run infogan-cr on dSprites with the evaluator: the record holds the seven
-    scores and says how they were sampled; without it nothing is paid."""
+    scores and says how they were sampled; X stays in its file (out_of_core: never decoded whole)."""
+
+    def whole(*a, **k):
+        raise AssertionError("all of X was decoded to float32")
+
+    monkeypatch.setattr(StoredArray, "__array__", whole)
+    seen, fit = [], DSpritesGANMethod.fit
+    monkeypatch.setattr(DSpritesGANMethod, "fit", lambda self, X, *a, **k: (seen.append(type(X)), fit(self, X, *a, **k))[1])
     rc, out, err = run_cli(capsys, "run", "infogan-cr", "--dataset", "dsprites", "--seeds", "1",
                            "--set", "epochs=1", "--set", "batch_size=32", "--set", "evaluate=disentanglement",
                            "--set", "disentanglement_scale=0.01", "--quiet")
     assert rc == 0, out + err
+    assert seen == [StoredArray]
     records = list((paths.results_home()).rglob("*.json"))
     recs = [json.loads(p.read_text()) for p in records]
     recs = [r for r in recs if r.get("method") == "infogan-cr"]

@@ -99,6 +99,10 @@ class Method:
     #: True for methods that also give binary hash codes (``hash_codes(X)`` after ``fit``, option
     #: ``hash_bits``): the retrieval protocol (``clusterbench retrieval``) can evaluate them.
     hashes: ClassVar[bool] = False
+    #: True for methods whose ``fit`` reads X batch by batch and never needs all of it in memory:
+    #: the runner then leaves X in its file (a StoredArray, decoded per batch) whatever the RAM
+    #: (dSprites: 3 GB of uint8 on disk instead of 12 GB of float32 in RAM and on the GPU).
+    out_of_core: ClassVar[bool] = False
 
     @classmethod
     def incompatibility(cls, *, sample_shape: tuple[int, ...], sparse: bool, n_clusters: int) -> str | None:

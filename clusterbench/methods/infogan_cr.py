@@ -34,10 +34,11 @@ code means on a numpy batch), which the ``disentanglement`` evaluator scores
 run's ``model.pt`` is reloaded by :func:`load_model` (ModelCentrality pools,
 ``clusterbench model-centrality``).
 
-Data: X may be a :class:`~clusterbench.data.hdf5.StoredArray` (dSprites is stored as uint8 and
-``load`` leaves it in its file when its float32 copy would not fit in RAM): the loop reads and
-decodes one batch at a time, and ``fit`` checks the value range block by block
-(``training._unit_range``), never ``np.asarray(X)``.
+Data: the methods declare ``out_of_core``, so the runner hands X over as a
+:class:`~clusterbench.data.hdf5.StoredArray` (dSprites is stored as uint8: 3 GB on disk, where a
+float32 copy would take 12 GB of RAM and of GPU memory): the loop reads and decodes one batch at a
+time, ``fit`` checks the value range block by block (``training._unit_range``), never
+``np.asarray(X)``, and the disentanglement scores read only the rows they sample.
 
 :class:`DSpritesGANConfig`, :class:`DSpritesGANModel` and :class:`DSpritesGANMethod` are the parts
 that InfoGAN-CR shares with DC3-GAN's dSprites variant (:mod:`clusterbench.methods.dc3_dsprites`).
@@ -306,6 +307,7 @@ class DSpritesGANMethod(Method):
     clusters: ClassVar[bool] = False
     accepts_sparse: ClassVar[bool] = False
     inputs: ClassVar[frozenset[str]] = frozenset({"image"})
+    out_of_core: ClassVar[bool] = True  # the runner leaves X in its file: read per batch
     keep_checkpoints: bool = False
 
     @classmethod
