@@ -22,19 +22,9 @@ from clusterbench.methods.nets_dsprites import (
     Generator,
 )
 from clusterbench.methods.training import load_final_weights
+from method_data import tiny_sprites
 
 torch.set_num_threads(1)
-
-
-def tiny_sprites(n: int = 24, seed: int = 0) -> np.ndarray:
-    """n binary 64x64 images: a filled square of random size at a random place."""
-    rng = np.random.default_rng(seed)
-    X = np.zeros((n, 1, 64, 64), dtype=np.float32)
-    for i in range(n):
-        s = int(rng.integers(6, 16))
-        r, c = rng.integers(0, 64 - s, size=2)
-        X[i, 0, r : r + s, c : c + s] = 1.0
-    return X
 
 
 def test_table11_shapes():
