@@ -17,7 +17,7 @@ from clusterbench.results.records import SELECTION_KEY, iter_records
 
 #: Tiny-run options appended to the printed commands (training length, evaluator sample sizes);
 #: none of them is a setting of a Table 3 cell, so the runs still count for the cells.
-TINY_RUN = ["--seeds", "2", "--set", "epochs=1", "--set", "batch_size=64", "--set", "disentanglement_scale=0.005", "--quiet"]
+TINY_RUN = ["--seeds", "2", "--set", "epochs=1", "--set", "batch_size=64", "--set", "disentanglement_scale=0.005"]
 TINY_MC = ["--grid", "5", "--scale", "0.001", "--device", "cpu"]
 
 
@@ -96,6 +96,6 @@ def test_selection_needs_a_pool_and_is_not_a_training_option(home, capsys):
     rc, _, err = run_cli(capsys, "model-centrality", "kmeans", "--dataset", "dsprites")
     assert rc == 1 and "infogan-cr" in err
     rc, out, err = run_cli(capsys, "run", "infogan-cr", "--dataset", "dsprites", "--set", "model_selection=model-centrality",
-                           "--set", "epochs=1", "--quiet")
+                           "--set", "epochs=1")
     recs = [r for _, r in iter_records(paths.results_home())]
     assert recs and recs[0].status == "failed" and "clusterbench model-centrality" in recs[0].error

@@ -85,7 +85,7 @@ def test_a_run_records_the_seven_scores(dsprites_home, capsys, monkeypatch):
     monkeypatch.setattr(DSpritesGANMethod, "fit", lambda self, X, *a, **k: (seen.append(type(X)), fit(self, X, *a, **k))[1])
     rc, out, err = run_cli(capsys, "run", "infogan-cr", "--dataset", "dsprites", "--seeds", "1",
                            "--set", "epochs=1", "--set", "batch_size=32", "--set", "evaluate=disentanglement",
-                           "--set", "disentanglement_scale=0.01", "--quiet")
+                           "--set", "disentanglement_scale=0.01")
     assert rc == 0, out + err
     assert seen == [StoredArray]
     records = list((paths.results_home()).rglob("*.json"))
