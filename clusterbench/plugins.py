@@ -51,6 +51,8 @@ BUILTIN_METHODS: dict[str, str] = {
     "dls": "clusterbench.methods.dls:DLS",
     "dc3-gan": "clusterbench.methods.dc3_gan:DC3GAN",
     "clustergan-bspl": "clusterbench.methods.clustergan_bspl:ClusterGANBSPL",
+    "infogan-cr": "clusterbench.methods.infogan_cr:InfoGANCRMethod",
+    "dc3-gan-dsprites": "clusterbench.methods.dc3_dsprites:DC3GANDSprites",
 }
 
 #: The papers' per-data-set settings of methods (data; see the file's header and

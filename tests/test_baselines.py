@@ -17,6 +17,7 @@ from clusterbench.methods import METHODS, make_config
 from clusterbench.methods import baselines
 from clusterbench.methods.ncuts import _drop_self, approx_knn_search, knn_search, self_tuning_graph
 from clusterbench.metrics import acc
+from method_data import accepts, tiny_sprites
 
 N_TINY = 150
 
@@ -56,24 +57,36 @@ def fit(name, X, k, seed, **kw):
     return METHODS[name](tiny_config(name)).fit(X, k, seed=seed, device="cpu", **kw)
 
 
+def contract_data(name, digits_tiny):
+    """(X, y, K): the 8 x 8 digits for every method that takes them; tiny 64 x 64 sprites (3
+    clusters) for the methods of DC3 Table 3's networks, which take nothing else."""
+    X, y = digits_tiny
+    if accepts(METHODS[name], X.shape[1:], 10):
+        return X, y, 10
+    S = tiny_sprites(24)
+    assert accepts(METHODS[name], S.shape[1:], 3), f"{name} accepts neither 1x8x8 nor 1x64x64 images"
+    return S, np.arange(24) % 3, 3
+
+
 # --- the common contract ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_method_contract(name, digits_tiny, tmp_path):
-    X, y = digits_tiny
+    X, y, k = contract_data(name, digits_tiny)
     cls = METHODS[name]
     assert cls.name == name
     assert dataclasses.is_dataclass(cls.Config) and cls.Config.__doc__, "Config must document its defaults"
-    out = METHODS[name](tiny_config(name)).fit(X, 10, seed=0, device="cpu", workdir=tmp_path)
+    out = METHODS[name](tiny_config(name)).fit(X, k, seed=0, device="cpu", workdir=tmp_path)
     out.validate(len(X), clusters=cls.clusters)
-    if not cls.clusters:  # generator only (wgan-gp): no posterior, nothing to score
+    if not cls.clusters:  # generator only (wgan-gp, infogan-cr): no posterior, nothing to score
         assert out.proba is None and out.labels is None and cls.generative
+        assert out.generator(3, seed=0).shape == (3, *X.shape[1:])
         return
     p = np.asarray(out.proba)
-    assert p.shape == (len(X), 10)
+    assert p.shape == (len(X), k)
     assert (p >= 0).all() and np.allclose(p.sum(axis=1), 1.0)
-    assert out.labels.shape == (len(X),) and out.labels.max() < 10
+    assert out.labels.shape == (len(X),) and out.labels.max() < k
     if out.embedding is not None:
         assert out.embedding.shape[0] == len(X)
     if not cls.deep:  # deep methods train one epoch here: only the contract is checked
@@ -82,11 +95,13 @@ def test_method_contract(name, digits_tiny, tmp_path):
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_same_seed_same_labels(name, digits_tiny):
-    X, _ = digits_tiny
-    a = fit(name, X, 10, seed=3).labels
-    b = fit(name, X, 10, seed=3).labels
-    assert np.array_equal(a, b)
-    fit(name, X, 10, seed=4)  # another seed runs too (its labels may differ)
+    X, _, k = contract_data(name, digits_tiny)
+    a, b = fit(name, X, k, seed=3), fit(name, X, k, seed=3)
+    if METHODS[name].clusters:
+        assert np.array_equal(a.labels, b.labels)
+    else:  # generator only: the same samples
+        assert np.array_equal(a.generator(4, seed=0), b.generator(4, seed=0))
+    fit(name, X, k, seed=4)  # another seed runs too (its labels may differ)
 
 
 BASELINES = sorted(n for n, c in METHODS.items() if not c.deep)

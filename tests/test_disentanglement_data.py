@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import itertools
 
-import h5py
 import numpy as np
 import pytest
 import torch
 
 from clusterbench.data.hdf5 import Prepared, write_dataset
 from clusterbench.errors import DataError
-from clusterbench.metrics.disentanglement_data import HDF5Rows, dataset_scores
+from clusterbench.data.hdf5 import StoredArray
+from clusterbench.metrics.disentanglement_data import ArrayRows, dataset_scores, read_factors, scores
 
 SIZES = (1, 3, 4, 2, 4, 4)  # colour (constant), shape, scale, orientation, posX, posY
 
@@ -36,8 +36,8 @@ def sprites_file(tmp_path_factory):
 
 def test_rows_come_back_in_the_order_asked(sprites_file):
     path, X = sprites_file
-    with h5py.File(path, "r") as f:
-        rows = HDF5Rows(f, lambda x: x[:, 0, 0, :6], batch_size=4)
+    for source in (StoredArray(path), X):
+        rows = ArrayRows(source, lambda x: x[:, 0, 0, :6], batch_size=4)
         idx = np.array([7, 3, 7, 100, 0])
         np.testing.assert_array_equal(rows.read(idx), X[idx])
         np.testing.assert_allclose(rows(idx), X[idx, 0, 0, :6])
@@ -70,16 +70,14 @@ def test_an_infogan_cr_encoder_plugs_in(sprites_file):
     cheap score here: the seven on a real encoder cost ~40 s of CPU)."""
     from clusterbench.methods.infogan_cr import InfoGANCRConfig, InfoGANCRModel
     from clusterbench.metrics.disentanglement import IndexedGroundTruth, mig_score
-    from clusterbench.metrics.disentanglement_data import read_factors
 
     torch.manual_seed(0)
     model = InfoGANCRModel(torch.device("cpu"), InfoGANCRConfig())
     path, _ = sprites_file
-    with h5py.File(path, "r") as f:
-        rows = HDF5Rows(f, lambda x: model.encode(torch.from_numpy(x)).numpy(), batch_size=64)
-        gt = IndexedGroundTruth(read_factors(f, path), rows)
-        assert gt.represent(gt.sample_factors(7, np.random.default_rng(0))).shape == (7, 5)
-        s = mig_score(gt, num_train=100)
+    rows = ArrayRows(StoredArray(path), model.numpy_encoder(), batch_size=64)
+    gt = IndexedGroundTruth(read_factors(path), rows)
+    assert gt.represent(gt.sample_factors(7, np.random.default_rng(0))).shape == (7, 5)
+    s = mig_score(gt, num_train=100)
     assert np.isfinite(s["mig"]) and 0 < rows.rows_read <= 107
 
 
@@ -89,3 +87,10 @@ def test_a_file_without_factor_labels_is_refused(tmp_path):
                   name="plain", n_clusters=2)
     with pytest.raises(DataError, match="factor labels"):
         dataset_scores(path, lambda x: x.reshape(len(x), -1))
+
+
+def test_a_subset_is_not_a_full_factorial_design(sprites_file):
+    path, X = sprites_file
+    factors = read_factors(path)
+    with pytest.raises(ValueError, match="full factorial"):
+        scores(X[:300], factors[:300], lambda x: x[:, 0, 0, 1:6])

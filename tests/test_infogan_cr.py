@@ -22,19 +22,9 @@ from clusterbench.methods.nets_dsprites import (
     Generator,
 )
 from clusterbench.methods.training import load_final_weights
+from method_data import tiny_sprites
 
 torch.set_num_threads(1)
-
-
-def tiny_sprites(n: int = 24, seed: int = 0) -> np.ndarray:
-    """n binary 64x64 images: a filled square of random size at a random place."""
-    rng = np.random.default_rng(seed)
-    X = np.zeros((n, 1, 64, 64), dtype=np.float32)
-    for i in range(n):
-        s = int(rng.integers(6, 16))
-        r, c = rng.integers(0, 64 - s, size=2)
-        X[i, 0, r : r + s, c : c + s] = 1.0
-    return X
 
 
 def test_table11_shapes():
@@ -59,27 +49,53 @@ def test_trains_through_the_loop_and_is_deterministic(tmp_path):
     X = tiny_sprites()
     a = InfoGANCRMethod(cfg()).fit(X, seed=1, workdir=tmp_path / "a")
     b = InfoGANCRMethod(cfg()).fit(X, seed=1, workdir=tmp_path / "b")
+    a.validate(len(X), clusters=InfoGANCRMethod.clusters)
+    assert a.proba is None and a.embedding is None
     rows = [r for r in a.history if r["phase"] == "train"]
     assert len(rows) == 2 and all(np.isfinite(r[k]) for r in rows for k in ("d", "g", "info", "cr"))
     assert rows[0]["cr_weight"] == 2.0
-    assert a.codes.shape == (len(X), 5)
-    np.testing.assert_array_equal(a.codes, b.codes)
+    codes = a.encoder(X)
+    assert codes.shape == (len(X), 5)
+    np.testing.assert_array_equal(codes, b.encoder(X))
     nets = load_final_weights(a.artifacts["model"])
     assert set(nets) == {"G", "D", "CR"}
-    s = a.model.sample(6)
+    s = a.generator(6, seed=0)
     assert s.shape == (6, 1, 64, 64) and float(s.min()) >= 0 and float(s.max()) <= 1
-    np.testing.assert_allclose(a.model.encode(torch.from_numpy(X)).cpu().numpy(), a.codes, atol=1e-5)
+    np.testing.assert_array_equal(s, b.generator(6, seed=0))
     with pytest.raises(ValueError, match="no clusters"):
-        a.model.sample(2, cluster=0)
+        a.generator(2, cluster=0)
     loaded = load_model(a.artifacts["model"])
-    assert set(loaded.nets) == {"G", "D", "CR"} and loaded.cfg == a.model.cfg
-    np.testing.assert_allclose(loaded.encode(torch.from_numpy(X)).numpy(), a.codes, atol=1e-5)
+    assert set(loaded.nets) == {"G", "D", "CR"} and loaded.cfg == make_config(InfoGANCRConfig, {
+        "epochs": "2", "batch_size": "8", "cr_start_step": "0", "checkpoint_every": "1"})
+    np.testing.assert_allclose(loaded.encode(torch.from_numpy(X)).numpy(), codes, atol=1e-5)
     with pytest.raises(DataError, match="not the final weights"):
         torch.save({"format": "clusterbench-model/1", "nets": {}, "fingerprint": {"method": "infogan"}},
                    tmp_path / "other.pt")
         load_model(tmp_path / "other.pt")
     c = InfoGANCRMethod(cfg()).fit(X, seed=2)
-    assert not np.array_equal(a.codes, c.codes)
+    assert not np.array_equal(codes, c.encoder(X))
+
+
+def test_streams_a_stored_uint8_array(tmp_path, monkeypatch):
+    """X left in its HDF5 file (uint8, as dSprites is stored): the loop reads it batch by batch and
+    gives the same model as the in-memory float32 array; fit never decodes all of X."""
+    from clusterbench.data.hdf5 import Prepared, StoredArray, write_dataset
+
+    X = tiny_sprites(16)
+    path = tmp_path / "sprites.h5"
+    write_dataset(path, Prepared(X=X.astype(np.uint8), y=np.zeros(16, np.int64), recipe={"test": 1}, x_divisor=1.0),
+                  name="sprites", n_clusters=3)
+    stored = StoredArray(path)
+    assert stored.stored_dtype == np.uint8
+
+    def whole(*a, **k):
+        raise AssertionError("all of X was decoded")
+
+    monkeypatch.setattr(StoredArray, "__array__", whole)
+    a = InfoGANCRMethod(cfg(epochs=1)).fit(stored, seed=0)
+    monkeypatch.undo()
+    b = InfoGANCRMethod(cfg(epochs=1)).fit(X, seed=0)
+    np.testing.assert_array_equal(a.encoder(X), b.encoder(X))
 
 
 def test_cr_schedule_waits_for_its_step():

@@ -60,6 +60,7 @@ def _register() -> None:
     from clusterbench.cli import summary as summary_cli; app.command("summary")(summary_cli.summary)  # noqa: E702
     from clusterbench.cli import simclr as simclr_cli; app.command("simclr")(simclr_cli.simclr)  # noqa: E702
     from clusterbench.cli import retrieval as retrieval_cli; app.command("retrieval")(retrieval_cli.retrieval)  # noqa: E702
+    from clusterbench.cli import selection as selection_cli; app.command("model-centrality")(selection_cli.model_centrality)  # noqa: E702
 
 
 _register()

@@ -40,6 +40,7 @@ Generator = Callable[..., np.ndarray]
 EVAL_OPTION_KEYS: tuple[str, ...] = (
     "evaluate", "count_modes", "mode_samples", "fid_samples", "fid_network", "ssim_pairs", "eval_classifier",
     "fid_real",
+    "disentanglement_scale",
 )
 
 
@@ -53,6 +54,9 @@ class EvalContext:
     device: torch device string of the run. real: the run's data X (N x sample shape, the
     subset when the run used one), from the runner; None when not given.
     options: the run's resolved config dict (evaluator options such as ``fid_samples``).
+    encoder: the fitted method's ``MethodOutput.encoder`` (B x sample shape -> B x d mean codes),
+    None when it has none. dataset: the run's data set id; indices: the rows of it the run used
+    (``--subset``), None for all (evaluators that read the data set's stored extras need both).
     """
 
     generator: Generator | None
@@ -62,6 +66,9 @@ class EvalContext:
     device: str = "cpu"
     real: Any = None
     options: dict[str, Any] = field(default_factory=dict)
+    encoder: Callable[[np.ndarray], np.ndarray] | None = None
+    dataset: str | None = None
+    indices: np.ndarray | None = None
 
     def option(self, key: str, default: Any) -> Any:
         v = self.options.get(key)
@@ -95,6 +102,7 @@ class Evaluator:
     sample_shapes: the per-sample shapes it accepts (None: any); image_only: C x H x W only;
     min_side: the smallest H and W it accepts (SSIM's 11 x 11 window).
     needs_real: needs the run's data (``ctx.real``).
+    needs_encoder: needs the method's encoder (``ctx.encoder``, ``MethodOutput.encoder``).
     """
 
     name: str
@@ -106,6 +114,7 @@ class Evaluator:
     image_only: bool = False
     min_side: int = 0
     needs_real: bool = False
+    needs_encoder: bool = False
 
     def skip_reason(self, *, generative: bool, sample_shape: tuple[int, ...], clusters: bool = True) -> str | None:
         """Why this evaluator does not apply to a run (None when it does)."""
@@ -144,6 +153,13 @@ EVALUATORS: dict[str, Evaluator] = {
         "cluster, clusters matched to classes by the MNIST classifier (ssim@<class>)",
         image_only=True, needs_clusters=True, min_side=11,
     ),
+    "disentanglement": Evaluator(
+        "disentanglement", "clusterbench.evaluate.disentanglement:evaluate_disentanglement",
+        "DC3 Table 3: the seven disentanglement_lib scores (BetaVAE, FactorVAE, DCI, SAP, MIG, modularity, "
+        "explicitness) of the encoder's mean codes against the data set's stored factor labels (dSprites), "
+        "sampling factors at the library's sample sizes x disentanglement_scale",
+        needs_generator=False, needs_real=True, needs_encoder=True,
+    ),
 }
 
 
@@ -177,6 +193,8 @@ def run_evaluators(names: list[str], ctx: EvalContext, *, generative: bool, clus
                                 clusters=clusters)
         if reason is None and ev.needs_real and ctx.real is None:
             reason = f"{name} needs the run's real data, which the caller did not pass."
+        if reason is None and ev.needs_encoder and ctx.encoder is None:
+            reason = f"{name} needs the method's encoder (MethodOutput.encoder); this method has none."
         if reason is not None:
             total.facts[name] = {"skipped": reason}
             continue
@@ -194,7 +212,8 @@ def run_evaluators(names: list[str], ctx: EvalContext, *, generative: bool, clus
 
 def evaluate_run(config: dict[str, Any], *, generator: Generator | None, generative: bool, clusters: bool,
                  sample_shape: tuple[int, ...], n_clusters: int, seed: int, device: str,
-                 real: Any) -> EvalResult | None:
+                 real: Any, encoder: Callable[[np.ndarray], np.ndarray] | None = None,
+                 dataset: str | None = None, indices: np.ndarray | None = None) -> EvalResult | None:
     """The runner's one call after ``fit``: the evaluators ``config`` requests (None when none).
 
     The result's ``extras`` plus ``{"evaluation": facts}`` go into the record's extras and its
@@ -204,7 +223,8 @@ def evaluate_run(config: dict[str, Any], *, generator: Generator | None, generat
     if not names:
         return None
     ctx = EvalContext(generator=generator, sample_shape=tuple(sample_shape), n_clusters=int(n_clusters),
-                      seed=int(seed), device=device, real=real, options=dict(config))
+                      seed=int(seed), device=device, real=real, options=dict(config), encoder=encoder,
+                      dataset=dataset, indices=indices)
     return run_evaluators(names, ctx, generative=generative, clusters=clusters)
 
 

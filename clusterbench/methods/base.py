@@ -44,6 +44,8 @@ class MethodOutput:
     seed=0) -> n x sample-shape float32 array`` of samples from the fitted model's prior (of one
     cluster when given), in the data's value range; the runner's evaluators
     (``clusterbench.evaluate``) score them. Not stored in the record.
+    encoder: methods whose inference network an evaluator scores (the disentanglement scores):
+    ``encoder(x: B x sample-shape float32 array) -> B x d`` mean codes. Not stored in the record.
     """
 
     proba: np.ndarray | None
@@ -52,6 +54,7 @@ class MethodOutput:
     artifacts: dict[str, Path] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     generator: Callable[..., np.ndarray] | None = None
+    encoder: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def labels(self) -> np.ndarray | None:
@@ -96,6 +99,10 @@ class Method:
     #: True for methods that also give binary hash codes (``hash_codes(X)`` after ``fit``, option
     #: ``hash_bits``): the retrieval protocol (``clusterbench retrieval``) can evaluate them.
     hashes: ClassVar[bool] = False
+    #: True for methods whose ``fit`` reads X batch by batch and never needs all of it in memory:
+    #: the runner then leaves X in its file (a StoredArray, decoded per batch) whatever the RAM
+    #: (dSprites: 3 GB of uint8 on disk instead of 12 GB of float32 in RAM and on the GPU).
+    out_of_core: ClassVar[bool] = False
 
     @classmethod
     def incompatibility(cls, *, sample_shape: tuple[int, ...], sparse: bool, n_clusters: int) -> str | None:

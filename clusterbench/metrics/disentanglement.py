@@ -91,6 +91,10 @@ class IndexedGroundTruth:
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1)
 
+    def missing_combinations(self) -> int:
+        """How many factor combinations have no sample (0 for a full factorial design)."""
+        return int((self._index < 0).sum())
+
     def represent(self, factors: np.ndarray) -> np.ndarray:
         idx = self._index[np.asarray(factors, dtype=np.int64) @ self._radix]
         if (idx < 0).any():

@@ -15,6 +15,11 @@ counted in a footnote and never averaged. Runs on a subset are counted in a foot
 
 Aggregation: ``mean_std`` = mean and population std (numpy ``std``, ddof=0) over seeds;
 ``best`` = best over seeds (max, or min for lower-is-better metrics such as FID, KL, time).
+
+Model selection ("+ MC" rows): a cell with ``set = { model_selection = "model-centrality" }``
+reads the records ``clusterbench model-centrality`` writes (one per pool of trained runs: the
+selected run's scores); one such record completes it, and its fill command trains the pool, then
+selects. Every other cell reads trained runs only (``model_selection`` absent or "none").
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from clusterbench.report.spec import (
     paper_aggregation_text,
     printed_decimals,
 )
-from clusterbench.results.records import frame_of_records, iter_records
+from clusterbench.results.records import SELECTION_KEY, frame_of_records, iter_records
 
 Status = Literal["measured", "missing", "not_implemented", "reported", "not_in_paper"]
 _ABSENT = object()
@@ -153,15 +158,26 @@ def _settings_text(v: Any) -> str:
     return str(v)
 
 
+def _selection(cell: CellSpec) -> str | None:
+    """The model selection a cell reads (``set = { model_selection = "model-centrality" }``), or None."""
+    sel = cell.settings.get(SELECTION_KEY)
+    return None if sel in (None, "none") else str(sel)
+
+
 def fill_command(cell: CellSpec, seeds: int, command: str = "run") -> str:
     """The exact ``clusterbench run`` (or, for a retrieval table, ``clusterbench retrieval``:
-    ``hash_bits`` as ``--bits``) command that produces the runs ``cell`` reads."""
-    settings = dict(cell.settings)
+    ``hash_bits`` as ``--bits``) command that produces the runs ``cell`` reads. A selection cell
+    ("+ MC" rows) trains the pool of ``seeds`` runs, then selects among them (``clusterbench
+    model-centrality``), which writes the one record the cell reads."""
+    settings = {k: v for k, v in cell.settings.items() if k != SELECTION_KEY}
     cmd = f"clusterbench {command} {cell.method} --dataset {cell.dataset} --seeds {seeds}"
     if command == "retrieval" and "hash_bits" in settings:
         cmd += f" --bits {settings.pop('hash_bits')}"
-    for k, v in sorted(settings.items()):
-        cmd += f" --set {k}={_settings_text(v)}"
+    sets = "".join(f" --set {k}={_settings_text(v)}" for k, v in sorted(settings.items()))
+    cmd += sets
+    sel = _selection(cell)
+    if sel is not None:
+        cmd += f" && clusterbench {sel} {cell.method} --dataset {cell.dataset}{sets}"
     return cmd
 
 
@@ -177,6 +193,7 @@ def _runs_for(results: Results, cell: CellSpec, defaults: dict[str, Any]) -> pd.
     sel = results.runs_of(cell.method, cell.dataset)
     if sel.empty:
         return sel
+    defaults = {SELECTION_KEY: "none", **defaults}  # selection records only fill the cells that ask for them
     required = {**defaults, **cell.settings}
     mask = [_config_matches(c, required, defaults) for c in sel["_config"]]
     return sel[np.asarray(mask, dtype=bool)]
@@ -224,7 +241,7 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
         res.std = float(vals.std())
     if cell.paper_value is not None:
         res.diff = res.value - cell.paper_value
-    if res.n >= spec.seeds:
+    if res.n >= (1 if _selection(cell) else spec.seeds):  # a selection: one record per pool
         res.command = None
     return res
 

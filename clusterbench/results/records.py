@@ -45,6 +45,10 @@ if TYPE_CHECKING:  # pandas is imported by records_frame only: `clusterbench run
     import pandas as pd
 
 SCHEMA_VERSION = 1
+#: The config key of a record that selects one run of a pool instead of training one (value: the
+#: selection, e.g. "model-centrality", written by ``clusterbench model-centrality``; trained runs
+#: have "none" or no such key). The report's cells that set it read those records.
+SELECTION_KEY = "model_selection"
 Status = Literal["ok", "failed"]
 
 

@@ -146,15 +146,14 @@ def make_monitor(y: np.ndarray, on_epoch: EpochCallback | None = None) -> Callab
     return monitor
 
 
-def load_run_data(spec: RunSpec):
+def load_run_data(spec: RunSpec, *, mmap: bool | None = None):
     """``(X, y, indices)`` of a spec: the data set (its subset rows), checked against the key's checksum.
 
-    A data set too large for memory comes as a StoredArray (``load``'s automatic choice); its
-    subset stays a lazy view, so only the subset's rows are ever read.
+    A data set too large for memory comes as a StoredArray (``load``'s automatic choice; always
+    with ``mmap=True``, for methods that declare ``out_of_core``); its subset stays a lazy view,
+    so only the subset's rows are ever read.
     """
-
-
-    X, y, info = load(spec.dataset)
+    X, y, info = load(spec.dataset, mmap=mmap)
     if spec.dataset_checksum and info.checksum != spec.dataset_checksum:
         raise DataError(
             f"Data set {spec.dataset!r} changed since the run was planned (checksum {info.checksum[:12]} "
@@ -218,7 +217,7 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         seed_everything(spec.seed)
         # 2. data
         t0 = time.perf_counter()
-        X, y, idx = load_run_data(spec)
+        X, y, idx = load_run_data(spec, mmap=True if cls.out_of_core else None)
         timings["load_s"] = time.perf_counter() - t0
         # 3. fit
         method = cls(config=config_from_dict(cls, spec.config, method=spec.method))
@@ -250,7 +249,7 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         t0 = time.perf_counter()
         ev = evaluate_run(spec.config, generator=out.generator, generative=cls.generative, clusters=cls.clusters,
                           sample_shape=tuple(X.shape[1:]), n_clusters=spec.n_clusters, seed=spec.seed,
-                          device=device, real=X)
+                          device=device, real=X, encoder=out.encoder, dataset=spec.dataset, indices=idx)
         if ev is not None:
             record.metrics.update(ev.metrics)
             record.extras.update({**ev.extras, "evaluation": ev.facts})
