@@ -232,10 +232,11 @@ def test_best_of_n_and_direction(home, tmp_path):
     f = tmp_path / "fidtest.toml"
     f.write_text('[paper]\nid = "x"\n[[table]]\nnumber = "1"\nlabel = "T"\ncaption = "c"\naggregation = "best"\n'
                  'seeds = 3\nmetric_definition = "m"\nnmi = "none"\nsplit = "s"\naggregation_note = "a"\n'
+                 'set = { evaluate = "fid", fid_network = "mnist-cnn" }\n'
                  'columns = [{label = "FID", dataset = "mnist", metric = "fid"}]\n'
                  'rows = [{label = "r", method = "dc3-gan", values = ["0.15"]}]\n')
     for seed, v in enumerate([0.3, 0.2, 0.25]):
-        rec(home, "dc3-gan", "mnist", seed, {"fid": v})
+        rec(home, "dc3-gan", "mnist", seed, {"fid": v}, config={"evaluate": ["fid"], "fid_network": "mnist-cnn"})
     spec = S.load_paper_file(f).tables["1"]
     assert fill_table(spec, load_results(home), implemented=IMPL).cells[0][0].value == pytest.approx(0.2)
 
