@@ -108,7 +108,7 @@ def test_critic_schedule_counts_m_critic_steps_per_generator_step():
 
 @pytest.mark.parametrize("shape,family,d_n", [
     ((1, 28, 28), "conv4", 25), ((3, 55, 55), "conv5", 60), ((16,), "mlp", 5), ((720,), "mlp", 30),
-    ((1, 8, 8), "conv4", 25), ((3, 12, 16), "conv4", 25), ((1, 7, 7), "conv5", 25), ((3, 128, 128), "conv5", 100),
+    ((1, 8, 8), "conv4", 25), ((3, 12, 16), "conv4", 25), ((1, 7, 7), "conv5", 25), ((3, 128, 128), "dcgan128", 100),
 ])
 def test_networks_from_the_data_shape(shape, family, d_n):
     torch.manual_seed(0)

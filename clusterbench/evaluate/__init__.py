@@ -36,6 +36,19 @@ from clusterbench.plugins import load_ref
 #: ``generator(n, cluster=None, *, seed=0) -> n x sample-shape float32 array``.
 Generator = Callable[..., np.ndarray]
 
+#: FID feature networks (``--set fid_network=...``): name -> what the features are (the one
+#: place: ``evaluate.fid`` records it, the report prints it under tables that name the network).
+#: DC3 Table 1's sub-2 MNIST/Fashion values cannot be Inception values (metrics-reference §4),
+#: so tables name the network and only runs with that network fill them.
+FID_NETWORKS: dict[str, str] = {
+    "mnist-cnn": "the 128-d penultimate layer (post-ReLU) of the suite's Keras-style mnist_cnn classifier "
+                 "trained on eval_classifier's training split (1x28x28 grey images only)",
+    "inception": "Inception-v3 pool3 (2048-d) as pytorch-fid computes it (TF-FID weights "
+                 "pt_inception-2015-12-05-6726825d.pth, bilinear resize to 299x299)",
+}
+#: ``fid_network`` values: the networks, and ``auto`` (mnist-cnn for 1x28x28, inception otherwise).
+FID_NETWORK_OPTIONS: tuple[str, ...] = ("auto", *FID_NETWORKS)
+
 #: Config keys the evaluators read (never the method): excluded from a checkpoint's fingerprint.
 EVAL_OPTION_KEYS: tuple[str, ...] = (
     "evaluate", "count_modes", "mode_samples", "fid_samples", "fid_network", "ssim_pairs", "eval_classifier",
@@ -163,20 +176,25 @@ EVALUATORS: dict[str, Evaluator] = {
 }
 
 
-def requested(config: dict[str, Any]) -> list[str]:
-    """Evaluator names a run's resolved config asks for, in registry order of first mention.
-
-    ``evaluate`` (a list/tuple of names or a comma-separated string) plus ``modes`` when the
-    legacy ``count_modes`` is true. Unknown names raise UnknownNameError.
-    """
+def evaluator_names(config: dict[str, Any]) -> list[str]:
+    """The evaluator names a config asks for, as written, in order of first mention, without
+    checking them: ``evaluate`` (a list/tuple of names or a comma-separated string) plus
+    ``modes`` when the legacy ``count_modes`` is true. (The report matches runs with it: a run
+    with ``evaluate=fid,ssim`` has what a table's ``evaluate=fid`` asks.)"""
     raw = config.get("evaluate") or ()
-    names = [n.strip() for n in (raw.split(",") if isinstance(raw, str) else raw) if str(n).strip()]
+    names = [str(n).strip() for n in (raw.split(",") if isinstance(raw, str) else raw) if str(n).strip()]
     if config.get("count_modes") and "modes" not in names:
         names.insert(0, "modes")
+    return list(dict.fromkeys(names))
+
+
+def requested(config: dict[str, Any]) -> list[str]:
+    """:func:`evaluator_names` of a run's resolved config; unknown names raise UnknownNameError."""
+    names = evaluator_names(config)
     for n in names:
         if n not in EVALUATORS:
             raise UnknownNameError("evaluator", n, EVALUATORS)
-    return list(dict.fromkeys(names))
+    return names
 
 
 def _load(ref: str) -> Callable[[EvalContext], EvalResult]:
@@ -228,5 +246,5 @@ def evaluate_run(config: dict[str, Any], *, generator: Generator | None, generat
     return run_evaluators(names, ctx, generative=generative, clusters=clusters)
 
 
-__all__ = ["EVALUATORS", "EVAL_OPTION_KEYS", "EvalContext", "EvalResult", "Evaluator", "Generator", "SkipEvaluator",
-           "evaluate_run", "requested", "run_evaluators"]
+__all__ = ["EVALUATORS", "EVAL_OPTION_KEYS", "FID_NETWORKS", "FID_NETWORK_OPTIONS", "EvalContext", "EvalResult",
+           "Evaluator", "Generator", "SkipEvaluator", "evaluate_run", "evaluator_names", "requested", "run_evaluators"]

@@ -45,7 +45,7 @@ from scipy import linalg
 from clusterbench.data import load
 from clusterbench.data.preprocessors.features import hash_prefix_from_name, verify_hash_prefix
 from clusterbench.errors import ConfigError, DataError
-from clusterbench.evaluate import EvalContext, EvalResult, SkipEvaluator
+from clusterbench.evaluate import FID_NETWORKS, EvalContext, EvalResult, SkipEvaluator
 from clusterbench.evaluate.mnist_classifier import get_classifier, penultimate_features
 from clusterbench.evaluate.weights import require_weights
 
@@ -183,7 +183,7 @@ def feature_extractor(network: str, ctx: EvalContext, *, inception_weights: str 
     if network == "inception":
         net, prov = inception_network(inception_weights or INCEPTION_WEIGHTS)
         return (lambda x: inception_features(net, x, device=ctx.device)), prov
-    raise ConfigError(f"fid_network must be mnist-cnn or inception, got {network!r}.")
+    raise ConfigError(f"fid_network must be one of {', '.join(FID_NETWORKS)}, got {network!r}.")
 
 
 def resolve_network(option: str, sample_shape: tuple[int, ...]) -> tuple[str, str | None]:
@@ -237,4 +237,5 @@ def evaluate_fid(ctx: EvalContext) -> EvalResult:
     fake = ctx.generator(n, seed=ctx.seed)
     value = fid_from_features(extract(real), extract(fake))
     return EvalResult(metrics={"fid": value},
-                      facts={"fid_network": network, **prov, "n_real": int(len(real)), "n_generated": int(len(fake))})
+                      facts={"fid_network": network, "fid_network_description": FID_NETWORKS[network], **prov,
+                             "n_real": int(len(real)), "n_generated": int(len(fake))})

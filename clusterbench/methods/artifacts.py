@@ -9,7 +9,10 @@
   (traversal values), and the same text in the PNG's ``Title``/``Description`` metadata so that
   tools (and tests) can read it without OCR.
 * :func:`generation_artifacts` — the two figures of a conditional generator: samples per cluster
-  and one traversal per style/noise dimension.
+  and one traversal per style/noise dimension. With many clusters (K > :data:`MAX_GRID_ROWS`,
+  e.g. COIL-100's 100) one row per cluster is unreadable, so: an overview with one sample per
+  cluster on a near-square grid (10 x 10 for K = 100), the per-cluster rows in pages of
+  :data:`PAGE_ROWS` clusters, and traversals of the first :data:`PAGE_ROWS` clusters.
 
 ``clusterbench.methods.nets`` re-exports :func:`generation_artifacts`, :func:`save_png` and
 ``_tile`` (= :func:`tile_images`) for code that imported them from there.
@@ -17,6 +20,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +34,12 @@ if TYPE_CHECKING:  # only for the annotation; nets imports this module
     from clusterbench.methods.nets import ArchSpec
 
 PAD = 1  # white gutter between tiles, pixels
+#: Up to this many clusters, every grid has one row per cluster; above it, see the module docstring.
+MAX_GRID_ROWS = 20
+#: Clusters (rows) per page of the per-cluster grids when K > MAX_GRID_ROWS.
+PAGE_ROWS = 10
+#: Samples generated per call of ``generate`` in the grids (bounds the memory of 128 x 128 images).
+GENERATE_BATCH = 200
 
 
 def _unit(images: np.ndarray) -> np.ndarray:
@@ -154,30 +164,54 @@ def generation_artifacts(generate: Callable[[torch.Tensor, torch.Tensor, torch.T
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     K, dh, dz = spec.n_clusters, spec.style_dim, spec.noise_dim
     scale = max(1, 56 // spec.sample_shape[1])
-    rows = [f"cluster {k}" for k in range(K)]
     out: dict[str, Path] = {}
     eye = torch.eye(K)
+
+    def gen(y: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> np.ndarray:
+        return np.concatenate([
+            generate(y[i:i + GENERATE_BATCH].to(device), h[i:i + GENERATE_BATCH].to(device),
+                     z[i:i + GENERATE_BATCH].to(device)).float().cpu().numpy()
+            for i in range(0, len(y), GENERATE_BATCH)])
+
     y = eye.repeat_interleave(n_per_cluster, 0)
     h = torch.randn(K * n_per_cluster, dh, generator=g) * noise_std
     z = torch.randn(K * n_per_cluster, dz, generator=g) * noise_std
-    imgs = generate(y.to(device), h.to(device), z.to(device)).float().cpu().numpy()
-    out["samples_per_cluster"] = save_grid_png(
-        Path(workdir) / "samples_per_cluster.png", imgs, K, n_per_cluster, row_labels=rows, scale=scale,
-        title="Samples per cluster: row k = cluster k (code y = e_k)",
-        xlabel=f"columns: {n_per_cluster} draws of style h and noise z ~ N(0, {noise_std:g}² I)")
+    imgs = gen(y, h, z)
+    draws = f"{n_per_cluster} draws of style h and noise z ~ N(0, {noise_std:g}² I)"
+    many = K > MAX_GRID_ROWS
+    pages = [list(range(a, min(a + PAGE_ROWS, K))) for a in range(0, K, PAGE_ROWS)] if many else [list(range(K))]
+    if many:  # overview: the first draw of every cluster, tile (r, j) = cluster r * cols + j
+        cols = math.ceil(math.sqrt(K))
+        nrows = math.ceil(K / cols)
+        out["samples_one_per_cluster"] = save_grid_png(
+            Path(workdir) / "samples_one_per_cluster.png", imgs[::n_per_cluster], nrows, cols, scale=scale,
+            row_labels=[f"{r * cols}-{min(r * cols + cols, K) - 1}" for r in range(nrows)],
+            col_labels=[f"+{j}" for j in range(cols)],
+            title=f"One sample per cluster, {K} clusters: tile (row r, column +j) = cluster r*{cols} + j",
+            xlabel="the first draw of each cluster's row in samples_per_cluster_*.png")
+    for page in pages:
+        name = "samples_per_cluster" if not many else f"samples_per_cluster_{page[0]}-{page[-1]}"
+        out[name] = save_grid_png(
+            Path(workdir) / f"{name}.png", imgs[page[0] * n_per_cluster:(page[-1] + 1) * n_per_cluster],
+            len(page), n_per_cluster, row_labels=[f"cluster {k}" for k in page], scale=scale,
+            title="Samples per cluster: row k = cluster k (code y = e_k)"
+                  + (f"; clusters {page[0]}-{page[-1]} of {K}" if many else ""),
+            xlabel=f"columns: {draws}")
+    shown = pages[0]  # traversals: every cluster, or the first page's when there are many
     lo, hi = float(span[0]), float(span[1])
     values = torch.linspace(lo, hi, steps)
     for j in range(dh + dz if max_traversals is None else min(dh + dz, int(max_traversals))):
-        code = torch.zeros(K * steps, dh + dz)
-        code[:, j] = values.repeat(K)
-        yy = eye.repeat_interleave(steps, 0)
-        imgs = generate(yy.to(device), code[:, :dh].to(device), code[:, dh:].to(device)).float().cpu().numpy()
+        code = torch.zeros(len(shown) * steps, dh + dz)
+        code[:, j] = values.repeat(len(shown))
+        yy = eye[shown].repeat_interleave(steps, 0)
+        imgs = gen(yy, code[:, :dh], code[:, dh:])
         dim = f"h{j + 1}" if j < dh else f"z{j - dh + 1}"
         kind = "style" if j < dh else "noise"
         name = f"traversal_{dim}"
         out[name] = save_grid_png(
-            Path(workdir) / f"{name}.png", imgs, K, steps, row_labels=rows, scale=scale,
-            col_labels=[f"{v:.1f}" for v in values.tolist()],
-            title=f"Traversal of {kind} dimension {dim}: row k = cluster k (code y = e_k)",
+            Path(workdir) / f"{name}.png", imgs, len(shown), steps, row_labels=[f"cluster {k}" for k in shown],
+            scale=scale, col_labels=[f"{v:.1f}" for v in values.tolist()],
+            title=f"Traversal of {kind} dimension {dim}: row k = cluster k (code y = e_k)"
+                  + (f"; clusters {shown[0]}-{shown[-1]} of {K}" if many else ""),
             xlabel=f"columns: {dim} from {lo:g} to {hi:g}, every other style/noise dimension 0")
     return out

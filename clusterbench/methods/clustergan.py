@@ -46,6 +46,7 @@ from clusterbench.methods.training import Monitor
 CLUSTERGAN_LATENT: dict[tuple[int, ...], tuple[int, str]] = {
     (1, 28, 28): (30, "ClusterGAN README: MNIST (Fashion-MNIST: 40 with beta_n=0)"),
     (16,): (5, "ClusterGAN README: Pendigits"),
+    (3, 128, 128): (100, "COIL-100: DC3 Table 9 / the DLS reference README (DC3 Table 5's ClusterGAN row; ClusterGAN gives none)"),
 }
 
 

@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from clusterbench.errors import ConfigError, DataError
-from clusterbench.evaluate import EVAL_OPTION_KEYS, requested
+from clusterbench.evaluate import EVAL_OPTION_KEYS, FID_NETWORK_OPTIONS, requested
 from clusterbench.fsutil import atomic_path
 from clusterbench.methods.artifacts import generation_artifacts
 from clusterbench.runtime import resolve_device as _resolve_device
@@ -749,8 +749,8 @@ class DeepConfig:
         from clusterbench.methods.nets import ARCHS  # nets imports torch; this module already has
 
         requested({"evaluate": self.evaluate, "count_modes": self.count_modes})
-        if self.fid_network not in ("auto", "mnist-cnn", "inception"):
-            raise ValueError(f"fid_network must be auto, mnist-cnn or inception, got {self.fid_network!r}")
+        if self.fid_network not in FID_NETWORK_OPTIONS:
+            raise ValueError(f"fid_network must be one of {', '.join(FID_NETWORK_OPTIONS)}, got {self.fid_network!r}")
         for k in ("mode_samples", "fid_samples", "ssim_pairs"):
             if getattr(self, k) < 2:
                 raise ValueError(f"{k} must be >= 2, got {getattr(self, k)}")

@@ -70,6 +70,9 @@ class Metric:
     param: regex of the placeholder's values; values: the only values recorded (None: any match).
     family, marker: metrics that answer the same question differently (``accuracy``: ``acc`` =
     Hungarian, ``purity``) share a family; a table mixing them marks each cell with ``marker``.
+    evaluator: the evaluator (``clusterbench.evaluate.EVALUATORS``) that writes it; a table spec's
+    measured cell of such a metric must name it (``set = { evaluate = "fid" }``) so that the
+    fill command the report prints runs it.
     """
 
     key: str
@@ -85,6 +88,7 @@ class Metric:
     values: tuple[float, ...] | None = None
     family: str | None = None
     marker: str | None = None
+    evaluator: str | None = None
 
     @property
     def parameterised(self) -> bool:
@@ -144,10 +148,17 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
            "pretrained classifier (Dual-AAE Table II)", inputs="extras", extra="modes_generated", decimals=2),
     Metric("kl", "KL(q(y) || p(y))", "KL divergence of the predicted-label histogram of generated samples "
            "from the uniform prior, in nats (Dual-AAE Table II)", "min", inputs="extras", extra="modes_kl", decimals=4),
-    Metric("fid", "FID", "Frechet distance between feature statistics of generated and real samples "
-           "(the record names the feature network)", "min", inputs="evaluator", decimals=2),
+    Metric("fid", "FID", "Frechet distance between Gaussian fits (mean, covariance) of feature-network "
+           "activations of fid_samples generated and fid_samples real samples (metrics-reference section 4), with "
+           "one of two feature networks (--set fid_network=): 'inception' = Inception-v3 pool3, 2048-d, as "
+           "pytorch-fid computes it (the usual FID; DC3 Table 7), or 'mnist-cnn' = the 128-d penultimate layer of "
+           "the suite's MNIST-style classifier trained on eval_classifier (1x28x28 only; DC3 Table 1, whose sub-2 "
+           "values cannot be Inception values). Values of different networks or sample counts are not comparable: "
+           "the record names the network (extras.evaluation.fid.fid_network) and the counts, and a table spec "
+           "names the network its cells need", "min", inputs="evaluator", decimals=2, evaluator="fid"),
     Metric("ssim@{c}", "SSIM (class c)", "mean SSIM of 200 random pairs of samples generated from the cluster "
-           "matched to class c (DC3 Table 2; lower = more diverse)", "min", inputs="evaluator", param=r"\d+"),
+           "matched to class c (DC3 Table 2; lower = more diverse)", "min", inputs="evaluator", param=r"\d+",
+           evaluator="ssim"),
     # disentanglement (dSprites; metrics-reference.md section 6)
     Metric("factorvae", "FactorVAE score", "FactorVAE disentanglement score (disentanglement_lib)", inputs="evaluator"),
     Metric("dci", "DCI disentanglement", "DCI disentanglement (disentanglement_lib)", inputs="evaluator"),

@@ -14,6 +14,12 @@ no input is listed as missing, with the reason.
   For the GAN methods whose papers set z_n beside the raw data (:data:`RAW_DATA_TSNE_METHODS`:
   DLS Fig. 2, DC3-GAN Fig. 3) also ``tsne_data_<dataset>[_subset<N>].png``: t-SNE of the raw data
   (flattened) of the same samples (the record's rows: its subset's ``indices`` in ``<key>.h5``).
+* ``dc3_fig3_tsne_zn_<dataset>.png`` — DC3-GAN Fig. 3: t-SNE of (a) the raw data, (b) z_n of
+  ClusterGAN, (c) z_n of DC3-GAN, side by side, coloured by label, from the stored embeddings (a
+  GAN method's stored ``embedding`` is its encoder's z_n) of the latest ok run of each (for
+  dc3-gan the full model: a run whose config has the paper's ``method_defaults``, so no ablation)
+  and the data set's rows (the run's ``indices`` for a subset run), at most 2,000 samples each.
+  Made for every data set where at least one of the two methods has such a run.
 * ``samples/<method>_<dataset>_s<seed>_<name>.png`` — per-cluster sample grids (Figs. 7, 8):
   PNG artifacts the records list, copied (their rows are labelled by
   ``clusterbench.methods.artifacts``: row k = cluster k).
@@ -244,10 +250,18 @@ def reject_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureRep
 # --------------------------------------------------------------------------- t-SNE
 
 
-def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples: int = TSNE_MAX_SAMPLES) -> FigureReport:
-    from sklearn.manifold import TSNE
+def _tsne_2d(points: np.ndarray) -> np.ndarray:
+    """N x d -> N x 2 t-SNE (PCA init, seed 0, perplexity min(30, (N - 1) / 3))."""
+    from sklearn.manifold import TSNE  # lazily: sklearn (fast start)
     from threadpoolctl import threadpool_limits
 
+    perplexity = float(min(30.0, max(2.0, (len(points) - 1) / 3)))
+    # small inputs: one thread (OpenMP start-up on a busy machine costs more than it saves)
+    with threadpool_limits(1 if len(points) < 1000 else None):
+        return TSNE(n_components=2, init="pca", random_state=0, perplexity=perplexity).fit_transform(points)
+
+
+def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples: int = TSNE_MAX_SAMPLES) -> FigureReport:
     rep = FigureReport()
     latest = _latest_per([(p, r) for p, r in _ok(records) if p.with_suffix(".h5").exists()],
                          key=lambda r: (r.method, r.dataset))
@@ -264,10 +278,7 @@ def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples:
         y, _ = _labels_for(r, len(emb), stored)
         colour, what = (y[idx], "label") if y is not None else (
             (stored["proba"].argmax(1)[idx], "cluster") if "proba" in stored else (None, ""))
-        perplexity = float(min(30.0, max(2.0, (len(idx) - 1) / 3)))
-        # small inputs: one thread (OpenMP start-up on a busy machine costs more than it saves)
-        with threadpool_limits(1 if len(idx) < 1000 else None):
-            xy = TSNE(n_components=2, init="pca", random_state=0, perplexity=perplexity).fit_transform(emb[idx])
+        xy = _tsne_2d(emb[idx])
         fig, ax = plt.subplots(figsize=(5, 5))
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=4, cmap="tab10" if colour is not None else None)
         if colour is not None:
@@ -284,8 +295,7 @@ def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples:
             if X is None:
                 rep.missing.append(f"t-SNE of the raw {ds} data (DLS Fig. 2(1), DC3 Fig. 3(a)): {why}")
                 continue
-            with threadpool_limits(1 if len(idx) < 1000 else None):
-                xy = TSNE(n_components=2, init="pca", random_state=0, perplexity=perplexity).fit_transform(X[idx])
+            xy = _tsne_2d(X[idx])
             fig, ax = plt.subplots(figsize=(5, 5))
             sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=4, cmap="tab10" if colour is not None else None)
             if colour is not None:
@@ -298,6 +308,86 @@ def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples:
             rep.made.append(path)
     if not rep.made:
         rep.missing.append("t-SNE of embeddings (Dual-AAE Fig. 4): no ok record has a stored 'embedding' (<key>.h5)")
+    return rep
+
+
+# --------------------------------------------------------------------------- DC3 Fig. 3
+
+#: DC3-GAN Fig. 3's panels after the raw data: (panel title, method id).
+DC3_FIG3_PANELS: tuple[tuple[str, str], ...] = (("(b) z_n of ClusterGAN", "clustergan"), ("(c) z_n of DC3-GAN", "dc3-gan"))
+
+
+def _paper_defaults(paper: str, method: str) -> dict[str, Any]:
+    """The ``method_defaults`` of ``method`` in ``paper``'s table spec (the full model's switches)."""
+    from clusterbench.report.spec import get_paper  # lazily: the figures need no table specs otherwise
+
+    tables = list(get_paper(paper).tables.values())
+    return dict(tables[0].method_defaults.get(method, {})) if tables else {}
+
+
+def dc3_fig3_runs(records: list[tuple[Path, RunRecord]]) -> dict[tuple[str, str], tuple[Path, RunRecord]]:
+    """(method, data set) -> the latest ok run of a Fig. 3 method with stored outputs (dc3-gan: the
+    full model, whose config has the paper's ``method_defaults``; ablations are left out)."""
+    methods = [m for _, m in DC3_FIG3_PANELS]
+    defaults = {m: _paper_defaults("dc3", m) for m in methods}
+
+    def full_model(r: RunRecord) -> bool:
+        return all(r.config.get(k, v) == v for k, v in defaults[r.method].items())
+
+    runs = [(p, r) for p, r in _ok(records) if r.method in methods and full_model(r) and p.with_suffix(".h5").exists()]
+    return _latest_per(runs, key=lambda r: (r.method, r.dataset))
+
+
+def dc3_fig3(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples: int = TSNE_MAX_SAMPLES) -> FigureReport:
+    """DC3-GAN Fig. 3 per data set (module docstring)."""
+    rep = FigureReport()
+    latest = dc3_fig3_runs(records)
+    datasets = sorted({ds for _, ds in latest})
+    if not datasets:
+        rep.missing.append("dc3_fig3_tsne_zn (DC3 Fig. 3): no ok clustergan or full-model dc3-gan record with a stored "
+                           "embedding (<key>.h5)")
+        return rep
+    plt = _plt()
+    rng_seed = 0
+    for ds in datasets:
+        panels: list[tuple[str, np.ndarray | None, np.ndarray | None, str]] = []  # title, points, labels, why
+        raw_done = False
+        for title, m in DC3_FIG3_PANELS:
+            if (m, ds) not in latest:
+                panels.append((title, None, None, f"no ok {m} run on {ds} with a stored embedding"))
+                continue
+            p, r = latest[(m, ds)]
+            stored = _read_outputs(p.with_suffix(".h5"))
+            emb = stored.get("embedding")
+            if emb is None:
+                panels.append((title, None, None, f"{m}'s outputs have no embedding"))
+                continue
+            y, _ = _labels_for(r, len(emb), stored)
+            if not raw_done:
+                X, why = _raw_rows(r, len(emb), stored)
+                panels.insert(0, ("(a) raw data", X, y, why))
+                raw_done = True
+            panels.append((title, np.asarray(emb, dtype=np.float64).reshape(len(emb), -1), y, ""))
+        if not raw_done:
+            panels.insert(0, ("(a) raw data", None, None, "no run to take the rows from"))
+        fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+        for ax, (title, pts, y, why) in zip(axes, panels):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if pts is None:
+                ax.text(0.5, 0.5, f"missing:\n{why}", ha="center", va="center", fontsize=7, wrap=True,
+                        transform=ax.transAxes)
+                ax.set_title(title, fontsize=9)
+                rep.missing.append(f"dc3_fig3_tsne_zn_{ds} panel {title}: {why}")
+                continue
+            idx = np.sort(np.random.default_rng(rng_seed).choice(len(pts), size=min(max_samples, len(pts)), replace=False))
+            xy = _tsne_2d(pts[idx])
+            ax.scatter(xy[:, 0], xy[:, 1], c=None if y is None else y[idx], s=3, cmap="tab10" if y is not None else None)
+            ax.set_title(f"{title} ({len(idx)} samples, {pts.shape[1]}-d)", fontsize=9)
+        fig.suptitle(f"DC3-GAN Fig. 3 on {ds}: t-SNE of the raw data and of z_n, coloured by label", fontsize=10)
+        path = out / f"dc3_fig3_tsne_zn_{ds}.png"
+        _save(fig, path)
+        rep.made.append(path)
     return rep
 
 
@@ -467,7 +557,7 @@ def make_figures(records: list[tuple[Path, RunRecord]], out: Path) -> FigureRepo
     """Every figure into ``out`` (created); returns what was made and what is missing and why."""
     out.mkdir(parents=True, exist_ok=True)
     total = FigureReport()
-    for fn in (acc_curves, reject_curves, tsne_plots, sample_grids, bspl_ablation_figure, bspl_pca_figure):
+    for fn in (acc_curves, reject_curves, tsne_plots, dc3_fig3, sample_grids, bspl_ablation_figure, bspl_pca_figure):
         rep = fn(records, out)
         total.made += rep.made
         total.missing += rep.missing

@@ -9,7 +9,9 @@ Retrieval tables (``command = "retrieval"``) read the records ``clusterbench ret
 
 Which runs count for a cell: status ``ok``, full data set (``subset`` is None), same method,
 data set and metric, and a config that has every setting of the cell (``set``) and of the
-paper's ``method_defaults`` (a config without the key counts as having the default). Several
+paper's ``method_defaults`` (a config without the key counts as having the default). The
+setting ``evaluate`` (evaluator names) is met by a run whose evaluators include the named ones
+(``evaluate=fid,ssim`` fills both a FID and an SSIM table). Several
 records of one seed (e.g. after a code change): the most recent one counts. Failed runs are
 counted in a footnote and never averaged. Runs on a subset are counted in a footnote.
 
@@ -38,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from clusterbench.errors import UnknownNameError
+from clusterbench.evaluate import FID_NETWORKS, evaluator_names
 from clusterbench.hashing import HASHERS
 from clusterbench.metrics.catalog import direction
 from clusterbench.metrics.catalog import lookup as metric_lookup
@@ -183,6 +186,10 @@ def fill_command(cell: CellSpec, seeds: int, command: str = "run") -> str:
 
 def _config_matches(config: dict[str, Any], required: dict[str, Any], defaults: dict[str, Any]) -> bool:
     for k, want in required.items():
+        if k == "evaluate":  # the run computed (at least) these evaluators
+            if not set(evaluator_names({"evaluate": want})) <= set(evaluator_names(config)):
+                return False
+            continue
         have = config.get(k, defaults.get(k, _ABSENT))
         if have is _ABSENT or have != want:
             return False
@@ -418,8 +425,41 @@ def _failed_lines(t: TableResult) -> list[str]:
     return out
 
 
+def evaluation_lines(spec: TableSpec) -> list[str]:
+    """What the measured cells' evaluators use, from the cells' settings: the FID feature network
+    (with the classifier it is taken from, per row) and the evaluator options every fill command
+    passes. Empty for a table without evaluator settings."""
+    fid: dict[str, dict[str | None, list[str]]] = {}  # network -> classifier -> row labels
+    options: dict[str, str] = {}
+    for c in spec.iter_cells():
+        if c.reported or not c.settings.get("evaluate"):
+            continue
+        names = evaluator_names(c.settings)
+        opts = {k: _settings_text(v) for k, v in sorted(c.settings.items())
+                if k in ("evaluate", "fid_samples", "ssim_pairs") or (k == "eval_classifier" and "fid" not in names)}
+        for k, v in opts.items():
+            options.setdefault(k, v)
+        if c.metric == "fid":
+            rows = fid.setdefault(str(c.settings.get("fid_network")), {}).setdefault(c.settings.get("eval_classifier"), [])
+            if str(spec.rows[c.row]["label"]) not in rows:
+                rows.append(str(spec.rows[c.row]["label"]))
+    out = []
+    for net, by_clf in fid.items():
+        trained = ""
+        if net == "mnist-cnn":
+            trained = "; classifier trained on " + ", ".join(
+                f"{clf or 'mnist'} (rows {', '.join(rows)})" if len(by_clf) > 1 else f"{clf or 'mnist'}"
+                for clf, rows in by_clf.items())
+        out.append(f"FID feature network: {net} = {FID_NETWORKS.get(net, net)}{trained}.")
+    if options:
+        out.append("Evaluation settings of the measured cells: "
+                   + ", ".join(f"{k}={v}" for k, v in options.items()) + " (in every fill command).")
+    return out
+
+
 def _header_lines(spec: TableSpec) -> list[str]:
     return [
+        *evaluation_lines(spec),
         f"Metric: {spec.metric_definition}",
         f"NMI normalisation: {spec.nmi}.",
         f"Split: {spec.split}",
@@ -681,6 +721,7 @@ def render_json(tables: list[TableResult]) -> str:
         doc.append({"paper": s.paper, "table": s.number, "label": s.label, "caption": s.caption,
                     "metric_definition": s.metric_definition, "nmi": s.nmi, "split": s.split,
                     "aggregation": s.aggregation, "seeds": s.seeds, "aggregation_note": s.aggregation_note,
+                    "evaluation": evaluation_lines(s),
                     "notes": s.notes, "legend": table_marks(s).legend, "n_measured": t.n_measured, "n_to_fill": t.n_to_fill,
                     "cells": cell_rows(t)})
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -26,6 +26,14 @@ the merge, in this order, of the attributes of the table, its row and its column
   DLS's ``latent_dim = 40`` on Fashion-MNIST), which plan time gives such runs by default.
 * ``reported`` true for rows/columns the suite does not measure (VaDE, DEC, ...): paper value only.
 
+Generation metrics (FID, SSIM) come from evaluators that a run only computes when asked: a
+measured cell of a metric the catalogue ties to an evaluator (``Metric.evaluator``) must name it
+in ``set`` (``evaluate = "fid"``; a run whose ``evaluate`` includes it, e.g. ``fid,ssim``, counts),
+and a measured ``fid`` cell must name its feature network (``fid_network = "mnist-cnn"`` or
+``"inception"``, :data:`clusterbench.evaluate.FID_NETWORKS`): FIDs of different networks are
+different numbers, so only runs with that network fill the cell, and the rendered table prints
+the network.
+
 Compare like with like: every printed value says what it is, and the measured cell beside it is
 the same thing.
 
@@ -77,6 +85,7 @@ from typing import Any, Literal
 
 from clusterbench.data.registry import load_registry
 from clusterbench.errors import ConfigError, UnknownNameError
+from clusterbench.evaluate import FID_NETWORKS, evaluator_names
 from clusterbench.metrics.catalog import lookup as metric_lookup
 from clusterbench.plugins import dataset_settings, plugin_entry_points
 
@@ -318,9 +327,11 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
                 raise _bad(path, cell_where_p, f"unknown data set {dataset!r} (valid: {', '.join(DATASET_IDS)})")
             if metric is not None:
                 try:
-                    metric_lookup(metric)
+                    entry = metric_lookup(metric)
                 except UnknownNameError as exc:
                     raise _bad(path, cell_where_p, str(exc)) from None
+                if not reported:
+                    _check_evaluation(path, cell_where_p, metric, entry.evaluator, settings)
             out_row.append(CellSpec(i, j, printed, value, std, method, dataset, metric, settings, reported,
                                     source, cited_from, agg, runs, caveat))
         cells.append(out_row)
@@ -331,6 +342,16 @@ def _parse_table(path: Path, paper: str, t: dict[str, Any], defaults: dict[str, 
         nmi=t["nmi"], split=t["split"], aggregation_note=t["aggregation_note"],
         notes=list(t.get("notes", [])), method_defaults=defaults, command=str(t.get("command", "run")),
     )
+
+
+def _check_evaluation(path: Path, where: str, metric: str, evaluator: str | None, settings: dict[str, Any]) -> None:
+    """A measured cell of an evaluator's metric names the evaluator (and FID its network)."""
+    if evaluator and evaluator not in evaluator_names(settings):
+        raise _bad(path, where, f"{metric} is written by the {evaluator!r} evaluator, which runs only when asked: "
+                                f"add set = {{ evaluate = \"{evaluator}\" }} (table, row or column)")
+    if metric == "fid" and settings.get("fid_network") not in FID_NETWORKS:
+        raise _bad(path, where, f"a measured FID cell must name its feature network: set fid_network to one of "
+                                f"{', '.join(FID_NETWORKS)} (FIDs of different networks are not comparable)")
 
 
 def load_paper_file(path: Path) -> PaperSpec:

@@ -10,10 +10,24 @@ Families (``arch``):
     D  C(64,4,s2)-LReLU(0.2) -> C(128,4,s2)-LReLU -> FC1024-LReLU -> FC1
     The reference nets are for 28x28 (7x7 maps); other sizes keep the layers with H/4 x W/4 maps
     (the scikit-learn digits, 1x8x8, get 2x2 maps).
-``conv5``  Table 1's YTF row (5x5x32/64/128/256), for every other image (55x55x3 YTF,
-    128x128x3 COIL-100, odd sizes): D = four C(.,5,s2,pad 2)-LReLU(0.2) layers (32, 64, 128, 256
-    channels) -> FC1; G = FC(256 x h x w)-BN-ReLU -> four DC(.,5,s2) layers back to H x W (output
-    padding chosen per layer so the sizes invert exactly), BN-ReLU between them.
+``conv5``  Table 1's YTF row (5x5x32/64/128/256), for every other image (55x55x3 YTF, odd
+    sizes): D = four C(.,5,s2,pad 2)-LReLU(0.2) layers (32, 64, 128, 256 channels) -> FC1;
+    G = FC(256 x h x w)-BN-ReLU -> four DC(.,5,s2) layers back to H x W (output padding chosen per
+    layer so the sizes invert exactly), BN-ReLU between them.
+``dcgan128`` C x 128 x 128 images (COIL-100, DC3 Table 5 / Fig. 4; COIL-20). Neither paper gives
+    a network for them (DC3 Table 10 stops at YTF), so this is our choice: DCGAN (Radford et al.)
+    extended by one up/down-sampling stage from 64 to 128 pixels, 5x5 kernels as in DCGAN's
+    reference implementation, with the layer sizes of the DLS reference code's COIL-100 network
+    (``ifding/DLS-Clustering:coil/clus_wgan.py``, same authors as DC3; read for its sizes only):
+    D/E body  C(64,5,s2)-LReLU -> C(128,5,s2)-LReLU -> C(256,5,s2)-LReLU -> C(512,5,s1)-LReLU
+              -> C(1024,5,s2)-LReLU -> flatten 1024 x 8 x 8 (pad 2: 128 -> 64 -> 32 -> 16 -> 16 -> 8)
+    G         FC(1024 x 8 x 8)-BN-ReLU -> DC(512,5,s2)-BN-ReLU -> DC(256,5,s2)-BN-ReLU
+              -> DC(128,5,s2)-BN-ReLU -> DC(64,5,s2)-BN-ReLU -> DC(C,5,s1) -> sigmoid (8 -> 128)
+    Departures from that code: LReLU after E's third conv too (the reference E feeds the
+    pre-activation to its fourth layer, a slip: its D does not), sigmoid output for [0, 1] data
+    (the reference ends with tanh on [0, 1] COIL data), no L2 on G unless ``weight_decay``.
+    Channel widths: :data:`DCGAN128_CHANNELS`. z_c = K (100 for COIL-100), z_n from the table
+    (DC3 Table 9: 100).
 ``mlp``    Table 1's Pendigits / 10x_73k rows, for vectors: G z-256-256-d (BN-ReLU), D d-256-256-1
     (LReLU 0.2).
 
@@ -49,7 +63,9 @@ from torch import nn
 from clusterbench.errors import ConfigError
 from clusterbench.methods.nets import _normal_init
 
-GAN_ARCHS = ("auto", "conv4", "conv5", "mlp")
+GAN_ARCHS = ("auto", "conv4", "conv5", "dcgan128", "mlp")
+#: Channels of the ``dcgan128`` family's five D/E layers (G mirrors them): the DLS reference COIL-100 sizes.
+DCGAN128_CHANNELS: tuple[int, int, int, int, int] = (64, 128, 256, 512, 1024)
 
 #: DLS Table 2 / DC3 Table 9: continuous latent size d_n by sample shape (and the data set it is from).
 DLS_LATENT: dict[tuple[int, ...], tuple[int, str]] = {
@@ -116,6 +132,8 @@ def _auto_family(shape: tuple[int, ...]) -> str:
         return "mlp"
     if len(shape) == 3 and all(s % 4 == 0 and 4 <= s <= 32 for s in shape[1:]):
         return "conv4"
+    if len(shape) == 3 and shape[1:] == (128, 128):
+        return "dcgan128"
     return "conv5"
 
 
@@ -144,6 +162,9 @@ def resolve_gan_arch(sample_shape: tuple[int, ...], n_clusters: int, *,
     name = auto if arch == "auto" else arch
     if name == "mlp" and len(shape) != 1:
         raise ConfigError(f"arch=mlp takes vectors; the data have samples of shape {shape}.", hint="Use arch=auto.")
+    if name == "dcgan128" and (len(shape) != 3 or shape[1:] != (128, 128)):
+        raise ConfigError(f"arch=dcgan128 takes C x 128 x 128 images; the data have samples of shape {shape}.",
+                          hint="Use arch=auto.")
     if name in ("conv4", "conv5") and len(shape) != 3:
         raise ConfigError(f"arch={name} takes C x H x W images; the data have samples of shape {shape}.",
                           hint="Use arch=auto (mlp for vectors).")
@@ -159,6 +180,7 @@ def resolve_gan_arch(sample_shape: tuple[int, ...], n_clusters: int, *,
     if not (shape in ((1, 28, 28), (3, 55, 55)) or len(shape) == 1):
         ref = {"conv4": "the 28x28 MNIST/Fashion family (Table 1), maps scaled to H/4 x W/4",
                "conv5": "the 55x55x3 YTF family (Table 1), four stride-2 5x5 layers",
+               "dcgan128": "our DCGAN extension to 128x128 (the papers give none; gan/nets.py docstring)",
                "mlp": "the MLP 256-256 family"}[name]
         note = f"{'x'.join(map(str, shape))} is not a shape of the papers: {ref}"
     if not exact and latent_dim is None:
@@ -185,6 +207,12 @@ def _body(spec: GANSpec) -> tuple[nn.Sequential, int]:
             nn.Conv2d(c, 64, 4, 2, 1), _lrelu(), nn.Conv2d(64, 128, 4, 2, 1), _lrelu(), nn.Flatten(),
             nn.Linear(128 * (h // 4) * (w // 4), 1024), _lrelu(),
         ), 1024
+    if spec.name == "dcgan128":
+        chans, strides = [c, *DCGAN128_CHANNELS], (2, 2, 2, 1, 2)
+        layers = []
+        for i, st in enumerate(strides):
+            layers += [nn.Conv2d(chans[i], chans[i + 1], 5, st, 2), _lrelu()]
+        return nn.Sequential(*layers, nn.Flatten()), chans[-1] * (h // 16) * (w // 16)
     chans = [c, 32, 64, 128, 256]
     layers: list[nn.Module] = []
     for i in range(4):
@@ -210,6 +238,14 @@ def build_generator(spec: GANSpec) -> nn.Module:
             nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
             nn.ConvTranspose2d(64, c, 4, 2, 1), *out_act,
         )
+    elif spec.name == "dcgan128":
+        c, h, w = spec.sample_shape
+        ch = DCGAN128_CHANNELS
+        top = (ch[4], h // 16, w // 16)
+        layers = [nn.Linear(zdim, int(np.prod(top))), nn.BatchNorm1d(int(np.prod(top))), nn.ReLU(), _Unflatten(top)]
+        for cin, cout in zip(ch[:0:-1], ch[-2::-1]):  # 1024 -> 512 -> 256 -> 128 -> 64, doubling the size
+            layers += [nn.ConvTranspose2d(cin, cout, 5, 2, 2, output_padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+        net = nn.Sequential(*layers, nn.ConvTranspose2d(ch[0], c, 5, 1, 2), *out_act)
     else:
         c, h, w = spec.sample_shape
         sizes = _conv5_sizes(h, w)
@@ -256,4 +292,4 @@ class Encoder(nn.Module):
         return out[:, : self.d_n], out[:, self.d_n :]
 
 
-__all__ = ["DLS_LATENT", "GAN_ARCHS", "Critic", "Encoder", "GANSpec", "build_generator", "resolve_gan_arch"]
+__all__ = ["DCGAN128_CHANNELS", "DLS_LATENT", "GAN_ARCHS", "Critic", "Encoder", "GANSpec", "build_generator", "resolve_gan_arch"]
