@@ -51,22 +51,17 @@ def retrieval(
     from clusterbench.methods.base import config_dict
     from clusterbench.results.records import RunRecord, has_ok_record, read_record, record_path, write_record
     from clusterbench.runner.execute import environment
-    from clusterbench.runner.spec import SUBSET_SEED, RunSpec, code_version, stratified_subset
+    from clusterbench.runner.spec import SUBSET_SEED, RunSpec, code_version, parse_overrides, stratified_subset
     from clusterbench.runtime import resolve_device
 
     bits = bits or [32, 64]
-    overrides: dict[str, str] = {}
-    for item in set_ or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value.")
-        k, v = item.split("=", 1)
-        overrides[k.strip()] = v.strip()
+    per_method = parse_overrides(set_, list(methods))  # key=value (all) or METHOD.key=value, as `run`
     for m in methods:
         if m not in HASHERS and not (m in METHODS and METHODS[m].hashes):
             hashing = sorted(k for k, c in METHODS.items() if c.hashes)
             raise ConfigError(f"{m!r} is neither a hash function nor a hashing method.",
                               hint=f"Hash functions: {', '.join(HASHERS)}; hashing methods: {', '.join(hashing) or 'none'}.")
-        if m in HASHERS and overrides:
+        if m in HASHERS and per_method[m]:
             raise ConfigError(f"--set applies to hashing methods only; {m} has no options.")
     home = paths.results_home(results, writable=True)
     X, y, info = load(dataset)
@@ -82,7 +77,7 @@ def retrieval(
                     hasher = HASHERS[m](b)
                     config = {"hash_bits": b}
                 else:
-                    hasher = MethodHasher(m, b, n_clusters=int(info.n_clusters), overrides=overrides, device=dev)
+                    hasher = MethodHasher(m, b, n_clusters=int(info.n_clusters), overrides=per_method[m], device=dev)
                     config = config_dict(hasher.cfg)
                 config.update(protocol="retrieval", split_seed=split_seed, queries=queries)
                 spec = RunSpec(method=m, config=config, dataset=dataset, dataset_checksum=info.checksum, seed=seed,

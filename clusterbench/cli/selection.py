@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from clusterbench import paths
-from clusterbench.errors import ConfigError
 
 out = Console()
 
@@ -32,14 +31,10 @@ def model_centrality(
     fills the report's "+ MC" rows; the record lists the pool."""
     # lazy: torch, the methods and scikit-learn only when the command runs (fast `--help`)
     from clusterbench.runner.model_centrality import select
+    from clusterbench.runner.spec import parse_overrides
     from clusterbench.runtime import resolve_device
 
-    overrides: dict[str, str] = {}
-    for item in set_ or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value.")
-        k, v = item.split("=", 1)
-        overrides[k.strip()] = v.strip()
+    overrides = parse_overrides(set_, [method])[method]  # the one --set parser (as `run`)
     home = paths.results_home(results, writable=True)
     rec = select(home, method, dataset, overrides, grid=grid, scale=scale, device=resolve_device(device))
     info = rec.extras["model_selection"]

@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from clusterbench.errors import ConfigError
 
 
 def simclr(
@@ -24,13 +23,9 @@ def simclr(
     from clusterbench import data
     from clusterbench.methods.base import make_config
     from clusterbench.methods.simclr import SimCLRConfig, pretrain
+    from clusterbench.runner.spec import parse_overrides
 
-    overrides = {}
-    for item in set_ or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item}: expected key=value.")
-        k, v = item.split("=", 1)
-        overrides[k.strip()] = v.strip()
+    overrides = parse_overrides(set_, ["simclr"])["simclr"]  # the one --set parser (as `run`)
     cfg = make_config(SimCLRConfig, overrides, method="simclr")
     X, _, info = data.load(dataset)
     path = pretrain(X, cfg, seed=seed, device=device, data_id=info.checksum)

@@ -261,6 +261,19 @@ def _tsne_2d(points: np.ndarray) -> np.ndarray:
         return TSNE(n_components=2, init="pca", random_state=0, perplexity=perplexity).fit_transform(points)
 
 
+def _scatter_png(plt: Any, xy: np.ndarray, colour: np.ndarray | None, what: str, title: str, path: Path) -> Path:
+    """One 2-D scatter (coloured by ``what`` when ``colour`` is given) saved as ``path``."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=4, cmap="tab10" if colour is not None else None)
+    if colour is not None:
+        fig.colorbar(sc, ax=ax, label=what)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _save(fig, path)
+    return path
+
+
 def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples: int = TSNE_MAX_SAMPLES) -> FigureReport:
     rep = FigureReport()
     latest = _latest_per([(p, r) for p, r in _ok(records) if p.with_suffix(".h5").exists()],
@@ -278,34 +291,17 @@ def tsne_plots(records: list[tuple[Path, RunRecord]], out: Path, *, max_samples:
         y, _ = _labels_for(r, len(emb), stored)
         colour, what = (y[idx], "label") if y is not None else (
             (stored["proba"].argmax(1)[idx], "cluster") if "proba" in stored else (None, ""))
-        xy = _tsne_2d(emb[idx])
-        fig, ax = plt.subplots(figsize=(5, 5))
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=4, cmap="tab10" if colour is not None else None)
-        if colour is not None:
-            fig.colorbar(sc, ax=ax, label=what)
-        ax.set_title(f"t-SNE of {m} embedding on {ds} ({len(idx)} samples)")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        path = out / f"tsne_{m}_{ds}.png"
-        _save(fig, path)
-        rep.made.append(path)
+        rep.made.append(_scatter_png(plt, _tsne_2d(emb[idx]), colour, what,
+                                     f"t-SNE of {m} embedding on {ds} ({len(idx)} samples)", out / f"tsne_{m}_{ds}.png"))
         if m in RAW_DATA_TSNE_METHODS and (ds, r.subset) not in raw_done:
             raw_done.add((ds, r.subset))
             X, why = _raw_rows(r, len(emb), stored)
             if X is None:
                 rep.missing.append(f"t-SNE of the raw {ds} data (DLS Fig. 2(1), DC3 Fig. 3(a)): {why}")
                 continue
-            xy = _tsne_2d(X[idx])
-            fig, ax = plt.subplots(figsize=(5, 5))
-            sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=4, cmap="tab10" if colour is not None else None)
-            if colour is not None:
-                fig.colorbar(sc, ax=ax, label=what)
-            ax.set_title(f"t-SNE of the raw {ds} data ({len(idx)} samples)")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            path = out / (f"tsne_data_{ds}.png" if r.subset is None else f"tsne_data_{ds}_subset{r.subset}.png")
-            _save(fig, path)
-            rep.made.append(path)
+            name = f"tsne_data_{ds}.png" if r.subset is None else f"tsne_data_{ds}_subset{r.subset}.png"
+            rep.made.append(_scatter_png(plt, _tsne_2d(X[idx]), colour, what,
+                                         f"t-SNE of the raw {ds} data ({len(idx)} samples)", out / name))
     if not rep.made:
         rep.missing.append("t-SNE of embeddings (Dual-AAE Fig. 4): no ok record has a stored 'embedding' (<key>.h5)")
     return rep
