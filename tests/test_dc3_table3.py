@@ -99,3 +99,19 @@ def test_selection_needs_a_pool_and_is_not_a_training_option(home, capsys):
                            "--set", "epochs=1")
     recs = [r for _, r in iter_records(paths.results_home())]
     assert recs and recs[0].status == "failed" and "clusterbench model-centrality" in recs[0].error
+
+
+def test_selection_refuses_a_record_naming_a_model_outside_the_results_home(home, tmp_path, capsys):
+    """A pool record is data: a ``model`` artifact that resolves outside the results home (an edited
+    or foreign record) is refused with a message, never loaded."""
+    rc, out, err = run_cli(capsys, "run", "infogan-cr", "--dataset", "dsprites", *TINY_RUN, "--set", "cr_weight=0.0")
+    assert rc == 0, out + err
+    (path, rec), *_ = [(p, r) for p, r in iter_records(paths.results_home()) if r.method == "infogan-cr"]
+    outside = tmp_path / "outside.pt"
+    outside.write_bytes((path.parent / rec.artifacts["model"]).read_bytes())
+    data = json.loads(path.read_text())
+    data["artifacts"]["model"] = str(outside)
+    path.write_text(json.dumps(data))
+    rc, _, err = run_cli(capsys, "model-centrality", "infogan-cr", "--dataset", "dsprites", "--set", "cr_weight=0.0",
+                         *TINY_MC)
+    assert rc == 1 and "outside the results home" in err

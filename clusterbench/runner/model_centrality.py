@@ -88,6 +88,9 @@ def select(results_home: Path, method: str, dataset: str, overrides: dict[str, s
     models = []
     for path, rec in pool:
         weights = (path.parent / rec.artifacts["model"]).resolve()
+        if not weights.is_relative_to(Path(results_home).resolve()):  # a record names files of its own home only
+            raise DataError(f"The run {rec.key} ({path}) names a model file outside the results home: {weights}.",
+                            hint="The record was edited or copied from elsewhere; rerun it (clusterbench run ... --force).")
         if not weights.exists():
             raise DataError(f"The run {rec.key} ({path}) has no model file {weights}.",
                             hint="Rerun it (clusterbench run ... --force) or remove its record.")
