@@ -65,7 +65,7 @@ def _run_printed(cell, home) -> None:
     assert args[:2] == ["clusterbench", "run"]
     for s in SHORT[cell.spec.method]:
         args += ["--set", s]
-    main([*args[1:], "--device", "cpu", "-q", "--results", str(home)])  # raises SystemExit on a failed run
+    main([*args[1:], "--device", "cpu", "--results", str(home)])  # raises SystemExit on a failed run
 
 
 @pytest.mark.parametrize("method,column", [("dc3-gan", "Ours"), ("clustergan", "ClusterGAN"),
