@@ -95,6 +95,8 @@ def test_selection_needs_a_pool_and_is_not_a_training_option(home, capsys):
     assert rc == 1 and "pool of at least 2" in err and "clusterbench run infogan-cr" in err
     rc, _, err = run_cli(capsys, "model-centrality", "kmeans", "--dataset", "dsprites")
     assert rc == 1 and "infogan-cr" in err
+    rc, _, err = run_cli(capsys, "model-centrality", "infogan-cr", "--dataset", "digits")  # 8x8: never a pool
+    assert rc == 1 and "cannot run on digits" in err and "Train the pool" not in err
     rc, out, err = run_cli(capsys, "run", "infogan-cr", "--dataset", "dsprites", "--set", "model_selection=model-centrality",
                            "--set", "epochs=1")
     recs = [r for _, r in iter_records(paths.results_home())]

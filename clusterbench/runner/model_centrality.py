@@ -33,7 +33,7 @@ from clusterbench.methods.infogan_cr import DSPRITES_METHODS, load_model
 from clusterbench.metrics.model_centrality import model_centrality
 from clusterbench.results.records import SELECTION_KEY, RunRecord, iter_records, record_path, write_record
 from clusterbench.runner.execute import environment
-from clusterbench.runner.spec import code_version, run_key
+from clusterbench.runner.spec import code_version, incompatible_pairs, run_key
 
 SELECTION = "model-centrality"
 
@@ -76,6 +76,9 @@ def select(results_home: Path, method: str, dataset: str, overrides: dict[str, s
                           f"{' or '.join(DSPRITES_METHODS)}, not {method!r}.")
     if not 0 < scale <= 1:
         raise ConfigError(f"--scale must be in (0, 1], got {scale}.")
+    for _, _, why in incompatible_pairs({method: METHODS[method]}, [dataset]):  # no pool can exist
+        raise ConfigError(f"{method} cannot run on {dataset}, so it has no pool to select from: {why}",
+                          hint=f"Select among {method} runs on dsprites (or another 64 x 64 data set).")
     required = _required(method, dict(overrides or {}))
     pool = pool_records(results_home, method, dataset, required)
     if len(pool) < 2:
