@@ -170,20 +170,29 @@ def _read_outputs(h5: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def _fetched_dataset(r: RunRecord) -> tuple[tuple[Any, np.ndarray] | None, str]:
+    """``((X, y), "")`` of the run's fetched data set, or ``(None, why)``: the report never fetches
+    (``clusterbench fetch`` does), and an unreadable file is the reason a figure is missing."""
+    from clusterbench.data.hdf5 import read_dataset  # lazily: h5py, scipy (fast start)
+
+    path = paths.dataset_file(r.dataset)
+    if not path.exists():
+        return None, f"is not fetched (no {path})"
+    try:
+        X, y, _ = read_dataset(path)
+    except Exception as exc:  # noqa: BLE001 - reported as the reason the figure is missing
+        return None, f"is unreadable ({exc})"
+    return (X, y), ""
+
+
 def _labels_for(r: RunRecord, n: int, stored: dict[str, np.ndarray]) -> tuple[np.ndarray | None, str]:
     """Labels aligned with the stored outputs, or (None, why)."""
     if "y" in stored and len(stored["y"]) == n:
         return stored["y"].astype(np.int64), ""
-    from clusterbench.data.hdf5 import read_dataset  # lazily: h5py, scipy (fast start)
-
-    path = paths.dataset_file(r.dataset)
-    if not path.exists():  # report/ never fetches: `clusterbench fetch` does
-        return None, f"labels of {r.dataset} unavailable (not fetched: no {path})"
-    try:
-        _, y, _ = read_dataset(path)
-    except Exception as exc:  # noqa: BLE001 - reported as the reason the figure is missing
-        return None, f"labels of {r.dataset} unavailable ({exc})"
-    y = np.asarray(y)
+    data, why = _fetched_dataset(r)
+    if data is None:
+        return None, f"labels unavailable: {r.dataset} {why}"
+    y = np.asarray(data[1])
     if len(y) != n:
         return None, f"{n} stored rows but {r.dataset} has {len(y)} labels (subset/split not recorded)"
     return y.astype(np.int64), ""
@@ -191,15 +200,10 @@ def _labels_for(r: RunRecord, n: int, stored: dict[str, np.ndarray]) -> tuple[np
 
 def _raw_rows(r: RunRecord, n: int, stored: dict[str, np.ndarray]) -> tuple[np.ndarray | None, str]:
     """The data set's samples aligned with the stored outputs (n x features, float64), or (None, why)."""
-    from clusterbench.data.hdf5 import read_dataset  # lazily: h5py, scipy (fast start)
-
-    path = paths.dataset_file(r.dataset)
-    if not path.exists():  # report/ never fetches: `clusterbench fetch` does
-        return None, f"{r.dataset} is not fetched (no {path})"
-    try:
-        X, _, _ = read_dataset(path)
-    except Exception as exc:  # noqa: BLE001 - reported as the reason the figure is missing
-        return None, f"{r.dataset} unreadable ({exc})"
+    data, why = _fetched_dataset(r)
+    if data is None:
+        return None, f"{r.dataset} {why}"
+    X = data[0]
     rows = stored.get("indices")
     if rows is None and X.shape[0] != n:
         return None, f"{n} stored rows but {r.dataset} has {X.shape[0]} samples (subset rows not stored)"
