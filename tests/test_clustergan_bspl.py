@@ -111,6 +111,49 @@ def test_fig2_ablations_train(over, players, losses):
         assert out.extras["bspl"]["gamma"] == 0.0
 
 
+def test_block_information_is_zero_for_a_constant_and_minus_log_c_for_balanced_one_block_codes():
+    from clusterbench.methods.clustergan_bspl import block_information
+
+    member = torch.zeros(6, 3)
+    for k in range(3):
+        member[2 * k:2 * k + 2, k] = 0.5
+    assert abs(float(block_information(torch.full((5, 6), 0.7), member))) < 1e-6
+    sharp = torch.full((3, 6), -30.0)
+    for k in range(3):
+        sharp[k, 2 * k:2 * k + 2] = 30.0
+    assert abs(float(block_information(sharp, member)) + np.log(3)) < 1e-5
+    one_block = sharp[[0, 0, 0]]  # sharp but all in one block: no information
+    assert abs(float(block_information(one_block, member))) < 1e-5
+
+
+def _blobs(n_per: int = 60, k: int = 3, d: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(k), n_per)
+    X = rng.normal(0, 1, (k, d))[y] + 0.3 * rng.normal(0, 1, (k * n_per, d))
+    return ((X - X.min()) / (X.max() - X.min())).astype(np.float32), y
+
+
+def test_mi_option_keeps_the_full_method_from_collapsing():
+    """The full method (GAN + BSPL + Lcons) on 3 well-separated blobs: with the paper's losses only
+    the clusterer's outputs barely depend on x (across-sample spread < 0.05, K-means ARI < 0.5; the
+    collapse of the module docstring); with ``mi = 4`` they spread (> 0.2), the blocks are used
+    evenly and K-means recovers the blobs."""
+    from sklearn.metrics import adjusted_rand_score
+
+    X, y = _blobs()
+    spread, ari, blocks = {}, {}, {}
+    for mi in (0.0, 4.0):
+        method, out = _fit(X, 3, epochs=15, batch_size=60, save_samples=False, mi=mi)
+        spread[mi] = float(out.embedding.std(0).mean())
+        ari[mi] = adjusted_rand_score(y, out.proba.argmax(1))
+        blk = method.model.cluster_of(torch.from_numpy(out.embedding)).argmax(1).numpy()
+        blocks[mi] = np.bincount(blk, minlength=3)
+    assert spread[0.0] < 0.05 and ari[0.0] < 0.5
+    assert spread[4.0] > 0.2 and ari[4.0] > 0.9
+    assert blocks[4.0].min() >= 40 and "mi" in out.history[-1]
+    assert 0.25 < out.extras["bit_balance"] < 0.45  # about 1/c of the bits set, as in the prior's codes
+
+
 def test_same_seed_same_result():
     X = np.random.default_rng(2).random((40, 1, 8, 8), dtype=np.float32)
     _, o1 = _fit(X, 2, epochs=2, save_samples=False)
@@ -140,6 +183,8 @@ def test_bad_options_are_config_errors():
         make_config(CLS.Config, {"self_paced": "fancy"})
     with pytest.raises(ConfigError):
         make_config(CLS.Config, {"gan": "false", "self_paced": "off", "consistency": "false"})
+    with pytest.raises(ConfigError):
+        make_config(CLS.Config, {"mi": "-1"})
     X = np.random.default_rng(0).random((40, 1, 8, 8), dtype=np.float32)
     with pytest.raises(ConfigError):
         _fit(X, 3, arch="conv")

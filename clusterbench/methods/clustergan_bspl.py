@@ -95,6 +95,31 @@ in training mode, 0.006 in eval mode, where BN's running variance was collected 
 No bug or sign error was found in the losses; the paper's schedule (Titan X, hundreds of epochs)
 cannot be run here.
 
+Option ``mi`` (not in the paper; default 0 = the paper's losses): adds ``mi`` · (mean_i H(q_i) −
+H(mean_i q_i)) to C's loss, q_i = softmax over the c blocks of the block means of C's logits
+(:func:`block_information`: minus IMSAT's mutual information between x and the block, Hu et al.
+2017, which the paper cites for conditional-entropy clustering). Why: every term of the paper is met
+by a constant clusterer (above), and in the paper only the GAN's prior matching (C(x) must look like
+block codes spread over c blocks) rules that out; at CPU schedules D reads x, not z, so nothing does.
+The mutual information is 0 for any constant output and −log c only for sharp codes spread evenly
+over the blocks: it supplies, without waiting for G, the pressure the prior matching is meant to
+give. Measured (bspl3 note; diagnostic driver, seed 0): full method with net=mlp on digits (20
+epochs) K-means ACC 0.283 (mi 0, bit balance 0.002) and 0.295 (mi 1: one block, spread of the outputs across
+samples 0.04) -> 0.566 (mi 4: 8 blocks, spread 0.22, bit balance 0.10 = the prior's 1/c); on Fashion-MNIST 5k (10 epochs) 0.453
+with mi 4. Through the CLI (``run clustergan-bspl --set net=mlp --set mi=4 --set
+save_samples=false``, 3 seeds; bspl3 note): digits 20 epochs ACC 0.630 ± 0.059, NMI 0.645 (mi 0:
+0.253 ± 0.051, bit balance 0.00; kmeans 0.791), Fashion-MNIST 5k 10 epochs 0.430 ± 0.021, NMI 0.462
+(mi 0: 0.307; kmeans 0.484), bit balance 0.10 on every seed. Diagnostic driver, digits seed 0: 50 epochs 0.638 (NMI 0.72), and
+D then reads z (D on matched (C(x), x) 0.77 vs 0.69 on shuffled pairs; within 0.01 without mi or with mi 1); mi 10 is
+worse (0.52 at 20 epochs). It does **not** rescue the default tg-mnist clusterer at CPU schedules: on digits
+(8×8: dropout .5 twice on 4×4 and 2×2 maps) the block information stays 0 (ACC 0.27; 0.33 with the
+dropout removed); on Fashion-MNIST 5k (4 epochs) it rises to 0.47 nats in training mode but the
+eval-mode outputs fall into 2 blocks (ACC 0.23). Collecting BN's running statistics from a
+dropout-free pass (the dropout/BN variance shift) did not change that (ACC 0.22), nor did a latent
+discriminator on C(x) vs prior z alone (weight 1: D_z wins, C's outputs fall into one block,
+digits ACC 0.27 tg-mnist / 0.46 mlp), nor Adam lr 1e-3 -> 1e-4 (tg-mnist, digits: 0.33 without mi, 0.26 with mi 1). None of these
+three is kept as an option.
+
 Ablations of Fig. 2 (options): ``gan = false`` (BSPL+Lcons: no G, no D), ``self_paced = "off"``
 (GAN+Lcons: no entropy loss; ``"all"`` keeps it with every ν = 1), ``consistency = false``
 (GAN+BSPL), ``self_paced = "spl"`` (GAN+SPL+Lcons: γ = 0, Eq. 4).
@@ -307,6 +332,19 @@ def entropy_losses(z_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return (h * off).sum(1) / max(b - 1, 1)
 
 
+def block_information(logits: torch.Tensor, member: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Option ``mi`` (not in the paper): − I(x; block) of the batch, IMSAT's mutual information
+    (Hu et al. 2017) on the block assignment q_i = softmax over the c blocks of the block means of
+    C's logits: mean_i H(q_i) − H(mean_i q_i) (natural log). B x m logits, m x c membership ->
+    scalar in [−log c, 0]; −log c for sharp one-block codes spread evenly over the c blocks, 0 for
+    a constant output (any constant)."""
+    q = torch.softmax(logits @ member, dim=1)
+    cond = -(q * q.clamp_min(eps).log()).sum(1).mean()
+    pbar = q.mean(0)
+    marg = -(pbar * pbar.clamp_min(eps).log()).sum()
+    return cond - marg
+
+
 # --- the model ------------------------------------------------------------------------------------
 
 
@@ -417,7 +455,8 @@ class ClusterGANBSPLModel(DeepModel):
                 g_loss = opt.backward(_bce(self.D(z, self.G(z)).float(), ones))
             out.update(d=d_loss.detach(), g=g_loss.detach())
         with self.optimizing("c") as opt:
-            z_hat = torch.sigmoid(self.C(x).float())
+            logits = self.C(x).float()
+            z_hat = torch.sigmoid(logits)
             loss = torch.zeros((), device=self.device)
             if cfg.gan:
                 adv = _bce(self.D(z_hat, x).float(), zeros)
@@ -429,6 +468,10 @@ class ClusterGANBSPLModel(DeepModel):
                 ent = (nu * l).mean()
                 loss = loss + cfg.lam_ent * ent
                 out.update(ent=ent.detach(), ent_all=l.detach().mean(), selected=float((nu > 0).float().mean()))
+            if cfg.mi > 0:
+                info = block_information(logits, self.member)
+                loss = loss + cfg.mi * info
+                out["mi"] = -info.detach()
             if cfg.consistency:
                 cons = ((z_hat - torch.sigmoid(self.C(self.augment(x)).float())) ** 2).sum(1).mean()
                 loss = loss + cfg.lam_cons * cons
@@ -520,7 +563,8 @@ class ClusterGANBSPL(DeepMethod, Method):
         gamma_scale 1 (bspl.PaceSchedule), pace_calibration "batch" (λν, γ from each batch's losses; "first" =
         fixed on the first batch; bspl.py says why), aug_noise 0.1, aug_shift 2 (colour images), K-means
         n_init 10. ``net``: auto | tg-mnist | tg-cifar | mlp (``arch`` of DeepConfig stays auto); ``scale``: auto | unit | tanh.
-        Ablations: gan, self_paced (bspl | spl | all | off), consistency."""
+        Ablations: gan, self_paced (bspl | spl | all | off), consistency. ``mi`` (0 = the paper): weight of
+        the block mutual-information term against the constant-clusterer collapse (module docstring)."""
 
         net: str = "auto"
         epochs: int = 100
@@ -541,6 +585,7 @@ class ClusterGANBSPL(DeepMethod, Method):
         full_at: float = 0.75
         gamma_scale: float = 1.0
         pace_calibration: Literal["batch", "first"] = "batch"
+        mi: float = 0.0
         aug_noise: float = 0.1
         aug_shift: int = 2
         scale: Literal["auto", "unit", "tanh"] = "auto"
@@ -553,6 +598,8 @@ class ClusterGANBSPL(DeepMethod, Method):
                 raise ValueError(f"pace_calibration must be batch or first, got {self.pace_calibration!r}")
             if self.scale not in ("auto", "unit", "tanh"):
                 raise ValueError(f"scale must be auto, unit or tanh, got {self.scale!r}")
+            if self.mi < 0:
+                raise ValueError(f"mi must be >= 0, got {self.mi}")
             if not self.gan and self.self_paced == "off" and not self.consistency:
                 raise ValueError("gan=false, self_paced=off and consistency=false leave no loss to train")
 
