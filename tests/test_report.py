@@ -809,3 +809,22 @@ def test_bspl_figures_2_and_3_render_from_tiny_runs(cb_home, tmp_path, capsys):
                  and r.config.get("consistency", True)]
     assert "no data set has clustergan-bspl runs" in bspl_ablation_figure(only_full, out).missing[0]
     assert "BSPL+Lcons" in bspl_pca_figure(only_full, out).missing[0]
+
+
+def test_bspl_ablation_differences_pair_runs_by_seed():
+    """Fig. 2's differences compare an ablation with the full method on the same seeds (a one-seed
+    ablation against a three-seed mean would show seed noise), the latest record per seed; with no
+    seed in common, the means, marked unpaired."""
+    from types import SimpleNamespace
+
+    from clusterbench.report.figures import bspl_ablation_differences
+
+    def run(seed, acc, created="2026-01-01"):
+        return (Path(f"r{seed}"), SimpleNamespace(seed=seed, metrics={"acc": acc}, created=created, key=f"k{seed}{acc}"))
+
+    variants = {"full": [run(0, 0.50), run(1, 0.70), run(2, 0.90)],
+                "BSPL+Lcons": [run(0, 0.40, "2025-01-01"), run(0, 0.55, "2026-06-01")],  # latest: 0.55
+                "GAN+BSPL": [run(7, 0.60)]}
+    rows = {name: rest for name, *rest in bspl_ablation_differences(variants)}
+    assert rows["BSPL+Lcons"][0] == pytest.approx(5.0) and rows["BSPL+Lcons"][1:] == [1, True]
+    assert rows["GAN+BSPL"][0] == pytest.approx(-10.0) and rows["GAN+BSPL"][1:] == [1, False]

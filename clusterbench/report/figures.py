@@ -456,10 +456,40 @@ def _subset_text(subset: int | None) -> str:
     return f" (subset {subset})" if subset is not None else ""
 
 
+def bspl_ablation_differences(variants: dict[str, list[tuple[Path, RunRecord]]]
+                              ) -> list[tuple[str, float, int, bool]]:
+    """Per Fig. 2 ablation present in ``variants`` (variant name -> its (path, record) runs, "full"
+    included): (name, ACC difference vs the full method in points, number of seeds, paired).
+    Paired by seed: the mean over the seeds both have of ACC(ablation, s) - ACC(full, s), the latest
+    record per (variant, seed) (seeds differ more than ablations do on short runs, so a one-seed
+    ablation against a many-seed mean would show seed noise); with no seed in common, the difference
+    of the two means, marked unpaired."""
+
+    def by_seed(runs: list[tuple[Path, RunRecord]]) -> dict[int, float]:
+        latest: dict[int, RunRecord] = {}
+        for _, r in runs:
+            if r.seed not in latest or (r.created, r.key) > (latest[r.seed].created, latest[r.seed].key):
+                latest[r.seed] = r
+        return {s: float(r.metrics["acc"]) for s, r in latest.items()}
+
+    full = by_seed(variants["full"])
+    rows = []
+    for name in (n for n in BSPL_ABLATIONS if n in variants):
+        abl = by_seed(variants[name])
+        common = sorted(set(abl) & set(full))
+        if common:
+            rows.append((name, float(np.mean([abl[s] - full[s] for s in common])) * 100, len(common), True))
+        else:
+            rows.append((name, (float(np.mean(list(abl.values()))) - float(np.mean(list(full.values())))) * 100,
+                         len(abl), False))
+    return rows
+
+
 def bspl_ablation_figure(records: list[tuple[Path, RunRecord]], out: Path) -> FigureReport:
     """``bspl_ablations_<dataset>.png`` (ClusterGAN-BSPL Fig. 2): the ACC of each Fig. 2 ablation
-    minus the full method's (mean over seeds, percentage points), for runs that share every other
-    setting (epochs, bits, ...); per data set, the group of runs with the most ablations."""
+    minus the full method's (percentage points, paired by seed: :func:`bspl_ablation_differences`),
+    for runs that share every other setting (epochs, bits, ...); per data set, the group of runs with
+    the most ablations."""
     rep = FigureReport()
     best: dict[tuple[str, int | None], tuple[int, dict[str, list]]] = {}
     for (ds, subset, _), variants in _bspl_groups(records).items():
@@ -474,12 +504,13 @@ def bspl_ablation_figure(records: list[tuple[Path, RunRecord]], out: Path) -> Fi
     plt = _plt()
     for (ds, subset), (_, variants) in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         full = [r.metrics["acc"] for _, r in variants["full"]]
-        names = [n for n in BSPL_ABLATIONS if n in variants]
-        diffs = [(np.mean([r.metrics["acc"] for _, r in variants[n]]) - np.mean(full)) * 100 for n in names]
+        rows = bspl_ablation_differences(variants)
+        names, diffs = [n for n, *_ in rows], [d for _, d, *_ in rows]
         fig, ax = plt.subplots(figsize=(6, 4))
         bars = ax.bar(names, diffs, color=["tab:red" if d < 0 else "tab:green" for d in diffs])
-        for b, n, d in zip(bars, names, diffs):
-            ax.annotate(f"{d:+.1f} (n={len(variants[n])})", (b.get_x() + b.get_width() / 2, d),
+        for b, (_, d, n_pairs, paired) in zip(bars, rows):
+            label = f"{d:+.1f} ({n_pairs} seed{'s' if n_pairs != 1 else ''})" if paired else f"{d:+.1f} (means, unpaired)"
+            ax.annotate(label, (b.get_x() + b.get_width() / 2, d),
                         ha="center", va="bottom" if d >= 0 else "top", fontsize=8)
         ax.axhline(0, color="k", lw=0.8)
         lo, hi = min(0.0, *diffs), max(0.0, *diffs)
