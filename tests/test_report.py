@@ -492,6 +492,7 @@ def test_hard_clusterer_gets_no_reject_figure_but_a_note(home, tmp_path):
     soft = np.full((n, k), 0.2)
     soft[np.arange(n), y] = 0.6
     _write_outputs(rec(home, "kmeans", "digits", 0, {"acc": 1.0}), proba=onehot, y=y)
+    _write_outputs(rec(home, "kmeans", "digits", 1, {"acc": 1.0}), proba=onehot, y=y)  # one note, not one per seed
     _write_outputs(rec(home, "dual-aae", "digits", 0, {"acc": 1.0}), proba=soft, y=y)
     assert is_hard(onehot) and not is_hard(soft) and not is_hard(np.zeros((0, k)))
     rep = reject_curves(list(iter_records(home)), tmp_path)

@@ -233,6 +233,7 @@ def reject_curves(records: list[tuple[Path, RunRecord]], out: Path) -> FigureRep
             rep.missing.append(f"reject_{m}_{ds}: {why}")
             continue
         groups[(m, ds)].append((r.seed, reject_curve(y, stored["proba"])))
+    rep.missing = list(dict.fromkeys(rep.missing))  # one note per (method, data set), not one per seed
     if not groups and not rep.missing:
         rep.missing.append("reject-option curve (Dual-AAE Table IV): no ok record has stored posteriors (<key>.h5 with 'proba')")
     plt = _plt()
