@@ -517,7 +517,7 @@ def bspl_ablation_figure(records: list[tuple[Path, RunRecord]], out: Path) -> Fi
         lo, hi = min(0.0, *diffs), max(0.0, *diffs)
         pad = 0.15 * max(hi - lo, 1.0)
         ax.set_ylim(lo - pad, hi + pad)  # room for the labels above/below the bars
-        ax.set_ylabel("ACC difference vs full ClusterGAN-BSPL (points)")
+        ax.set_ylabel("ACC difference vs full ClusterGAN-BSPL,\nsame seeds (points)")
         ax.set_title(f"Fig. 2 ablations on {ds}{_subset_text(subset)}: full ACC {np.mean(full) * 100:.1f}% "
                      f"(n={len(full)})", fontsize=9)
         ax.grid(alpha=0.3, axis="y")
