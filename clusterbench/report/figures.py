@@ -467,11 +467,7 @@ def bspl_ablation_differences(variants: dict[str, list[tuple[Path, RunRecord]]]
     of the two means, marked unpaired."""
 
     def by_seed(runs: list[tuple[Path, RunRecord]]) -> dict[int, float]:
-        latest: dict[int, RunRecord] = {}
-        for _, r in runs:
-            if r.seed not in latest or (r.created, r.key) > (latest[r.seed].created, latest[r.seed].key):
-                latest[r.seed] = r
-        return {s: float(r.metrics["acc"]) for s, r in latest.items()}
+        return {s: float(r.metrics["acc"]) for s, (_, r) in _latest_per(runs, key=lambda r: r.seed).items()}
 
     full = by_seed(variants["full"])
     rows = []
