@@ -106,7 +106,8 @@ pre-trained) stays at 0.45-0.51. So Eq. (10) refines the start; the start decide
 bounds the start, measured with ``benchmarks/ae_start.py`` (DEC-shaped auto-encoder, k-means on its
 code, one thread): on the 10,000 digits 0.59 / 0.68 / 0.68 after 20 / 100 / 200 Adam epochs, 0.71
 after 150 epochs of DEC-keras's SGD; batch norm in the hidden layers (as ``arch=mlp`` has) costs
-about 0.09 (0.50 vs 0.59 at 30 epochs), denoising (input dropout 0.2) adds 0.02; spectral
+about 0.09 (30 epochs: 0.50 vs 0.59 and 0.53 vs 0.61 in two runs), denoising (input dropout 0.2)
+has no consistent effect (+0.02, -0.06: within the run-to-run spread); spectral
 clustering of the final code 0.76 (its partition is not a nearest-centroid rule, so it cannot be
 written into y's layer as k-means' is: 0.69 that way). On all 70,000 MNIST digits the same
 auto-encoder reaches 0.76 after 40 epochs and is still rising, and Dual-AAE (``arch=mlp``, 20
