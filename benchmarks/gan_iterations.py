@@ -30,7 +30,7 @@ import torch
 
 from clusterbench.methods import METHODS, make_config
 from clusterbench.methods.gan.wgan import critic_loss, generator_loss
-from clusterbench.methods.training import resolve_device, seed_everything
+from clusterbench.runtime import seed_everything, torch_device
 
 
 def bare_loop(name: str, X: np.ndarray, k: int, iterations: int, device: torch.device) -> float:
@@ -99,7 +99,7 @@ def main() -> None:
     args = ap.parse_args()
     shape = tuple(int(s) for s in args.shape.split("x"))
     torch.set_num_threads(args.threads)
-    dev = resolve_device(args.device)
+    dev = torch_device(args.device)
     X = np.random.default_rng(0).random((args.n, *shape), dtype=np.float32)
     k = 10
     batch = METHODS[args.method].Config().batch_size

@@ -30,7 +30,6 @@ the last layer of the MLP decoders).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,15 +216,6 @@ def build_critic(in_dim: int, *, hidden: int = 100, dropout: float = 0.2) -> nn.
     )
 
 
-def critic_accuracy(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    """How well a critic tells prior samples (``d_real``, B) from encodings (``d_fake``, B): the
-    balanced accuracy of thresholding its score at the midpoint of the two means (scalar in
-    [0, 1]; 0.5 = it cannot tell them apart, 1 = it separates them). A diagnostic only."""
-    d_real, d_fake = d_real.detach().flatten().float(), d_fake.detach().flatten().float()
-    t = 0.5 * (d_real.mean() + d_fake.mean())
-    return 0.5 * ((d_real > t).float().mean() + (d_fake <= t).float().mean())
-
-
 # --- priors ----------------------------------------------------------------------------------------
 
 
@@ -233,37 +223,3 @@ def sample_categorical(n: int, k: int, device: torch.device) -> tuple[torch.Tens
     """n labels uniform over k and their one-hot rows: (n,) int64, n x k float."""
     labels = torch.randint(0, k, (n,), device=device)
     return labels, torch.nn.functional.one_hot(labels, k).float()
-
-
-# --- generation artifacts (Figs. 7 and 8) ----------------------------------------------------------
-
-
-def entropy_terms(p: torch.Tensor, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
-    """For a B x K posterior: (H of the batch marginal mean_b p, mean_b H(p_b)), natural log."""
-    marginal = p.mean(0)
-    h_marginal = -(marginal * torch.log(marginal + eps)).sum()
-    h_cond = -(p * torch.log(p + eps)).sum(1).mean()
-    return h_marginal, h_cond
-
-
-def clustering_regularizer(p: torch.Tensor, *, lam2: float = 0.5, eps: float = 1e-8) -> torch.Tensor:
-    """Dual-AAE Eq. (9): -H[q(y)] + lam2 * E_x H[q(y|x)] for a B x K posterior (scalar).
-
-    Minimal (= -log K) for confident one-hot rows spread evenly over the K clusters.
-    """
-    h_marginal, h_cond = entropy_terms(p, eps)
-    return -h_marginal + lam2 * h_cond
-
-
-def dual_ae_loss(y_logits: torch.Tensor, h_pred: torch.Tensor, y_true: torch.Tensor,
-                 h_true: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """D-AE reconstruction of c = [y, h] (Eq. 6, second term): cross-entropy of the recovered
-    y logits (B x K) against the sampled labels (B,) plus the squared error of the recovered style
-    (B x dh vs B x dh, mean over samples and dimensions). Returns (total, ce, mse)."""
-    ce = nn.functional.cross_entropy(y_logits, y_true)
-    mse = ((h_pred - h_true) ** 2).mean() if h_true.numel() else torch.zeros((), device=y_logits.device)
-    return ce + mse, ce, mse
-
-
-def log_k(k: int) -> float:
-    return math.log(k)

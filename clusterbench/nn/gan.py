@@ -61,7 +61,7 @@ import torch
 from torch import nn
 
 from clusterbench.errors import ConfigError
-from clusterbench.methods.nets import _normal_init
+from clusterbench.nn.dual_aae import _normal_init
 
 GAN_ARCHS = ("auto", "conv4", "conv5", "dcgan128", "mlp")
 #: Channels of the ``dcgan128`` family's five D/E layers (G mirrors them): the DLS reference COIL-100 sizes.

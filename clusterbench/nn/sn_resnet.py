@@ -159,14 +159,6 @@ class SimCLREncoder(nn.Module):
         out = self.mlp(f)
         return out[:, : self.z_dim], out[:, self.z_dim :]
 
-    @classmethod
-    def from_checkpoint(cls, path, **kw) -> SimCLREncoder:
-        """E on the SimCLR backbone of ``path`` (:func:`clusterbench.methods.simclr.load_encoder`:
-        the suite's pre-training result or a user's checkpoint, read with weights_only)."""
-        from clusterbench.methods.simclr import load_encoder  # lazy: torchvision, only for the CIFAR encoder
-
-        return cls(load_encoder(path), **kw)
-
 
 __all__ = [
     "N_CLASSES",

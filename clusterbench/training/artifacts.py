@@ -14,7 +14,7 @@
   cluster on a near-square grid (10 x 10 for K = 100), the per-cluster rows in pages of
   :data:`PAGE_ROWS` clusters, and traversals of the first :data:`PAGE_ROWS` clusters.
 
-``clusterbench.methods.nets`` re-exports :func:`generation_artifacts`, :func:`save_png` and
+``clusterbench.nn.dual_aae`` re-exports :func:`generation_artifacts`, :func:`save_png` and
 ``_tile`` (= :func:`tile_images`) for code that imported them from there.
 """
 
@@ -31,7 +31,7 @@ import torch
 from clusterbench.fsutil import atomic_path
 
 if TYPE_CHECKING:  # only for the annotation; nets imports this module
-    from clusterbench.methods.nets import ArchSpec
+    from clusterbench.nn.dual_aae import ArchSpec
 
 PAD = 1  # white gutter between tiles, pixels
 #: Up to this many clusters, every grid has one row per cluster; above it, see the module docstring.

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from clusterbench.methods.autoencoders.dual_aae import AEConfig, LatentAutoEncoder
 from clusterbench.methods.base import UNIT_INTERVAL, Method
-from clusterbench.methods.dual_aae import AEConfig, LatentAutoEncoder
-from clusterbench.methods.nets import ArchSpec, build_critic
-from clusterbench.methods.training import DeepMethod
+from clusterbench.nn.dual_aae import ArchSpec, build_critic
+from clusterbench.training.method import DeepMethod
 
 _bce = nn.functional.binary_cross_entropy_with_logits
 

@@ -27,13 +27,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from clusterbench.methods.nets import (
-    ArchSpec,
-    build_decoder,
-    build_encoder,
-    sample_categorical,
-)
-from clusterbench.methods.training import DeepConfig, DeepModel
+from clusterbench.nn.dual_aae import ArchSpec, build_decoder, build_encoder, sample_categorical
+from clusterbench.training.contract import DeepConfig, DeepModel
 
 
 @dataclass

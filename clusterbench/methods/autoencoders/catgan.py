@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 import torch
 
 from clusterbench.methods.base import UNIT_INTERVAL, Method
-from clusterbench.methods.nets import ArchSpec, build_decoder, build_encoder, entropy_terms
-from clusterbench.methods.training import DeepConfig, DeepMethod, DeepModel
+from clusterbench.nn.dual_aae import ArchSpec, build_decoder, build_encoder
+from clusterbench.nn.losses import entropy_terms
+from clusterbench.training.contract import DeepConfig, DeepModel
+from clusterbench.training.method import DeepMethod
 
 
 class CatGANModel(DeepModel):

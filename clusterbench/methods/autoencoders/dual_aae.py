@@ -66,7 +66,7 @@ Other choices where the paper is silent or differs from the code:
   soft 0.809, expect 0.808, expect + sum 0.808 ACC — no difference on short schedules.
 
 Diagnostics in the history: ``critic_acc`` is the critic's balanced accuracy at telling prior
-codes from encodings (``nets.critic_accuracy``; 0.5 = it cannot), next to its loss ``critic``;
+codes from encodings (``nn.losses.critic_accuracy``; 0.5 = it cannot), next to its loss ``critic``;
 ``H_marginal`` / ``H_conditional`` are CR's two entropies; ``dae_y`` / ``dae_h`` D-AE's two parts.
 
 What limits short CPU schedules (issue 17, measured; figures in the helper's note): the learning
@@ -123,18 +123,12 @@ from typing import Literal
 
 import torch
 
-from clusterbench.methods.autoencoder import AEConfig, LatentAutoEncoder
-from clusterbench.methods.gan.wgan import gradient_penalty
+from clusterbench.methods.autoencoders.autoencoder import AEConfig, LatentAutoEncoder
 from clusterbench.methods.base import Method
-from clusterbench.methods.nets import (
-    ArchSpec,
-    build_critic,
-    clustering_regularizer,
-    critic_accuracy,
-    dual_ae_loss,
-    entropy_terms,
-)
-from clusterbench.methods.training import DeepMethod
+from clusterbench.methods.gan.wgan import gradient_penalty
+from clusterbench.nn.dual_aae import ArchSpec, build_critic
+from clusterbench.nn.losses import clustering_regularizer, critic_accuracy, dual_ae_loss, entropy_terms
+from clusterbench.training.method import DeepMethod
 
 
 class DualAAEModel(LatentAutoEncoder):

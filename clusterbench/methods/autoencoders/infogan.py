@@ -30,8 +30,9 @@ import torch
 from torch import nn
 
 from clusterbench.methods.base import Method
-from clusterbench.methods.nets import ArchSpec, build_decoder, build_encoder, sample_categorical
-from clusterbench.methods.training import DeepConfig, DeepMethod, DeepModel
+from clusterbench.nn.dual_aae import ArchSpec, build_decoder, build_encoder, sample_categorical
+from clusterbench.training.contract import DeepConfig, DeepModel
+from clusterbench.training.method import DeepMethod
 
 _bce = nn.functional.binary_cross_entropy_with_logits
 

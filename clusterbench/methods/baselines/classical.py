@@ -2,7 +2,7 @@
 
 ``kmeans``, ``gmm``, ``nmf``, ``spectral`` and ``agglomerative`` wrap scikit-learn; ``ncuts``
 (normalised cuts on a sparse k-NN graph, scales to 70k images and 685k Reuters documents) lives
-in :mod:`clusterbench.methods.ncuts`. All are CPU methods (``device`` is ignored) and seeded by
+in :mod:`clusterbench.methods.baselines.ncuts`. All are CPU methods (``device`` is ignored) and seeded by
 ``seed`` only, so the same seed gives the same labels.
 
 Input handling (:func:`prepare_input`): images N x C x H x W are flattened to N x (C*H*W);

@@ -38,9 +38,9 @@ from sklearn.cluster import KMeans
 
 from clusterbench.methods.base import Method, MethodOutput
 from clusterbench.methods.gan.model import GANConfig, GANMethod, GANModel
-from clusterbench.methods.gan.nets import GANSpec
 from clusterbench.methods.gan.wgan import generator_loss
-from clusterbench.methods.training import Monitor
+from clusterbench.nn.gan import GANSpec
+from clusterbench.training.contract import Monitor
 
 #: d_n by sample shape (ClusterGAN README): MNIST 30 (Fashion-MNIST 40 with beta_n = 0), Pendigits 5.
 CLUSTERGAN_LATENT: dict[tuple[int, ...], tuple[int, str]] = {

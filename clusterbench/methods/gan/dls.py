@@ -37,9 +37,9 @@ import torch
 from clusterbench.methods.base import Method
 from clusterbench.methods.gan.mmd import mmd_rbf
 from clusterbench.methods.gan.model import GANConfig, GANMethod, GANModel
-from clusterbench.methods.gan.nets import DLS_LATENT, GANSpec
 from clusterbench.methods.gan.prior import PriorSample
 from clusterbench.methods.gan.wgan import generator_loss
+from clusterbench.nn.gan import DLS_LATENT, GANSpec
 
 _ce = torch.nn.functional.cross_entropy
 

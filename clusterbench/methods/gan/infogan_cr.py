@@ -1,5 +1,5 @@
 """InfoGAN-CR (Lin et al., ICML 2020) on dSprites: DC3-GAN Table 3's baseline rows, with the
-networks of DC3 Appendix Table 11 (:mod:`clusterbench.methods.nets_dsprites`).
+networks of DC3 Appendix Table 11 (:mod:`clusterbench.nn.dsprites`).
 
 Latents: 5 continuous codes c and 5 noise inputs z, all uniform in [-1, 1]. G(c, z) is a 64 x 64
 image; D/E share a trunk (real/fake logit and the means of q(c|x)); the CR discriminator sees
@@ -41,7 +41,7 @@ time, ``fit`` checks the value range block by block (``training._unit_range``), 
 ``np.asarray(X)``, and the disentanglement scores read only the rows they sample.
 
 :class:`DSpritesGANConfig`, :class:`DSpritesGANModel` and :class:`DSpritesGANMethod` are the parts
-that InfoGAN-CR shares with DC3-GAN's dSprites variant (:mod:`clusterbench.methods.dc3_dsprites`).
+that InfoGAN-CR shares with DC3-GAN's dSprites variant (:mod:`clusterbench.methods.gan.dc3.dsprites`).
 """
 
 from __future__ import annotations
@@ -60,24 +60,14 @@ from torch import nn
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.evaluate import EVAL_OPTION_KEYS, requested
 from clusterbench.methods.base import Method, MethodOutput, config_dict
-from clusterbench.methods.nets_dsprites import (
-    IMAGE_SIZE,
-    CRDiscriminator,
-    DiscriminatorEncoder,
-    Generator,
-)
-from clusterbench.methods.training import (
-    MODEL_FORMAT,
-    DeepModel,
-    LoopOptions,
-    Monitor,
-    _unit_range,
-    make_generator,
-    resolve_device,
-    safe_load,
-    train,
-)
+from clusterbench.nn.dsprites import IMAGE_SIZE, CRDiscriminator, DiscriminatorEncoder, Generator
 from clusterbench.plugins import load_ref
+from clusterbench.runtime import torch_device
+from clusterbench.training.checkpoints import MODEL_FORMAT, safe_load
+from clusterbench.training.contract import DeepModel, Monitor
+from clusterbench.training.data import _unit_range
+from clusterbench.training.loop import LoopOptions, train
+from clusterbench.training.method import make_generator
 
 _bce = nn.functional.binary_cross_entropy_with_logits
 #: Values of ``model_selection`` (see :class:`DSpritesGANConfig`).
@@ -380,8 +370,8 @@ class InfoGANCRMethod(DSpritesGANMethod):
 
 #: Methods whose ``model.pt`` :func:`load_model` rebuilds: name -> "module:Class" of the Method.
 DSPRITES_METHODS: dict[str, str] = {
-    "infogan-cr": "clusterbench.methods.infogan_cr:InfoGANCRMethod",
-    "dc3-gan-dsprites": "clusterbench.methods.dc3_dsprites:DC3GANDSprites",
+    "infogan-cr": "clusterbench.methods.gan.infogan_cr:InfoGANCRMethod",
+    "dc3-gan-dsprites": "clusterbench.methods.gan.dc3.dsprites:DC3GANDSprites",
 }
 
 
@@ -399,7 +389,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DSpritesGANModel:
     fields = {f.name for f in dataclasses.fields(method.Config)}
     cfg = method.Config(**{k: (tuple(v) if isinstance(v, list) else v)
                            for k, v in fp.get("config", {}).items() if k in fields})
-    model = method.Model(resolve_device(device), cfg, channels=int(fp["shape"][1]))
+    model = method.Model(torch_device(device), cfg, channels=int(fp["shape"][1]))
     model.load_weights(state["nets"])
     model.train_mode(False)
     return model

@@ -26,9 +26,9 @@ import torch
 
 from clusterbench.methods.base import Method
 from clusterbench.methods.gan.model import GANConfig, GANMethod, GANModel
-from clusterbench.methods.gan.nets import DLS_LATENT, GANSpec
 from clusterbench.methods.gan.prior import PriorSample
 from clusterbench.methods.gan.wgan import generator_loss
+from clusterbench.nn.gan import DLS_LATENT, GANSpec
 
 
 class WGANGPModel(GANModel):

@@ -8,7 +8,8 @@
   average pool (torchvision's ``resnet18`` with those two layers swapped).
 * Projection head g: 512 -> 2048 -> 128 (Linear, BatchNorm, ReLU, Linear; BatchNorm in the
   hidden layer as the official TF code's head).
-* Loss: NT-Xent, temperature 0.5 (:func:`nt_xent`).
+* Loss: NT-Xent, temperature 0.5 (:func:`clusterbench.nn.losses.nt_xent`).
+* The networks (backbone and head): :mod:`clusterbench.nn.resnet18`.
 * Augmentations (SimCLR's CIFAR-10 set, Appendix B.9; no Gaussian blur on CIFAR), applied per
   image with ``torchvision.transforms.v2`` on tensors in [0, 1]: RandomResizedCrop(32, scale
   (0.08, 1)), horizontal flip (0.5), colour jitter (0.4, 0.4, 0.4, 0.1) with probability 0.8,
@@ -26,7 +27,7 @@
   cosine decay to 0 over the whole schedule (no warm-up). Schedule defaults: batch 512, 1000
   epochs (the authors' README).
 
-Pre-training runs through the single training loop (:func:`clusterbench.methods.training.train`:
+Pre-training runs through the single training loop (:func:`clusterbench.training.loop.train`:
 seeding, device, checkpoint/resume, final ``model.pt``) in a folder of the clusterbench home's
 ``models/`` named by a hash of the configuration and the data's identity
 (``simclr-<hash>/model.pt``; ``simclr-<hash>.json`` beside it says what made it). A finished folder
@@ -51,16 +52,11 @@ from clusterbench import paths
 from clusterbench.data.registry import get_spec
 from clusterbench.errors import DataError
 from clusterbench.fsutil import write_json_atomic
-from clusterbench.methods.training import (
-    MODEL_NAME,
-    DeepModel,
-    LoopOptions,
-    load_final_weights,
-    safe_load,
-    train,
-)
-
-FEATURE_DIM = 512
+from clusterbench.nn.losses import nt_xent
+from clusterbench.nn.resnet18 import FEATURE_DIM, projection_head, resnet18_cifar
+from clusterbench.training.checkpoints import MODEL_NAME, load_final_weights, safe_load
+from clusterbench.training.contract import DeepModel
+from clusterbench.training.loop import LoopOptions, train
 
 
 @dataclass
@@ -86,33 +82,6 @@ class SimCLRConfig:
             raise ValueError(f"augment must be 'v2' (per image, torchvision.transforms.v2) or 'batched', got {self.augment!r}")
 
 
-def resnet18_cifar() -> nn.Module:
-    """ResNet-18 for 32 x 32 images: B x 3 x 32 x 32 -> B x 512 (3 x 3 stride-1 stem, no max-pool,
-    no classifier)."""
-    from torchvision.models import resnet18
-
-    net = resnet18(weights=None)
-    net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-    net.maxpool = nn.Identity()
-    net.fc = nn.Identity()
-    return net
-
-
-def projection_head(in_dim: int = FEATURE_DIM, hidden: int = 2048, out_dim: int = 128) -> nn.Module:
-    """g: B x in_dim -> B x out_dim."""
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
-
-
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
-    """NT-Xent over a batch of B positive pairs (B x d each): for each of the 2B views, the
-    cross-entropy of its cosine similarities / temperature to the 2B - 1 others, with its pair as
-    the target; mean over the 2B views (scalar)."""
-    z = nn.functional.normalize(torch.cat([z1, z2]).float(), dim=1)
-    n = z1.shape[0]
-    sim = z @ z.T / temperature
-    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    return nn.functional.cross_entropy(sim, target)
 
 
 def augmentation():
@@ -422,5 +391,4 @@ def features(encoder: nn.Module, X: np.ndarray, *, batch_size: int = 500, device
     return torch.cat(out).numpy() if out else np.zeros((0, FEATURE_DIM), np.float32)
 
 
-__all__ = ["SimCLRConfig", "SimCLRModel", "cache_key", "features", "load_encoder", "nt_xent", "pretrain",
-           "projection_head", "resnet18_cifar", "resolve_weights"]
+__all__ = ["SimCLRConfig", "SimCLRModel", "cache_key", "features", "load_encoder", "pretrain", "resolve_weights"]

@@ -2,7 +2,7 @@
 ``clusterbench run dc3-gan --set variant=cifar10 ...`` (the variant is named, never guessed from the
 data's shape: the Table 6/7 specs name it with the paper's values, :data:`CIFAR10_SETTINGS`).
 
-Networks (``methods.nets_cifar``):
+Networks (``nn.sn_resnet``):
 
 * G: the SN-ResNet generator of Table 12 (compare_gan ``resnet_cifar``): z_n (128) -> Linear
   4x4x256 -> three up-sampling residual blocks -> BN, ReLU -> conv 3x3 -> sigmoid (images in
@@ -12,10 +12,10 @@ Networks (``methods.nets_cifar``):
 * D: the SN-ResNet discriminator of Table 12 (two down-sampling and two plain residual blocks of
   width 128, ReLU, mean pooling, Linear -> 1 logit). Spectral normalisation on every conv/linear
   layer of G and D (Appendix A.2).
-* E: a frozen SimCLR ResNet-18 (``methods.simclr``) and a trainable MLP 512 -> 512 -> 138
+* E: a frozen SimCLR ResNet-18 (``methods.pretrain.simclr``) and a trainable MLP 512 -> 512 -> 138
   (= z_n 128 + K 10; Appendix A.2: "2-layer MLP with hidden size 512 and output size 138").
 
-Losses: DC3-GAN's Algorithm 1 as ``dc3_gan.DC3GANModel`` computes it (L_AE, MMD, L_n, L_CE) with
+Losses: DC3-GAN's Algorithm 1 as ``dc3.model.DC3GANModel`` computes it (L_AE, MMD, L_n, L_CE) with
 beta1 = beta2 = beta3 = 1 (Appendix A.2). The adversarial loss (``gan_loss``): the paper's
 Algorithm 1 writes the Wasserstein form, but its CIFAR-10 run is the authors' compare_gan
 configuration (``ifding/compare_gan:s3gan_cifar.gin``: ``loss.fn = @non_saturating``,
@@ -52,11 +52,11 @@ import torch
 from torch import nn
 
 from clusterbench.errors import ConfigError, DataError
-from clusterbench.methods.dc3_gan import DC3GANModel
-from clusterbench.methods.gan.nets import GANSpec
+from clusterbench.methods.gan.dc3.model import DC3GANModel
 from clusterbench.methods.gan.wgan import CriticSchedule, gradient_penalty
-from clusterbench.methods.nets_cifar import ResNetDiscriminator, ResNetGenerator, SimCLREncoder
-from clusterbench.methods.training import DeepModel
+from clusterbench.nn.gan import GANSpec
+from clusterbench.nn.sn_resnet import ResNetDiscriminator, ResNetGenerator, SimCLREncoder
+from clusterbench.training.contract import DeepModel
 
 #: The paper's CIFAR-10 values that differ from dc3-gan's defaults (Appendix A.2; the loss and the
 #: length from the authors' compare_gan gin file). The Table 6/7 specs set exactly these.
@@ -112,7 +112,9 @@ class DC3CIFARModel(DC3GANModel):
         self.K, self.d_n = spec.n_clusters, spec.latent_dim
         self.G = ZcZnGenerator(self.K, self.d_n, spec.g_channels).to(device)
         self.D = ResNetDiscriminator(ch=spec.d_channels).to(device)
-        self.E = SimCLREncoder.from_checkpoint(spec.encoder["path"], z_dim=self.d_n, n_classes=self.K).to(device)
+        from clusterbench.methods.pretrain.simclr import load_encoder  # lazy: torchvision, only for the CIFAR encoder
+
+        self.E = SimCLREncoder(load_encoder(spec.encoder["path"]), z_dim=self.d_n, n_classes=self.K).to(device)
         self.nets.update(G=self.G, D=self.D, E=self.E)
         betas = (cfg.adam_beta1, cfg.adam_beta2)
         self.optims["d"] = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
@@ -162,7 +164,7 @@ def check_options(cfg: Any) -> None:
 def resolve_spec(cfg: Any, X: Any, n_clusters: int, unit_range: bool) -> CIFARSpec:
     """The variant's networks for data X (N x 3 x 32 x 32 in [0, 1]) and the SimCLR weights
     (resolved now, so a missing encoder stops the run before any training)."""
-    from clusterbench.methods.simclr import resolve_weights  # lazy: torchvision, only for this variant
+    from clusterbench.methods.pretrain.simclr import resolve_weights  # lazy: torchvision, only for this variant
 
     shape = tuple(int(s) for s in X.shape[1:])
     if shape != SAMPLE_SHAPE:

@@ -33,8 +33,8 @@ per row); a switched-off term's weight is 0 and it is left out of the sum; every
 unchanged.
 
 CIFAR-10 (Tables 6-7, Appendix A.2, Table 12): ``--set variant=cifar10`` with the paper's values
-(``dc3_gan_cifar.CIFAR10_SETTINGS``, which the Table 6/7 specs set): SN-ResNet G/D, a frozen
-SimCLR encoder with a trainable MLP, non-saturating loss (``methods.dc3_gan_cifar``).
+(``cifar.CIFAR10_SETTINGS``, which the Table 6/7 specs set): SN-ResNet G/D, a frozen
+SimCLR encoder with a trainable MLP, non-saturating loss (``methods.gan.dc3.cifar``).
 """
 
 from __future__ import annotations
@@ -45,49 +45,11 @@ from typing import Any, ClassVar
 import torch
 
 from clusterbench.methods.base import Method
-from clusterbench.methods.dls import DLSModel
-from clusterbench.methods.gan.mmd import mmd_rbf
+from clusterbench.methods.gan.dc3 import cifar as dc3_gan_cifar
+from clusterbench.methods.gan.dc3.model import ABLATIONS, DC3_LATENT, DC3GANModel
 from clusterbench.methods.gan.model import GANConfig, GANMethod
-from clusterbench.methods.gan.nets import DLS_LATENT, GANSpec
-from clusterbench.methods.gan.prior import PriorSample
-from clusterbench.methods.gan.wgan import generator_loss
-from clusterbench.methods.training import _unit_range
-
-#: DC3 Table 9: d_n by sample shape (DLS Table 2's values plus CIFAR-10's 128).
-DC3_LATENT: dict[tuple[int, ...], tuple[int, str]] = {**DLS_LATENT, (3, 32, 32): (128, "CIFAR-10")}
-
-#: Table 8's switches: config key -> the loss term it keeps (True, default) or removes (False).
-ABLATIONS: dict[str, str] = {"loss_ce": "ce", "loss_n": "n", "loss_mmd": "mmd", "loss_ae": "ae"}
-
-
-class DC3GANModel(DLSModel):
-    """DC3-GAN's Algorithm 1 lines 8-15 (module docstring) on the DLS model's G, D, E and step."""
-
-    def loss_terms(self, x: torch.Tensor, z: PriorSample) -> dict[str, torch.Tensor]:
-        """The terms of Eq. 7 for the real batch x (B x sample shape) and the prior draw z."""
-        x_g = self.G(z.z)                                     # x_g = G(z)
-        zn_hat, zc_hat = self.E(x_g)                          # (z^_c, z^_n) = E(x_g)
-        zrn, zrc = self.E(x)                                  # (z^r_c, z^r_n) = E(x_r)
-        x_rec = self.G(torch.cat([zrc.softmax(1), zrn], 1))   # x^_r = G(z^r)
-        return {
-            "adv": self.adversarial_loss(x_g),
-            "ae": (x.float() - x_rec.float()).abs().mean(),
-            "mmd": mmd_rbf(zrn, z.z_n),
-            "n": ((z.z_n - zn_hat.float()) ** 2).mean(),
-            "ce": torch.nn.functional.cross_entropy(zc_hat.float(), z.labels),
-        }
-
-    def adversarial_loss(self, x_g: torch.Tensor) -> torch.Tensor:
-        """G's adversarial term on x_g = G(z): -D(G(z)) (line 14); the CIFAR-10 variant overrides it."""
-        return generator_loss(self.D, x_g)
-
-    def term_weights(self) -> dict[str, float]:
-        c = self.cfg
-        weights = {"adv": 1.0, "ae": 1.0, "mmd": c.beta1, "n": c.beta2, "ce": c.beta3}
-        for key, term in ABLATIONS.items():
-            if not getattr(c, key):
-                weights[term] = 0.0
-        return weights
+from clusterbench.nn.gan import GANSpec
+from clusterbench.training.data import _unit_range
 
 
 class DC3GAN(GANMethod, Method):
@@ -105,7 +67,7 @@ class DC3GAN(GANMethod, Method):
         DLS reference code (150,000 generator iterations, batch 64, M = 5, Adam 1e-4 (0.5, 0.9)).
         loss_ce / loss_n / loss_mmd / loss_ae: False removes that term (Table 8's ablations).
         variant: "table10" (Table 10 networks, WGAN-GP) or "cifar10" (Table 12 SN-ResNet + SimCLR
-        encoder, ``methods.dc3_gan_cifar``); gan_loss ("wasserstein" or, cifar10 only,
+        encoder, ``methods.gan.dc3.cifar``); gan_loss ("wasserstein" or, cifar10 only,
         "non-saturating"), simclr (the encoder's weights: a data set id whose ``clusterbench simclr``
         result to use, ``simclr-<key>`` or a checkpoint path), g_channels / d_channels (Table 12
         widths) are the cifar10 variant's."""
@@ -126,8 +88,6 @@ class DC3GAN(GANMethod, Method):
 
         def __post_init__(self) -> None:
             super().__post_init__()
-            from clusterbench.methods import dc3_gan_cifar  # circular at import time: it extends DC3GANModel
-
             dc3_gan_cifar.check_options(self)
             for k in ("beta1", "beta2", "beta3"):
                 if getattr(self, k) < 0:
@@ -135,15 +95,11 @@ class DC3GAN(GANMethod, Method):
 
     def resolve_spec(self, X: Any, n_clusters: int) -> GANSpec:
         if self.config.variant == "cifar10":
-            from clusterbench.methods import dc3_gan_cifar  # circular at import time (see Config)
-
             return dc3_gan_cifar.resolve_spec(self.config, X, n_clusters, _unit_range(X))
         return super().resolve_spec(X, n_clusters)
 
     def make_model(self, device: torch.device, spec: GANSpec) -> DC3GANModel:
         if self.config.variant == "cifar10":
-            from clusterbench.methods import dc3_gan_cifar  # circular at import time (see Config)
-
             return dc3_gan_cifar.DC3CIFARModel(device, spec, self.config)
         return DC3GANModel(device, spec, self.config)
 

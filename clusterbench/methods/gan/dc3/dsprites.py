@@ -46,15 +46,15 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from clusterbench.methods.gan.infogan_cr import DSpritesGANConfig, DSpritesGANMethod, DSpritesGANModel
 from clusterbench.methods.gan.mmd import mmd_rbf
-from clusterbench.methods.infogan_cr import DSpritesGANConfig, DSpritesGANMethod, DSpritesGANModel
 
 _bce = nn.functional.binary_cross_entropy_with_logits
 
 
 @dataclass
 class DC3DSpritesConfig(DSpritesGANConfig):
-    """DC3-GAN on dSprites: :class:`~clusterbench.methods.infogan_cr.DSpritesGANConfig` (DC3
+    """DC3-GAN on dSprites: :class:`~clusterbench.methods.gan.infogan_cr.DSpritesGANConfig` (DC3
     Appendix A.2: lr_g 1e-3, lr_d 2e-3, 28 epochs; InfoGAN-CR: batch 64, beta1 0.5, info weight
     0.05) plus the double cycle's weights: beta_mmd = β1 = 0.1 and beta_n = β2 = 0.1 (DC3 Section 3
     "Implementation details"), ae_weight 1 (Eq. 7's unit weight of L_AE; our reading, the paper
