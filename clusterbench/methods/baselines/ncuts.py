@@ -23,6 +23,9 @@ form, self-tuning affinities of Zelnik-Manor & Perona 2004):
 Memory is O(N k + N d): 70,000 images take well under 1 GB; Reuters' 685,071 documents need the
 graph (~165 MB) plus the reduced data (and the approximate search's index, O(N (d + k))).
 Timings of each phase are returned in ``extras``.
+
+Length: one algorithm in five phases, each with its scale-out path (chunked exact and two
+approximate k-NN searches); a quarter of the file is this recipe.
 """
 
 from __future__ import annotations

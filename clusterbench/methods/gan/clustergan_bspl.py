@@ -99,6 +99,10 @@ three is kept as an option.
 Ablations of Fig. 2 (options): ``gan = false`` (BSPL+Lcons: no G, no D), ``self_paced = "off"``
 (GAN+Lcons: no entropy loss; ``"all"`` keeps it with every ν = 1), ``consistency = false``
 (GAN+BSPL), ``self_paced = "spl"`` (GAN+SPL+Lcons: γ = 0, Eq. 4).
+
+Length: with no public code, this docstring is the method's specification and the record of its
+CPU measurements (a fifth of the file); the code is one model and one method (networks in
+:mod:`clusterbench.nn.triple_gan`, the self-paced weights in :mod:`clusterbench.methods.gan.bspl`).
 """
 
 from __future__ import annotations

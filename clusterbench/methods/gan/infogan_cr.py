@@ -37,11 +37,15 @@ run's ``model.pt`` is reloaded by :func:`load_model` (ModelCentrality pools,
 Data: the methods declare ``out_of_core``, so the runner hands X over as a
 :class:`~clusterbench.data.hdf5.StoredArray` (dSprites is stored as uint8: 3 GB on disk, where a
 float32 copy would take 12 GB of RAM and of GPU memory): the loop reads and decodes one batch at a
-time, ``fit`` checks the value range block by block (``training._unit_range``), never
+time, ``fit`` checks the value range block by block (``training.data._unit_range``), never
 ``np.asarray(X)``, and the disentanglement scores read only the rows they sample.
 
 :class:`DSpritesGANConfig`, :class:`DSpritesGANModel` and :class:`DSpritesGANMethod` are the parts
 that InfoGAN-CR shares with DC3-GAN's dSprites variant (:mod:`clusterbench.methods.gan.dc3.dsprites`).
+
+Length: that shared dSprites GAN base (config, model, method glue) lives here with InfoGAN-CR and
+:func:`load_model`, the loader of both methods' ``model.pt``; its networks are in
+:mod:`clusterbench.nn.dsprites`.
 """
 
 from __future__ import annotations
