@@ -1,5 +1,5 @@
 """Generator iterations per second of the GAN methods (issue 10, "Performance"): clusterbench's
-loop (``Method.fit`` -> ``training.train``: seeded batching, ``DeepModel.optimizing``, the M-critic
+loop (``Method.fit`` -> ``training.loop.train``: seeded batching, ``DeepModel.optimizing``, the M-critic
 schedule, loss bookkeeping, NaN check, history) against a bare PyTorch loop with the same networks
 and optimisers (built by the method's ``make_model``), the same batch size and M = 5 critic steps
 per generator step, the same loss functions, and hand-written zero_grad/backward/step.

@@ -1,6 +1,6 @@
 """Training-loop overhead and epoch times (Dual-AAE paper Table III).
 
-Default mode: one Dual-AAE epoch through clusterbench's loop (``training.train``: seeded shuffle,
+Default mode: one Dual-AAE epoch through clusterbench's loop (``training.loop.train``: seeded shuffle,
 batching, loss bookkeeping, NaN check, history) against a bare PyTorch loop that runs the same
 networks, the same ``training_step`` and the same batches on the same data. Prints both times and
 their ratio (target <= 1.10). Repeats alternate the order and the minimum of each is compared.

@@ -1,4 +1,4 @@
-"""DC3-GAN's CIFAR-10 variant (``--set variant=cifar10``, methods/dc3_gan_cifar.py): the Table 12
+"""DC3-GAN's CIFAR-10 variant (``--set variant=cifar10``, methods/gan/dc3/cifar.py): the Table 12
 SN-ResNet G/D and the frozen SimCLR encoder trained through the single loop, its option and
 encoder errors, the CIFAR-10 test split, and DC3 Tables 6-7 filled by the printed command
 (SimCLR pre-trained on tiny data through ``clusterbench simclr``, FID with a random-weight

@@ -59,3 +59,14 @@ def test_old_method_ref_of_a_queued_job_still_resolves():
                       ("dc3-gan", "clusterbench.methods.dc3_gan:DC3GAN")):
         spec = RunSpec(method=name, config={}, dataset="digits", dataset_checksum="x", seed=0, method_ref=old)
         assert resolve_method(spec) is get_method(name)
+
+
+def test_every_moved_module_maps_to_an_existing_one():
+    import importlib.util
+
+    from clusterbench.plugins import BUILTIN_METHODS, MOVED_MODULES
+
+    for old, new in MOVED_MODULES.items():
+        assert importlib.util.find_spec(new) is not None, new
+        assert importlib.util.find_spec(old) is None or old == "clusterbench.methods.baselines", old  # now a package
+    assert {ref.partition(":")[0] for ref in BUILTIN_METHODS.values()} <= set(MOVED_MODULES.values())

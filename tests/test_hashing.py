@@ -175,3 +175,11 @@ def test_kmeans_hashing_codewords_preserve_the_hamming_affinity():
     kmh = evaluate_retrieval(X, y, HASHERS["kmh"](16), seed=0, n_query=500).metrics["map"]
     pcah = evaluate_retrieval(X, y, HASHERS["pcah"](16), seed=0, n_query=500).metrics["map"]
     assert kmh > pcah + 0.03, (kmh, pcah)
+
+
+def test_builtin_hasher_ids_name_the_hashers():
+    """The report reads the hasher ids from ``plugins.BUILTIN_HASHERS`` (it must not import
+    methods/): that list names exactly the classes of ``HASHERS``."""
+    from clusterbench.plugins import BUILTIN_HASHERS
+
+    assert BUILTIN_HASHERS == {k: f"{c.__module__}:{c.__qualname__}" for k, c in HASHERS.items()}

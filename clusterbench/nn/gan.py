@@ -93,7 +93,7 @@ def _conv5_sizes(h: int, w: int) -> list[tuple[int, int]]:
 class GANSpec:
     """Resolved networks: family, sample shape, K, d_n, output activation, and how they were chosen.
 
-    ``style_dim`` / ``noise_dim`` / ``is_image`` make it usable by ``nets.generation_artifacts``
+    ``style_dim`` / ``noise_dim`` / ``is_image`` make it usable by ``training.artifacts.generation_artifacts``
     (no style code; the noise code is z_n).
     """
 

@@ -13,9 +13,6 @@
   e.g. COIL-100's 100) one row per cluster is unreadable, so: an overview with one sample per
   cluster on a near-square grid (10 x 10 for K = 100), the per-cluster rows in pages of
   :data:`PAGE_ROWS` clusters, and traversals of the first :data:`PAGE_ROWS` clusters.
-
-``clusterbench.nn.dual_aae`` re-exports :func:`generation_artifacts`, :func:`save_png` and
-``_tile`` (= :func:`tile_images`) for code that imported them from there.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ import torch
 
 from clusterbench.fsutil import atomic_path
 
-if TYPE_CHECKING:  # only for the annotation; nets imports this module
+if TYPE_CHECKING:  # only for the annotation
     from clusterbench.nn.dual_aae import ArchSpec
 
 PAD = 1  # white gutter between tiles, pixels

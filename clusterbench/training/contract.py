@@ -173,7 +173,7 @@ def _plain_state(m: nn.Module) -> dict[str, torch.Tensor]:
 class DeepConfig:
     """Options every deep method shares (subclass Configs override the defaults they cite).
 
-    arch: "auto" (from the sample shape), "conv", "mlp-hhar", "mlp-stl", "mlp" (see nets.py).
+    arch: "auto" (from the sample shape), "conv", "mlp-hhar", "mlp-stl", "mlp" (see nn/dual_aae.py).
     style_dim / noise_dim: sizes of h and z (None: the architecture's Appendix-A values).
     epochs, batch_size, pretrain_epochs: see each method. checkpoint_every: epochs between
     checkpoints in the workdir. monitor_every: epochs between ACC/NMI evaluations (0: never).
@@ -218,14 +218,14 @@ class DeepConfig:
 
     @classmethod
     def known_archs(cls) -> tuple[str, ...] | None:
-        """The ``arch`` values this config's method resolves (None: ``nets.ARCHS``, the families of
-        ``nets.resolve_arch``); a method family with its own networks (the GANs) names its own."""
+        """The ``arch`` values this config's method resolves (None: ``nn.dual_aae.ARCHS``, the families of
+        ``nn.dual_aae.resolve_arch``); a method family with its own networks (the GANs) names its own."""
         return None
 
     def __post_init__(self) -> None:
-        """What the loop, ``nets.resolve_arch`` and the evaluators would reject, refused when the
+        """What the loop, ``nn.dual_aae.resolve_arch`` and the evaluators would reject, refused when the
         config is made (plan time); subclasses with their own ``__post_init__`` call this one."""
-        from clusterbench.nn.dual_aae import ARCHS  # nets imports torch; this module already has
+        from clusterbench.nn.dual_aae import ARCHS  # imported on first use (kept lazy by the split of methods/training.py)
 
         requested({"evaluate": self.evaluate, "count_modes": self.count_modes})
         if self.fid_network not in FID_NETWORK_OPTIONS:

@@ -26,7 +26,7 @@ class DeepMethod:
 
     Subclasses define ``make_model(device, spec) -> DeepModel``; they may override
     ``resolve_spec`` (another architecture family), ``loop_length`` (training length counted in
-    steps) and ``generation_options`` (keyword arguments of ``nets.generation_artifacts``).
+    steps) and ``generation_options`` (keyword arguments of ``training.artifacts.generation_artifacts``).
     """
 
     name: str = ""
@@ -40,8 +40,8 @@ class DeepMethod:
         raise NotImplementedError
 
     def resolve_spec(self, X: Any, n_clusters: int) -> Any:
-        """The architecture for data ``X`` (default: ``nets.resolve_arch`` from the config)."""
-        from clusterbench.nn.dual_aae import resolve_arch  # as ARCHS above: nets is imported on first use
+        """The architecture for data ``X`` (default: ``nn.dual_aae.resolve_arch`` from the config)."""
+        from clusterbench.nn.dual_aae import resolve_arch  # imported on first use, as DeepConfig does (contract.py)
 
         cfg = self.config
         return resolve_arch(tuple(X.shape[1:]), int(n_clusters), arch=cfg.arch, style_dim=cfg.style_dim,
@@ -52,7 +52,7 @@ class DeepMethod:
         return self.config.epochs, None
 
     def generation_options(self) -> dict[str, Any]:
-        """Extra keyword arguments of ``nets.generation_artifacts`` (priors' scale, traversal span)."""
+        """Extra keyword arguments of ``training.artifacts.generation_artifacts`` (priors' scale, traversal span)."""
         return {}
 
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu",

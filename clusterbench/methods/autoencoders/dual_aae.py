@@ -244,7 +244,7 @@ class DualAAE(DeepMethod, Method):
 
     @dataclass
     class Config(AEConfig):
-        """Defaults: lam1 = 0.1, lam2 = 0.5 (§IV-A); architecture per Appendix A (nets.py);
+        """Defaults: lam1 = 0.1, lam2 = 0.5 (§IV-A); architecture per Appendix A (nn/dual_aae.py);
         epochs 300, batch 100, learning rates: the authors' code (paper silent); pre-training and
         cluster initialisation: see AEConfig; critic_clip 0.01 (WGAN [29]; code: none); critic_gp 0
         (no gradient penalty; an option, see the module docstring)."""

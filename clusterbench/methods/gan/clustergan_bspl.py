@@ -25,7 +25,7 @@ Per batch (Algorithm 1), all steps through ``DeepModel.optimizing``:
 3. ν: with C fixed, per-sample losses l_i of the batch, groups = the current assignment of each
    sample = argmax over the c blocks of the block mean of C(x) (the block its code is nearest to,
    recomputed from the clusterer's outputs at every iteration *(ours: the paper says "clusters",
-   not how they are obtained during training)*), ν = Theorem 1 (``methods/bspl.py``) with λν(t),
+   not how they are obtained during training)*), ν = Theorem 1 (``methods/gan/bspl.py``) with λν(t),
    γ from the pace schedule calibrated on the first batch (≈ 1% of it selected; all samples from
    3/4 of the epochs on);
 4. C: BCE(D(C(x), x), 0) (non-saturating form of min log D(C(x), x)) + ``lam_ent`` · mean_i ν_i l_i

@@ -23,7 +23,7 @@ counted from the G optimizer's own step count, so a resumed run continues the sc
 Defaults (InfoGAN-CR's ``InfoGAN-CR_dSprites/config.py``, which DC3 §3.2 says it follows; DC3
 Appendix: G lr 1e-3, D and E lr 2e-3, 28 epochs): batch 64, Adam beta1 0.5, info weight 0.05 for
 G and D, CR weight 2.0 switched on after 288,000 G steps (of 28 × 11,520 = 322,560), gap 0 (no
-progressive gap). Choices of ours: the CR discriminator's architecture (see nets_dsprites) and
+progressive gap). Choices of ours: the CR discriminator's architecture (see nn/dsprites.py) and
 Adam beta2 0.999 (TensorFlow's default, which the reference code leaves unset).
 
 Capabilities: ``generative`` (``MethodOutput.generator``), ``clusters = False`` (continuous

@@ -42,7 +42,7 @@ class GANConfig(DeepConfig):
         step; the generator step reuses the last, as Algorithm 1). None: ``epochs`` decides.
     epochs: a cap in epochs (None: as many as ``iterations`` needs); training stops at whichever
         comes first, and at least one of them must be set.
-    arch: "auto", "conv4", "conv5", "mlp" (gan/nets.py). latent_dim: d_n (None: the method's
+    arch: "auto", "conv4", "conv5", "mlp" (nn/gan.py). latent_dim: d_n (None: the method's
         table by sample shape, nearest known shape otherwise).
     weight_decay: L2 weight decay on G's weights (0: none).
     traversal_dims: z_n dimensions traversed in the PNG artifacts (Fig. 4), the first ones.
