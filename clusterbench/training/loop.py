@@ -1,4 +1,6 @@
-"""THE training loop of every deep method.
+"""THE training loop of every deep method (:func:`train`; the parts it calls live beside it in
+``clusterbench.training``: ``contract``, ``data``, ``checkpoints``, ``progress``; see the package
+docstring).
 
 A deep method supplies a :class:`DeepModel` (its ``nn.Module``s, one optimizer per loss group, a
 ``training_step`` that does its own backward/step calls — manual optimisation, as GANs need —
