@@ -57,6 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from clusterbench import step_probe
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.evaluate import EVAL_OPTION_KEYS, FID_NETWORK_OPTIONS, requested
 from clusterbench.fsutil import atomic_path
@@ -556,6 +557,9 @@ def train(
         if cuda and options.compile:
             for m in model.nets.values():
                 m.compile()
+        probe = step_probe.current()
+        if probe is not None:  # benchmarks and tests watch the steps (clusterbench.step_probe)
+            probe.model_built(model, options, dev)
         data = _Data(X, dev, channels_last)
 
         # 2. resume from the workdir's checkpoint when there is one
@@ -667,11 +671,12 @@ def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, 
     if limit is not None:
         batches = batches[: max(int(limit), 0)]
     for step, idx in enumerate(batches):
-        losses = step_fn(data.batch(idx), step)
-        for k, v in losses.items():
-            v = v.detach().float() if isinstance(v, torch.Tensor) else float(v)
-            sums[k] = sums[k] + v if k in sums else v
-            counts[k] = counts.get(k, 0) + 1
+        with step_probe.step_scope(phase):
+            losses = step_fn(data.batch(idx), step)
+            for k, v in losses.items():
+                v = v.detach().float() if isinstance(v, torch.Tensor) else float(v)
+                sums[k] = sums[k] + v if k in sums else v
+                counts[k] = counts.get(k, 0) + 1
     if cuda:
         torch.cuda.synchronize()
     row: dict[str, Any] = {"phase": phase, "epoch": epoch}
