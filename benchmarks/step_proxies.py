@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import sys
 import tempfile
@@ -104,16 +103,16 @@ def _simclr_checkpoint(directory: Path) -> Path:
 
 def emulate_cuda(model: Any, options: Any, device: torch.device) -> None:
     """Apply the settings the loop uses on CUDA to a model built on the CPU, so that the counted
-    operators are those of a CUDA run: the loop's own ``cuda_settings`` when it has one, else
-    d707f52's (bf16 autocast with ``amp``; the optimizers' CUDA default, foreach)."""
-    from clusterbench.methods import training
-
-    hook = getattr(training, "device_settings", None)
-    if hook is not None:
-        hook(model, options, "cuda", emulate=True)
-        return
+    operators are those of a CUDA run: bf16 autocast with ``amp``; ``device_settings`` (fused
+    optimizers) where the code has it; else the optimizers' CUDA default, foreach."""
     if options.amp:
         model.autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    try:
+        from clusterbench.device_settings import device_settings
+    except ImportError:  # d707f52: no device settings yet
+        device_settings = None
+    if device_settings is not None:
+        device_settings(model, options, "cuda", emulate=True)
     for o in model.optims.values():
         for g in o.param_groups:
             if g.get("foreach") is None and not g.get("fused"):
@@ -261,8 +260,8 @@ def with_estimates(row: dict[str, Any]) -> dict[str, Any]:
 
 def markdown(rows: list[dict[str, Any]], title: str = "") -> str:
     lines = [f"### {title}" if title else "",
-             "| method | data (shape, batch) | phase | kernels/step | kernels/iter | GFLOP/iter | syncs/step | "
-             "est. H100 ms/iter | paper steps | est. paper-length min (eager) | est. min (captured) |",
+             ("| method | data (shape, batch) | phase | kernels/step | kernels/iter | GFLOP/iter | syncs/step | "
+              "est. H100 ms/iter | paper steps | est. paper-length min (eager) | est. min (captured) |"),
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "error" in r:

@@ -160,9 +160,11 @@ class SyncWatch:
         self._modes = [_Function(self), _Dispatch(self)]
         for m in self._modes:
             m.__enter__()
+        self._token = _WATCH.set(self)
         return self
 
     def __exit__(self, *exc) -> None:
+        _WATCH.reset(self._token)
         for m in reversed(self._modes):
             m.__exit__(*exc)
         for h in self._hooks:
@@ -265,6 +267,7 @@ class StepProbe:
 
 
 _CURRENT: ContextVar[StepProbe | None] = ContextVar("clusterbench_step_probe", default=None)
+_WATCH: ContextVar["SyncWatch | None"] = ContextVar("clusterbench_sync_watch", default=None)
 
 
 @contextlib.contextmanager
@@ -275,6 +278,22 @@ def probing(probe: StepProbe) -> Iterator[StepProbe]:
         yield probe
     finally:
         _CURRENT.reset(token)
+
+
+@contextlib.contextmanager
+def host_side() -> Iterator[None]:
+    """Mark work a step does on host tensors by design (e.g. a permutation drawn by the host's
+    generator, a CPU tensor on CUDA too): a watch does not count it as a sync. On the CPU the watch
+    cannot tell host tensors from device ones, hence this mark; keep what it wraps tiny."""
+    watch = _WATCH.get()
+    if watch is None:
+        yield
+        return
+    prev, watch.exempt = watch.exempt, True
+    try:
+        yield
+    finally:
+        watch.exempt = prev
 
 
 def current() -> StepProbe | None:
@@ -288,4 +307,4 @@ def step_scope(phase: str) -> contextlib.AbstractContextManager:
 
 
 __all__ = ["HOST_METHODS", "SYNC_OPS", "HostSyncError", "ProbeDone", "StepProbe", "StepRecord", "SyncWatch",
-           "current", "probing", "step_scope"]
+           "current", "host_side", "probing", "step_scope"]

@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from clusterbench import step_probe
+from clusterbench.device_settings import device_settings
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.evaluate import EVAL_OPTION_KEYS, FID_NETWORK_OPTIONS, requested
 from clusterbench.fsutil import atomic_path
@@ -325,37 +326,54 @@ class _Data:
         self.device = device
         self.channels_last = channels_last
 
-    def batch(self, idx: np.ndarray) -> torch.Tensor:
+    def batch(self, idx: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The rows ``idx``: host indices (numpy) for CSR/stored data, indices on the device (a
+        slice of :meth:`on_device`) for dense data -- no host work, no copy, no sync."""
         if self.sparse:
             x = torch.from_numpy(self.X[idx].toarray()).to(self.device, non_blocking=True)
         elif self.stored is not None:
             x = torch.from_numpy(self.stored[idx]).to(self.device, non_blocking=True)
         else:
-            x = self.dense[torch.from_numpy(idx).to(self.device)]
+            if not isinstance(idx, torch.Tensor):
+                idx = torch.from_numpy(np.asarray(idx)).to(self.device)
+            x = self.dense.index_select(0, idx)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def on_device(self, batches: list[np.ndarray]) -> list[np.ndarray] | list[torch.Tensor]:
+        """An epoch's batch indices where :meth:`batch` reads them: for dense data, ONE copy of the
+        whole permutation to the device per epoch (pinned, asynchronous on CUDA) and the batches
+        as slices of it; host indices for CSR/stored data (their rows are gathered on the host)."""
+        if self.dense is None or not batches:
+            return batches
+        flat = torch.from_numpy(np.concatenate(batches))
+        if self.device.type == "cuda":
+            flat = flat.pin_memory()
+        flat = flat.to(self.device, non_blocking=True)
+        return list(flat.split([len(b) for b in batches]))
+
     def in_order(self, batch_size: int) -> Iterator[torch.Tensor]:
-        for i in range(0, self.n, batch_size):
-            yield self.batch(np.arange(i, min(i + batch_size, self.n)))
+        idx = self.on_device([np.arange(i, min(i + batch_size, self.n)) for i in range(0, self.n, batch_size)])
+        for i in idx:
+            yield self.batch(i)
 
 
 def predict_all(model: DeepModel, data: _Data, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Posterior (N x K, float64, rows renormalised) and embedding of all samples, in eval mode."""
     model.train_mode(False)
     probas, embs = [], []
-    with torch.no_grad():
+    with torch.no_grad():  # accumulated on the device, copied to the host once
         for x in data.in_order(max(batch_size, 256)):
             with model.autocast():
                 p, e = model.predict(x)
-            probas.append(p.float().cpu())
+            probas.append(p.float())
             if e is not None:
-                embs.append(e.float().cpu())
+                embs.append(e.float())
     model.train_mode(True)
-    proba = torch.cat(probas).double().numpy()
+    proba = torch.cat(probas).cpu().double().numpy()
     proba = proba / proba.sum(axis=1, keepdims=True)
-    emb = torch.cat(embs).numpy() if embs else None
+    emb = torch.cat(embs).cpu().numpy() if embs else None
     return proba, emb
 
 
@@ -557,6 +575,7 @@ def train(
         if cuda and options.compile:
             for m in model.nets.values():
                 m.compile()
+        device_settings(model, options, dev.type)  # fused optimizers on CUDA (clusterbench.device_settings)
         probe = step_probe.current()
         if probe is not None:  # benchmarks and tests watch the steps (clusterbench.step_probe)
             probe.model_built(model, options, dev)
@@ -670,6 +689,7 @@ def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, 
     batches = batch_indices(data.n, options.batch_size, seed=seed, epoch=global_epoch, drop_last=options.drop_last)
     if limit is not None:
         batches = batches[: max(int(limit), 0)]
+    batches = data.on_device(batches)  # one host -> device copy per epoch, none per step
     for step, idx in enumerate(batches):
         with step_probe.step_scope(phase):
             losses = step_fn(data.batch(idx), step)
