@@ -282,13 +282,13 @@ def markdown(rows: list[dict[str, Any]], title: str = "") -> str:
         lines.append("")
         lines.append("Syncs seen: " + "; ".join(reasons) + ".")
     a = ASSUMPTIONS
-    lines += ["", f"Estimates (no GPU measured these): eager = kernels x {a['launch_us'][0]:g}-{a['launch_us'][1]:g} us "
+    lines += ["", (f"Estimates (no GPU measured these): eager = kernels x {a['launch_us'][0]:g}-{a['launch_us'][1]:g} us "
               f"launch against GFLOP / {a['tflops'][0]:g}-{a['tflops'][1]:g} TFLOP/s TF32, the larger of the two when "
               f"a step has no host sync, their sum + {a['sync_us']:g} us per sync otherwise; captured = one CUDA graph "
               f"per step at {a['graph_launch_us']:g} us per kernel, no syncs. An iteration is M critic steps + one "
               "generator step for the WGAN-GP methods (kernels/iter = kernels/step x M, averaged over M steps that "
               "hold one generator step), one step otherwise. Paper-length minutes count training steps only "
-              "(no monitor, checkpoints or final prediction)."]
+              "(no monitor, checkpoints or final prediction).")]
     return "\n".join(lines)
 
 
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             row = with_estimates(measure(case, emulate=args.emulate, settings=settings))
-        except Exception as exc:  # a benchmark row, not a crash of the whole table
+        except Exception as exc:  # noqa: BLE001 -- a benchmark row, not a crash of the whole table
             row = {"case": case.label, "data": case.data, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
         print(json.dumps(row), file=sys.stderr, flush=True)
         rows.append(row)

@@ -33,12 +33,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import torch
 from torch.overrides import TorchFunctionMode
-from torch.utils.flop_counter import flop_registry
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 aten = torch.ops.aten
 #: FLOPs of matmul/conv operators (forward and backward): torch.utils.flop_counter's table, used
@@ -79,7 +79,7 @@ def _is_bool_index(args: tuple) -> bool:
 
 
 class _Dispatch(TorchDispatchMode):
-    def __init__(self, watch: "SyncWatch") -> None:
+    def __init__(self, watch: SyncWatch) -> None:
         super().__init__()
         self.watch = watch
 
@@ -105,7 +105,7 @@ class _Dispatch(TorchDispatchMode):
 
 
 class _Function(TorchFunctionMode):
-    def __init__(self, watch: "SyncWatch") -> None:
+    def __init__(self, watch: SyncWatch) -> None:
         super().__init__()
         self.watch = watch
 
@@ -153,8 +153,11 @@ class SyncWatch:
     def _post(self, opt, args, kwargs) -> None:
         self.exempt = False
 
-    def __enter__(self) -> "SyncWatch":
-        from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+    def __enter__(self) -> Self:
+        from torch.optim.optimizer import (
+            register_optimizer_step_post_hook,
+            register_optimizer_step_pre_hook,
+        )
 
         self._hooks = [register_optimizer_step_pre_hook(self._pre), register_optimizer_step_post_hook(self._post)]
         self._modes = [_Function(self), _Dispatch(self)]
@@ -267,7 +270,7 @@ class StepProbe:
 
 
 _CURRENT: ContextVar[StepProbe | None] = ContextVar("clusterbench_step_probe", default=None)
-_WATCH: ContextVar["SyncWatch | None"] = ContextVar("clusterbench_sync_watch", default=None)
+_WATCH: ContextVar[SyncWatch | None] = ContextVar("clusterbench_sync_watch", default=None)
 
 
 @contextlib.contextmanager

@@ -12,11 +12,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from method_data import SHAPES, accepts, tiny_data
 
 from clusterbench import step_probe
 from clusterbench.device_settings import device_settings
 from clusterbench.methods import METHODS, bspl, bspl_device, make_config
-from method_data import SHAPES, accepts, tiny_data
 
 torch.set_num_threads(1)
 DEEP = sorted(n for n, m in METHODS.items() if getattr(m, "deep", False))
