@@ -226,6 +226,9 @@ class StepProbe:
     def step(self, phase: str) -> Iterator[None]:
         i = self.seen.get(phase, 0)
         self.seen[phase] = i + 1
+        for other in self.windows:  # a new phase ends the timing window of the one before
+            if other != phase:
+                self.close_window(other)
         if phase not in self.phases or i < self.skip:
             yield
             return
