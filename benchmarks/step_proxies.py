@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a config value for every method whose config has the key (e.g. amp=false)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    torch.set_num_threads(1)  # counts do not depend on threads; a shared machine oversubscribes them
     settings = dict(kv.split("=", 1) for kv in args.set)
     want = {s.strip() for s in args.only.split(",") if s.strip()}
     rows = []
