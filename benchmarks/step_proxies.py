@@ -68,7 +68,7 @@ class Case:
 def cases() -> list[Case]:
     """Every deep method of METHODS at its paper's setting (new methods: MNIST-shaped, the
     defaults), plus the CIFAR-10 variant of DC3-GAN and SimCLR."""
-    from clusterbench.methods.dc3_gan_cifar import CIFAR10_SETTINGS
+    from clusterbench.methods.gan.dc3.cifar import CIFAR10_SETTINGS
 
     special = {"infogan-cr": "dsprites", "dc3-gan-dsprites": "dsprites"}
     out = []
@@ -92,7 +92,7 @@ def _random_data(shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
 def _simclr_checkpoint(directory: Path) -> Path:
     """A random-weight SimCLR ResNet-18 checkpoint (DC3-GAN CIFAR's frozen encoder; the weights do
     not change what a step costs)."""
-    from clusterbench.methods import simclr
+    from clusterbench.methods.pretrain import simclr
 
     path = directory / "random-simclr.pt"
     if not path.exists():
@@ -149,7 +149,7 @@ def measure(case: Case, *, emulate: str = "cuda", watch_steps: int | None = None
     tmp = Path(workdir or tempfile.mkdtemp(prefix="cb-proxy-"))
     overrides = dict(case.overrides)
     if case.method == "simclr":
-        from clusterbench.methods import simclr
+        from clusterbench.methods.pretrain import simclr
 
         cfg = simclr.SimCLRConfig(**(extra or {}))
         for k_, v in (settings or {}).items():

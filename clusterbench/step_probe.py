@@ -1,6 +1,6 @@
 """What one training step asks of an accelerator, measured on any device (issue 23).
 
-The single loop (``methods.training.train``) runs each step -- the batch taken from the data on
+The single loop (``clusterbench.training.loop.train``) runs each step -- the batch taken from the data on
 the device, the method's ``training_step``/``pretrain_step``, the loss bookkeeping -- inside
 :func:`step_scope`. When a :class:`StepProbe` is active (``with probing(probe): method.fit(...)``),
 it watches those steps:

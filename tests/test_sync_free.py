@@ -16,7 +16,8 @@ from method_data import SHAPES, accepts, tiny_data
 
 from clusterbench import step_probe
 from clusterbench.device_settings import device_settings
-from clusterbench.methods import METHODS, bspl, bspl_device, make_config
+from clusterbench.methods import METHODS, make_config
+from clusterbench.methods.gan import bspl, bspl_device
 
 torch.set_num_threads(1)
 DEEP = sorted(n for n, m in METHODS.items() if getattr(m, "deep", False))
@@ -57,7 +58,7 @@ def test_training_steps_never_sync_with_the_host(name, shape_id):
 
 
 def test_simclr_step_never_syncs():
-    from clusterbench.methods import simclr
+    from clusterbench.methods.pretrain import simclr
 
     X = tiny_data((3, 32, 32), 24)
     cfg = simclr.SimCLRConfig(epochs=1, batch_size=8, augment="batched", proj_hidden=16, proj_dim=8)
@@ -85,7 +86,7 @@ def test_the_watch_fails_on_each_kind_of_sync():
 def test_the_loop_steps_were_syncing_before_the_device_permutation(monkeypatch):
     """The watch sees the old per-step host -> device copy of the batch indices (the test above
     can fail): a loop that copies each batch's indices is caught."""
-    from clusterbench.methods import training
+    from clusterbench.training import data as training
 
     monkeypatch.setattr(training._Data, "on_device", lambda self, batches: batches)
     with pytest.raises(step_probe.HostSyncError, match="host -> device"):
