@@ -36,7 +36,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))          # step_proxies
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # this checkout's clusterbench
@@ -57,9 +57,9 @@ class CPURandom(TorchFunctionMode):
     """Every random draw made by the CPU generator and copied to its device, so that a step on
     the GPU and the same step on the CPU see the same numbers (the two generators differ)."""
 
-    FACTORIES = {torch.rand, torch.randn, torch.randint, torch.randperm, torch.normal}
-    LIKE = {torch.rand_like: torch.rand, torch.randn_like: torch.randn}
-    INPLACE = {"uniform_", "normal_", "bernoulli_", "random_", "exponential_", "geometric_", "log_normal_"}
+    FACTORIES: ClassVar[set] = {torch.rand, torch.randn, torch.randint, torch.randperm, torch.normal}
+    LIKE: ClassVar[dict] = {torch.rand_like: torch.rand, torch.randn_like: torch.randn}
+    INPLACE: ClassVar[set] = {"uniform_", "normal_", "bernoulli_", "random_", "exponential_", "geometric_", "log_normal_"}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
@@ -204,7 +204,7 @@ def dual_aae_run(device: str, minutes: float, *, quick: bool, mnist: Path | None
                                  count=False, timing=True)
     cfg = make_config(cls.Config, {"pretrain_epochs": 1, "epochs": 1, "save_samples": False, "monitor_every": 0})
     with step_probe.probing(probe), contextlib.suppress(step_probe.ProbeDone):
-        cls(cfg).fit(X, int(len(np.unique(y))), seed=0, device=device)
+        cls(cfg).fit(X, len(np.unique(y)), seed=0, device=device)
     sps = probe.steps_per_second("pretrain") or 1.0
     budget_s -= time.perf_counter() - t0
     total = paper.pretrain_epochs + paper.epochs
@@ -213,7 +213,7 @@ def dual_aae_run(device: str, minutes: float, *, quick: bool, mnist: Path | None
     scale = min(1.0, budget_s / max(cost_per_epoch * total, 1e-9))
     pre, ep = max(1, int(paper.pretrain_epochs * scale)), max(1, int(paper.epochs * scale))
     cfg = make_config(cls.Config, {"pretrain_epochs": pre, "epochs": ep, "save_samples": False})
-    k = int(len(np.unique(y)))
+    k = len(np.unique(y))
 
     def monitor(p):
         acc = _acc(y, p)

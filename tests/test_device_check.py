@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import device_check  # noqa: E402
+import device_check
 
 
 def test_quick_device_check_writes_its_report(tmp_path):
