@@ -64,7 +64,8 @@ class CPURandom(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
         name = getattr(func, "__name__", "")
-        if func in self.FACTORIES and "generator" not in kwargs:
+        if func in self.FACTORIES and kwargs.get("generator") is None:
+            kwargs.pop("generator", None)
             dev = kwargs.pop("device", None)
             out = func(*args, **kwargs)
             return out.to(dev) if dev is not None else out
