@@ -66,7 +66,8 @@ def test_iterations_set_the_training_length_and_are_in_the_history():
 
 def test_resume_mid_training_equals_uninterrupted(tmp_path):
     X = np.random.default_rng(1).random((40, 16), dtype=np.float32)
-    kw = {"epochs": None, "iterations": 4, "critic_iters": 3}  # 12 steps = 3 epochs (5, 5, 2)
+    kw = {"epochs": None, "iterations": 4, "critic_iters": 3,  # 12 steps = 3 epochs (5, 5, 2)
+          "monitor_every": 1}  # generator iterations: 1 -> every epoch (round(3 / 5) = 0 -> at least 1)
     full = _fit("dls", X, workdir=tmp_path / "full", **kw)
 
     class Stop(Exception):

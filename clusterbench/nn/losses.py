@@ -66,6 +66,6 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     n = z1.shape[0]
     sim = z @ z.T / temperature
     sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    target = torch.arange(2 * n, device=z.device).roll(n)  # view i's pair: i + n, then i - n
     return nn.functional.cross_entropy(sim, target)
 

@@ -56,20 +56,37 @@ class _Data:
         self.device = device
         self.channels_last = channels_last
 
-    def batch(self, idx: np.ndarray) -> torch.Tensor:
+    def batch(self, idx: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The rows ``idx``: host indices (numpy) for CSR/stored data, indices on the device (a
+        slice of :meth:`on_device`) for dense data -- no host work, no copy, no sync."""
         if self.sparse:
             x = torch.from_numpy(self.X[idx].toarray()).to(self.device, non_blocking=True)
         elif self.stored is not None:
             x = torch.from_numpy(self.stored[idx]).to(self.device, non_blocking=True)
         else:
-            x = self.dense[torch.from_numpy(idx).to(self.device)]
+            if not isinstance(idx, torch.Tensor):
+                idx = torch.from_numpy(np.asarray(idx)).to(self.device)
+            x = self.dense.index_select(0, idx)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def on_device(self, batches: list[np.ndarray]) -> list[np.ndarray] | list[torch.Tensor]:
+        """An epoch's batch indices where :meth:`batch` reads them: for dense data, ONE copy of the
+        whole permutation to the device per epoch (pinned, asynchronous on CUDA) and the batches
+        as slices of it; host indices for CSR/stored data (their rows are gathered on the host)."""
+        if self.dense is None or not batches:
+            return batches
+        flat = torch.from_numpy(np.concatenate(batches))
+        if self.device.type == "cuda":
+            flat = flat.pin_memory()
+        flat = flat.to(self.device, non_blocking=True)
+        return list(flat.split([len(b) for b in batches]))
+
     def in_order(self, batch_size: int) -> Iterator[torch.Tensor]:
-        for i in range(0, self.n, batch_size):
-            yield self.batch(np.arange(i, min(i + batch_size, self.n)))
+        idx = self.on_device([np.arange(i, min(i + batch_size, self.n)) for i in range(0, self.n, batch_size)])
+        for i in idx:
+            yield self.batch(i)
 
 
 def _unit_range(X: Any) -> bool:

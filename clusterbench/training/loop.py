@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from clusterbench import step_probe
+from clusterbench.device_settings import device_settings
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.runtime import seed_everything, torch_device
 from clusterbench.training.checkpoints import (
@@ -125,17 +127,17 @@ def predict_all(model: DeepModel, data: _Data, batch_size: int) -> tuple[np.ndar
     """Posterior (N x K, float64, rows renormalised) and embedding of all samples, in eval mode."""
     model.train_mode(False)
     probas, embs = [], []
-    with torch.no_grad():
+    with torch.no_grad():  # accumulated on the device, copied to the host once
         for x in data.in_order(max(batch_size, 256)):
             with model.autocast():
                 p, e = model.predict(x)
-            probas.append(p.float().cpu())
+            probas.append(p.float())
             if e is not None:
-                embs.append(e.float().cpu())
+                embs.append(e.float())
     model.train_mode(True)
-    proba = torch.cat(probas).double().numpy()
+    proba = torch.cat(probas).cpu().double().numpy()
     proba = proba / proba.sum(axis=1, keepdims=True)
-    emb = torch.cat(embs).numpy() if embs else None
+    emb = torch.cat(embs).cpu().numpy() if embs else None
     return proba, emb
 
 
@@ -202,6 +204,10 @@ def train(
         if cuda and options.compile:
             for m in model.nets.values():
                 m.compile()
+        device_settings(model, options, dev.type)  # fused optimizers on CUDA (clusterbench.device_settings)
+        probe = step_probe.current()
+        if probe is not None:  # benchmarks and tests watch the steps (clusterbench.step_probe)
+            probe.model_built(model, options, dev)
         data = _Data(X, dev, channels_last)
 
         # 2. resume from the workdir's checkpoint when there is one
@@ -312,12 +318,14 @@ def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, 
     batches = batch_indices(data.n, options.batch_size, seed=seed, epoch=global_epoch, drop_last=options.drop_last)
     if limit is not None:
         batches = batches[: max(int(limit), 0)]
+    batches = data.on_device(batches)  # one host -> device copy per epoch, none per step
     for step, idx in enumerate(batches):
-        losses = step_fn(data.batch(idx), step)
-        for k, v in losses.items():
-            v = v.detach().float() if isinstance(v, torch.Tensor) else float(v)
-            sums[k] = sums[k] + v if k in sums else v
-            counts[k] = counts.get(k, 0) + 1
+        with step_probe.step_scope(phase):
+            losses = step_fn(data.batch(idx), step)
+            for k, v in losses.items():
+                v = v.detach().float() if isinstance(v, torch.Tensor) else float(v)
+                sums[k] = sums[k] + v if k in sums else v
+                counts[k] = counts.get(k, 0) + 1
     if cuda:
         torch.cuda.synchronize()
     row: dict[str, Any] = {"phase": phase, "epoch": epoch}

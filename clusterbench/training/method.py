@@ -51,6 +51,11 @@ class DeepMethod:
         """(epochs, max_steps) of the train phase (``LoopOptions``); default: the config's epochs."""
         return self.config.epochs, None
 
+    def cadence(self, n_samples: int) -> tuple[int, int]:
+        """(checkpoint_every, monitor_every) in epochs for the loop; default: the config's values
+        (epochs). The GAN family counts them in generator iterations (``GANMethod.cadence``)."""
+        return self.config.checkpoint_every, self.config.monitor_every
+
     def generation_options(self) -> dict[str, Any]:
         """Extra keyword arguments of ``training.artifacts.generation_artifacts`` (priors' scale, traversal span)."""
         return {}
@@ -76,9 +81,10 @@ class DeepMethod:
                 raise ConfigError("save_samples=true needs matplotlib to write the PNG sample grids.",
                                   hint="pip install 'clusterbench[report]', or --set save_samples=false.")
         epochs, max_steps = self.loop_length(int(X.shape[0]))
+        checkpoint_every, monitor_every = self.cadence(int(X.shape[0]))
         options = LoopOptions(
             epochs=epochs, batch_size=cfg.batch_size, pretrain_epochs=cfg.pretrain_epochs,
-            checkpoint_every=cfg.checkpoint_every, monitor_every=cfg.monitor_every, amp=cfg.amp,
+            checkpoint_every=checkpoint_every, monitor_every=monitor_every, amp=cfg.amp,
             channels_last=cfg.channels_last, compile=cfg.compile, keep_checkpoint=bool(self.keep_checkpoints),
             max_steps=max_steps,
         )

@@ -25,7 +25,7 @@ Per batch (Algorithm 1), all steps through ``DeepModel.optimizing``:
 3. ν: with C fixed, per-sample losses l_i of the batch, groups = the current assignment of each
    sample = argmax over the c blocks of the block mean of C(x) (the block its code is nearest to,
    recomputed from the clusterer's outputs at every iteration *(ours: the paper says "clusters",
-   not how they are obtained during training)*), ν = Theorem 1 (``methods/gan/bspl.py``) with λν(t),
+   not how they are obtained during training)*), ν = Theorem 1 (``methods/gan/bspl.py``; computed on the device by ``methods/gan/bspl_device.py``) with λν(t),
    γ from the pace schedule calibrated on the first batch (≈ 1% of it selected; all samples from
    3/4 of the epochs on);
 4. C: BCE(D(C(x), x), 0) (non-saturating form of min log D(C(x), x)) + ``lam_ent`` · mean_i ν_i l_i
@@ -117,7 +117,7 @@ from torch import nn
 
 from clusterbench.errors import ConfigError
 from clusterbench.methods.base import Method
-from clusterbench.methods.gan.bspl import PaceSchedule
+from clusterbench.methods.gan.bspl_device import DevicePace
 from clusterbench.nn.triple_gan import (
     NET_FAMILIES,
     build_clusterer,
@@ -186,8 +186,8 @@ class ClusterGANBSPLModel(DeepModel):
             self.optims["g"] = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas, eps=1e-8)
             self.optims["d"] = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas, eps=1e-8)
         gamma_scale = {"bspl": cfg.gamma_scale, "spl": 0.0}.get(cfg.self_paced, 0.0)
-        self.pace = PaceSchedule(start_fraction=cfg.start_fraction, full_at=cfg.full_at, gamma_scale=gamma_scale,
-                                 calibrate_on=cfg.pace_calibration)
+        self.pace = DevicePace(start_fraction=cfg.start_fraction, full_at=cfg.full_at, gamma_scale=gamma_scale,
+                               calibrate_on=cfg.pace_calibration)
         self.n_samples = 0
         self.step_count = 0
         # block membership matrix m x c (float) for block means
@@ -285,7 +285,7 @@ class ClusterGANBSPLModel(DeepModel):
                 nu = self.self_paced_weights(l.detach(), z_hat.detach(), t)
                 ent = (nu * l).mean()
                 loss = loss + cfg.lam_ent * ent
-                out.update(ent=ent.detach(), ent_all=l.detach().mean(), selected=float((nu > 0).float().mean()))
+                out.update(ent=ent.detach(), ent_all=l.detach().mean(), selected=(nu > 0).float().mean())
             if cfg.mi > 0:
                 info = block_information(logits, self.member)
                 loss = loss + cfg.mi * info
@@ -303,11 +303,10 @@ class ClusterGANBSPLModel(DeepModel):
         """ν of the batch (B,) from its losses and current block assignments (Theorem 1)."""
         if self.cfg.self_paced == "all":
             return torch.ones_like(l)
-        groups = self.cluster_of(z_hat).argmax(1).cpu().numpy()
-        losses = l.double().cpu().numpy()
+        groups = self.cluster_of(z_hat).argmax(1)  # on the device (bspl_device): no host sync
         if not self.pace.ready:
-            self.pace.calibrate(losses, groups, self.c)
-        return torch.from_numpy(self.pace.weights(losses, groups, t, self.c)).to(l.device, l.dtype)
+            self.pace.calibrate(l, groups, self.c)
+        return self.pace.weights(l, groups, t, self.c).to(l.dtype)
 
     # outputs -------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -343,7 +342,7 @@ class ClusterGANBSPLModel(DeepModel):
         super().load_state_dict(state)
         b = state["bspl"]
         self.n_samples, self.step_count = int(b["n_samples"]), int(b["step_count"])
-        self.pace.load(b["pace"])
+        self.pace.load(b["pace"], self.device)
 
 
 # --- the method -----------------------------------------------------------------------------------

@@ -166,10 +166,16 @@ class DSpritesGANModel(DeepModel):
         return torch.rand(n, self.cfg.n_codes + self.cfg.n_noise, device=self.device) * 2 - 1
 
     def g_steps_done(self) -> int:
-        """Steps the G optimizer has taken (Adam's per-parameter count; 0 before the first)."""
+        """Steps the G optimizer has taken (0 before the first): a Python count, set from Adam's
+        per-parameter count when a checkpoint is loaded (that count may live on the device: reading
+        it in every step would make the host wait)."""
+        return getattr(self, "_g_steps", 0)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         p = next(iter(self.G.parameters()))
         st = self.optims["g"].state.get(p, {}).get("step")
-        return int(st) if st is not None else 0
+        self._g_steps = int(st) if st is not None else 0
 
     def info_loss(self, codes_pred: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """½ Σ_k (c_k − E_k)² averaged over the batch (Gaussian q with std 1, constant dropped)."""
@@ -285,6 +291,7 @@ class InfoGANCRModel(DSpritesGANModel):
             if cr_w > 0:
                 g_loss = g_loss + cr_w * nn.functional.cross_entropy(self.CR(self.G(za), self.G(zb)).float(), k)
             opt.backward(g_loss)
+        self._g_steps = self.g_steps_done() + 1
         out["g"] = g_loss.detach()
         out["cr_weight"] = cr_w
         return out

@@ -36,10 +36,21 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     shape = (real.shape[0],) + (1,) * (real.ndim - 1) if per_sample_eps else (1,) * real.ndim
     eps = torch.rand(shape, device=real.device, generator=generator, dtype=real.dtype)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    out = critic(x_hat)
+    out = eager(critic)(x_hat)  # differentiated twice: aot_autograd (torch.compile) has no double backward
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     norms = grad.flatten(1).float().norm(2, dim=1)
     return ((norms - 1.0) ** 2).mean()
+
+
+def eager(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``fn`` without compilation: the plain forward of a module compiled in place
+    (``module.compile()``, the loop's ``compile`` option) or wrapped (``torch.compile(module)``);
+    ``fn`` itself otherwise. The gradient penalty runs through it (issue 23: compiling crashed every
+    gradient-penalty method with "aot_autograd does not currently support double backward")."""
+    fn = getattr(fn, "_orig_mod", fn)
+    if isinstance(fn, torch.nn.Module) and getattr(fn, "_compiled_call_impl", None) is not None:
+        return fn._call_impl
+    return fn
 
 
 @dataclass
@@ -97,5 +108,5 @@ class CriticSchedule:
             int(state["generator_steps"])
 
 
-__all__ = ["CRITIC_ITERS", "GP_WEIGHT", "CriticLoss", "CriticSchedule", "critic_loss", "generator_loss",
+__all__ = ["CRITIC_ITERS", "GP_WEIGHT", "CriticLoss", "CriticSchedule", "critic_loss", "eager", "generator_loss",
            "gradient_penalty"]

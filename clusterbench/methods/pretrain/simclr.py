@@ -33,6 +33,9 @@ seeding, device, checkpoint/resume, final ``model.pt``) in a folder of the clust
 (``simclr-<hash>/model.pt``; ``simclr-<hash>.json`` beside it says what made it). A finished folder
 is reused. A user's own checkpoint is loaded with :func:`load_encoder` through the same
 ``weights_only`` path.
+
+Length: the batched GPU augmentation (the per-image torchvision pipeline's counterpart) lives here
+beside the one model it feeds; the rest is the cache of pre-trained encoders.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ import torch
 from torch import nn
 
 from clusterbench import paths
+from clusterbench.step_probe import host_side
 from clusterbench.data.registry import get_spec
 from clusterbench.errors import DataError
 from clusterbench.fsutil import write_json_atomic
@@ -154,7 +158,9 @@ def batched_augment(x: torch.Tensor, *, scale: tuple[float, float] = (0.08, 1.0)
     on = (torch.rand(n, device=dev) < jitter_p)[:, None, None, None]
     bri, con, sat, hue = jitter
     j = out
-    for op in torch.randperm(4).tolist():
+    with host_side():  # the order is drawn by the host's generator (a CPU tensor on CUDA too): no device sync
+        order = torch.randperm(4).tolist()
+    for op in order:
         if op == 0:
             f = torch.empty(n, 1, 1, 1, device=dev).uniform_(1 - bri, 1 + bri)
             j = (j * f).clamp(0, 1)
@@ -193,6 +199,7 @@ class SimCLRModel(DeepModel):
         self.total_steps = max(1, cfg.epochs * steps_per_epoch)
         # the step count travels with the weights (a resumed run continues the cosine schedule)
         self.head.register_buffer("steps_done", torch.zeros((), dtype=torch.int64, device=device))
+        self.t = 0  # the same count as a Python int: the step's schedule reads this one
         self.transform = augmentation()
 
     def views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,8 +210,12 @@ class SimCLRModel(DeepModel):
         b = torch.stack([self.transform(img) for img in x])
         return a, b
 
+    def load_weights(self, nets: dict[str, dict[str, torch.Tensor]]) -> None:
+        super().load_weights(nets)
+        self.t = int(self.head.steps_done)  # a resumed run continues the schedule (read once, not per step)
+
     def training_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
-        t = int(self.head.steps_done)
+        t = self.t
         lr = 0.5 * self.base_lr * (1 + math.cos(math.pi * min(t, self.total_steps) / self.total_steps))
         for g in self.optims["sgd"].param_groups:
             g["lr"] = lr
@@ -212,7 +223,8 @@ class SimCLRModel(DeepModel):
         with self.optimizing("sgd") as opt:
             loss = opt.backward(nt_xent(self.head(self.encoder(a)), self.head(self.encoder(b)),
                                         self.cfg.temperature))
-        self.head.steps_done += 1
+        self.head.steps_done += 1  # on the device (it travels with the weights), never read in a step
+        self.t += 1
         return {"nt_xent": loss.detach(), "lr": lr}
 
     @torch.no_grad()
