@@ -68,7 +68,11 @@ def report(
     if all_:
         if out is None:
             raise ConfigError("--all needs --out DIR.", hint="E.g. `clusterbench report --all --out report/`.")
-        rep = write_all(out, res)
+        from clusterbench.cli.steps import Steps
+        from clusterbench.report.build import n_steps
+
+        with Steps(n_steps(), "report --all") as steps:
+            rep = write_all(out, res, on_step=steps.done)
         typer.echo(f"Wrote {len(rep.tables)} tables (Markdown + LaTeX) and {len(rep.figures.made)} figures to {out}")
         for m in rep.figures.missing:
             typer.echo(f"Missing figure: {m}", err=True)

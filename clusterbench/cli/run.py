@@ -10,6 +10,7 @@ Pool workers and Slurm jobs report per run only (started / finished).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -22,6 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from clusterbench import paths
+from clusterbench.progress import hms
+from clusterbench.progress import sink as note_sink
 from clusterbench.errors import ConfigError
 
 err = Console(stderr=True)
@@ -100,6 +103,8 @@ def run(
         ex = SlurmExecutor(partition=partition, time=time_limit, gpus=gpus, cpus=cpus, mem=mem, wait=not no_wait)
 
     counts = {"ok": 0, "failed": 0}
+    # a bar on a terminal; plain lines in a log (the bar is never started there, so no frame leaks)
+    live = err.is_terminal
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=False,
@@ -108,6 +113,7 @@ def run(
     run_task = progress.add_task("", total=None, visible=False)
 
     planned: list = []  # the runs to execute, for the Ctrl-C message
+    started: dict[str, float] = {}  # run key -> time.time() it started
 
     def on_plan(g: GridResult) -> None:
         p = g.plan
@@ -118,36 +124,50 @@ def run(
         if p.retried:
             msg += f"; retrying {p.retried} failed run(s)"
         err.print(msg + ".", highlight=False)
-        if p.to_run:
+        if p.to_run and live:
             progress.update(grid_task, total=len(p.to_run), visible=True)
             progress.start()
 
     def on_start(spec) -> None:
-        if jobs == 1 and executor == "local":
+        started[spec.key] = time.time()
+        if jobs == 1 and executor == "local" and live:
             progress.reset(run_task, total=None, description=f"  {spec.label}", visible=True)
+        elif not quiet:
+            progress.console.print(f"started {spec.label} ({len(started)} of {len(planned)})", highlight=False,
+                                   soft_wrap=True)
 
     def on_epoch(spec, m: dict[str, float]) -> None:
         # one monitor call = one epoch of a deep method (the training loop calls it)
         progress.advance(run_task)
         progress.update(run_task, description=f"  {spec.label} · epoch acc {m.get('acc', float('nan')):.3f}")
 
+    def on_note(label: str, done: int, total: int, what: str) -> None:
+        # a step inside a run without epochs (k-means restarts): the run's bar on a terminal
+        progress.update(run_task, total=total, completed=done, description=f"  {label} · {what}")
+
     def on_done(res: dict[str, Any]) -> None:
         counts[res["status"]] = counts.get(res["status"], 0) + 1
         progress.advance(grid_task)
         tag = "[green]ok[/]" if res["status"] == "ok" else "[red]failed[/]"
         line = f"{tag} {res['method']} / {res['dataset']} / seed {res['seed']}"
+        t0 = next((started[k] for k in (res.get("key"),) if k in started), None)
+        if t0 is not None:
+            line += f" in {hms(time.time() - t0)}"
         if res["status"] == "ok":
             line += f"  acc={res['metrics'].get('acc', float('nan')):.3f} nmi={res['metrics'].get('nmi', float('nan')):.3f}"
         else:
             line += f"  {res['error']}"
         if res.get("warnings"):
             line += f"  ({res['warnings']} warning(s) recorded: `clusterbench runs --json`)"
-        progress.console.print(line, highlight=False)
+        if not live:
+            line += f"  [{sum(counts.values())}/{len(planned)} done, {hms(time.time() - t_grid)} elapsed]"
+        progress.console.print(line, highlight=False, soft_wrap=True)
 
     t_grid = time.time()
     try:
-        g = run_grid(request, home, executor=ex, force=force, on_plan=on_plan, on_start=on_start, on_done=on_done,
-                     on_epoch=on_epoch)
+        with note_sink(on_note) if live and jobs == 1 and executor == "local" else contextlib.nullcontext():
+            g = run_grid(request, home, executor=ex, force=force, on_plan=on_plan, on_start=on_start,
+                         on_done=on_done, on_epoch=on_epoch)
     except KeyboardInterrupt:
         progress.stop()
         kept = records_written_since(planned, home, t_grid)  # read back: exactly what is on disk
@@ -163,6 +183,9 @@ def run(
         progress.update(run_task, visible=False)
         progress.stop()
 
+    from clusterbench.cli.methods import catalog
+
+    catalog()  # the methods are imported now: describe them once for a fast `clusterbench methods`
     if not g.waited:
         err.print(
             f"Submitted {len(g.plan.to_run)} Slurm job(s) ({', '.join(ex.job_ids[:3])}{' ...' if len(ex.job_ids) > 3 else ''}); "

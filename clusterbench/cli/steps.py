@@ -1,0 +1,44 @@
+"""Progress of a command made of known steps (``report --all``: one step per table and figure
+family): a Rich bar on a terminal, one plain line per finished step when stderr is a log or a
+pipe (never a bar frame there), nothing with ``CLUSTERBENCH_QUIET=1``."""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from clusterbench.progress import hms, quiet
+
+
+class Steps:
+    """``with Steps(total, "report") as s: ... s.done("dual-aae Table I")``."""
+
+    def __init__(self, total: int, what: str, *, console: Console | None = None) -> None:
+        self.total, self.what, self.n = total, what, 0
+        self.console = console or Console(stderr=True)
+        self.live = self.console.is_terminal and not quiet()
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=self.console, transient=True) if self.live else None
+        self.task = self.bar.add_task(what, total=total) if self.bar else None
+        self.t0 = time.perf_counter()
+
+    def __enter__(self) -> "Steps":
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def done(self, label: str) -> None:
+        """One step finished."""
+        self.n += 1
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=f"{self.what}: {label}")
+        elif not quiet():
+            self.console.print(f"{self.what} {self.n}/{self.total}: {label} (elapsed {hms(time.perf_counter() - self.t0)})",
+                               highlight=False, soft_wrap=True, markup=False)
