@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -18,7 +17,9 @@ _STYLE = {"regressed": "bold red", "missing": "bold red", "improved": "yellow", 
 
 
 def _out() -> Console:
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    from clusterbench.cli.output import stdout_console
+
+    return stdout_console()
 
 
 def _f(x: float | None, fmt: str = ".4f") -> str:

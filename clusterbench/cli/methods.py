@@ -19,13 +19,12 @@ import dataclasses
 import hashlib
 import inspect
 import json
-import sys
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
+from clusterbench.cli.output import stdout_console
 from rich.table import Table
 
 from clusterbench.errors import UnknownNameError
@@ -148,7 +147,7 @@ def methods(
     Examples: `clusterbench methods`, `clusterbench methods dual-aae`.
     """
     cat = catalog()
-    out = Console() if sys.stdout.isatty() else Console(width=200)
+    out = stdout_console()
     if name is None:
         rows = [{"method": n, **{k: v for k, v in d.items() if k != "options"}, "tables": _tables_using(n)}
                 for n, d in cat.items()]

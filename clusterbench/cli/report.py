@@ -19,7 +19,7 @@ def _warn(lines: list[str]) -> None:
 
 def report(
     table: Annotated[Optional[str], typer.Option("--table", "-t", help="Table number (1, 'I', 'Table I'). Default: every table of the paper.")] = None,
-    paper: Annotated[str, typer.Option("--paper", "-p", help="dual-aae (default), dls, dc3, clustergan-bspl, or a table plug-in's paper id (see --list).")] = "dual-aae",
+    paper: Annotated[Optional[str], typer.Option("--paper", "-p", help="dual-aae (default), dls, dc3, clustergan-bspl, or a table plug-in's paper id (see --list; with --list: only that paper's tables).", show_default=False)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List every table with how many cells have measurements.")] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every table (md + tex) and the figures into the folder --out.")] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="md, latex, csv or json.")] = "md",
@@ -57,18 +57,20 @@ def report(
 
     if list_:
         typer.echo(f"Run records: {home}")
-        for pid, p in S.load_papers().items():
+        papers = S.load_papers() if paper is None else {paper: S.get_paper(paper)}
+        for pid, p in papers.items():
             for num, spec in p.tables.items():
                 t = fill_table(spec, res)
                 cmd = f"--paper {pid} --table {num}"
                 typer.echo(f"{spec.label:10s} {cmd:38s} {t.n_measured:3d}/{t.n_to_fill:<3d} cells measured  "
-                           f"{spec.caption[:60]}")
+                           f"{spec.caption}")  # whole: a log or a pager wraps it, a cut one misleads
         return
+    paper = paper or S.DEFAULT_PAPER
 
     if all_:
         if out is None:
             raise ConfigError("--all needs --out DIR.", hint="E.g. `clusterbench report --all --out report/`.")
-        from clusterbench.cli.steps import Steps
+        from clusterbench.cli.output import Steps
         from clusterbench.report.build import n_steps
 
         with Steps(n_steps(), "report --all") as steps:

@@ -23,7 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from clusterbench import paths
+from clusterbench.cli.output import stdout_console
 from clusterbench.progress import hms
+from clusterbench.progress import quiet as progress_quiet
 from clusterbench.progress import sink as note_sink
 from clusterbench.errors import ConfigError
 
@@ -32,9 +34,7 @@ err = Console(stderr=True)
 
 def _out() -> Console:
     """stdout console; wide when not a terminal (pipes, logs) so tables are not squeezed to 80."""
-    import sys
-
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    return stdout_console()
 
 
 def _fmt(mean: float | None, std: float | None) -> str:
@@ -80,6 +80,7 @@ def run(
 
     if quiet:
         os.environ["CLUSTERBENCH_QUIET"] = "1"  # read by the training loop, inherited by workers
+    quiet = progress_quiet()  # --quiet or CLUSTERBENCH_QUIET=1
     # lazy: the runner imports every method (torch) on first use; `clusterbench --help` must not
     from clusterbench.runner import GridRequest, GridResult, LocalExecutor, SlurmExecutor, run_grid
     from clusterbench.runner.executors import records_written_since

@@ -91,17 +91,19 @@ class KMeansConfig:
     """scikit-learn KMeans on the (flattened) input.
 
     n_init=20: DEC's k-means (``piiswrong/dec`` ``TMM.fit``, KMeans n_init=20), which the
-    Dual-AAE/VaDE tables' K-means rows follow. The DLS/DC3 tables' K-means rows (from
-    ClusterGAN/DualAE, "sklearn.cluster.KMeans package") used the sklearn default of the time,
-    n_init=10 (sklearn >= 1.4 defaults to n_init="auto" = 1 run for k-means++): set
-    ``--set n_init=10`` to mimic it. Other values are sklearn's defaults (k-means++ init, Lloyd,
+    Dual-AAE/VaDE tables' K-means rows follow. Every table's K-means fill command, the DLS/DC3
+    ones included, runs this default n_init=20, and the check below used it. The DLS/DC3
+    tables' K-means rows (from ClusterGAN/DualAE, "sklearn.cluster.KMeans package") probably
+    used the sklearn default of the time, n_init=10 (sklearn >= 1.4 defaults to n_init="auto" =
+    1 run for k-means++): ``--set n_init=10`` mimics it (such runs fill the same cells; each
+    record's config says which). Other values are sklearn's defaults (k-means++ init, Lloyd,
     max_iter 300, tol 1e-4); the papers are silent on them. Check on the 70k Fashion-MNIST
-    images (pixels / 255), seeds 0-2: Hungarian ACC 0.476, NMI 0.512 (purity 0.555), against the
-    DLS/DC3 tables' K-means row ACC 0.474, NMI 0.512.
+    images (pixels / 255), n_init=20, seeds 0-2: Hungarian ACC 0.476, NMI 0.512 (purity 0.555),
+    against the DLS/DC3 tables' K-means row ACC 0.474, NMI 0.512.
     """
 
     n_init: int = field(
-        default=20, metadata={"help": "k-means restarts, the best inertia kept (20: DEC's; DLS/DC3 rows used sklearn's old 10)"})
+        default=20, metadata={"help": "k-means restarts, the best inertia kept (20, DEC's, in every fill command; 10 mimics old sklearn)"})
     max_iter: int = field(default=300, metadata={"help": "Lloyd iterations per restart at most (sklearn default)"})
     tol: float = field(
         default=1e-4, metadata={"help": "stop a restart when the centres move less than this (relative; sklearn default)"})

@@ -1,6 +1,11 @@
-"""Progress of a command made of known steps (``report --all``: one step per table and figure
-family): a Rich bar on a terminal, one plain line per finished step when stderr is a log or a
-pipe (never a bar frame there), nothing with ``CLUSTERBENCH_QUIET=1``."""
+"""Console output shared by the commands.
+
+* :func:`stdout_console`: tables on stdout, as wide as the terminal, or :data:`PIPE_WIDTH`
+  columns when piped (a log or ``| less`` gets whole cells, never ones folded to 8 characters).
+* :class:`Steps`: progress of a command made of known steps (``report --all``: one step per
+  table and figure family): a Rich bar on a terminal, one plain line per finished step when
+  stderr is a log or a pipe (never a bar frame there), nothing with ``CLUSTERBENCH_QUIET=1``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clusterbench.progress import hms, quiet
+
+#: Width of tables printed to a pipe or a file (every listing: datasets, methods, runs, summary).
+PIPE_WIDTH = 200
+
+
+def stdout_console() -> Console:
+    """A stdout console: the terminal's width, or :data:`PIPE_WIDTH` when not a terminal."""
+    import sys
+
+    return Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
 
 
 class Steps:
