@@ -57,3 +57,25 @@ class Steps:
         elif not quiet():
             self.console.print(f"{self.what} {self.n}/{self.total}: {label} (elapsed {hms(time.perf_counter() - self.t0)})",
                                highlight=False, soft_wrap=True, markup=False)
+
+
+#: The cheapest cell of a paper table on real data (minutes on a laptop's CPU): (paper, table,
+#: method, data set), and where a Debian/Ubuntu machine already has its files
+#: (``apt install dataset-fashion-mnist``).
+FIRST_CELL = ("dls", "3", "kmeans", "fashion-mnist")
+FIRST_CELL_MIRROR = "/usr/share/datasets/fashion-mnist"
+
+
+def first_cell_hint(why: str) -> str:
+    """One paragraph pointing at :data:`FIRST_CELL`, with its table's own fill command."""
+    import clusterbench.report.spec as S
+    from clusterbench.report.render import fill_command
+
+    paper, table, method, dataset = FIRST_CELL
+    spec = S.get_table(paper, table)
+    cell = next(c for c in spec.iter_cells() if c.method == method and c.dataset == dataset and not c.reported)
+    return (f"{why} The cheapest cell on real data is {method} on {dataset} ({paper} {spec.label}; "
+            f"about 15 minutes on 2 CPU cores with --jobs 2): `clusterbench fetch {dataset}` (Debian/Ubuntu "
+            f"package dataset-fashion-mnist installed: `clusterbench fetch {dataset} --mirror {FIRST_CELL_MIRROR}`), "
+            f"then `{fill_command(cell, spec.seeds, spec.command)} --jobs 2` and "
+            f"`clusterbench report --paper {paper} --table {table}`.")

@@ -81,7 +81,12 @@ def report(
         return
 
     specs = [S.get_table(paper, table)] if table is not None else list(S.get_paper(paper).tables.values())
-    text = render([fill_table(s, res) for s in specs], fmt)
+    filled = [fill_table(s, res) for s in specs]
+    text = render(filled, fmt)
+    if not any(t.n_measured for t in filled):
+        from clusterbench.cli.output import first_cell_hint
+
+        typer.echo(first_cell_hint("No cell of the table(s) shown is measured yet (runs on digits fill none)."), err=True)
     if out is None:
         typer.echo(text, nl=False)
     else:

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from clusterbench import paths
-from clusterbench.cli.output import stdout_console
+from clusterbench.cli.output import first_cell_hint, stdout_console
 from clusterbench.progress import hms
 from clusterbench.progress import quiet as progress_quiet
 from clusterbench.progress import sink as note_sink
@@ -35,6 +35,14 @@ err = Console(stderr=True)
 def _out() -> Console:
     """stdout console; wide when not a terminal (pipes, logs) so tables are not squeezed to 80."""
     return stdout_console()
+
+
+def _in_a_paper_table(datasets: set[str]) -> bool:
+    """Whether a measured cell of any paper table reads one of ``datasets``."""
+    import clusterbench.report.spec as S
+
+    return any(c.dataset in datasets and not c.reported
+               for p in S.load_papers().values() for spec in p.tables.values() for c in spec.iter_cells())
 
 
 def _fmt(mean: float | None, std: float | None) -> str:
@@ -83,7 +91,7 @@ def run(
     quiet = progress_quiet()  # --quiet or CLUSTERBENCH_QUIET=1
     # lazy: the runner imports every method (torch) on first use; `clusterbench --help` must not
     from clusterbench.runner import GridRequest, GridResult, LocalExecutor, SlurmExecutor, run_grid
-    from clusterbench.runner.executors import records_written_since
+    from clusterbench.runner.executors import checkpoints_kept, records_written_since
 
     if executor not in ("local", "slurm"):
         raise ConfigError(f"--executor must be local or slurm, got {executor!r}.")
@@ -172,10 +180,18 @@ def run(
     except KeyboardInterrupt:
         progress.stop()
         kept = records_written_since(planned, home, t_grid)  # read back: exactly what is on disk
+        kept_keys = {s.key for s in kept}
+        running = [s for s in planned if s.key in started and s.key not in kept_keys]
+        ckpts = checkpoints_kept(running, home)
+        bare = len(running) - len(ckpts)
         err.print(
             f"[yellow]Interrupted.[/] {len(kept)} run(s) of this grid finished and were kept in {home}"
             + (": " + "; ".join(s.label for s in kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "")
-            + "; runs in progress were stopped and left nothing. Run the same command again to continue (finished runs are skipped)."
+            + ". " + (f"{len(ckpts)} run(s) in progress kept a training checkpoint (the next run resumes from its "
+                      "epoch and says which): " + "; ".join(f"{s.label} ({c})" for s, c in ckpts[:5])
+                      + (" ..." if len(ckpts) > 5 else "") + ". " if ckpts else "")
+            + (f"{bare} run(s) in progress had no checkpoint yet and left nothing. " if bare else "")
+            + "Run the same command again to continue (finished runs are skipped)."
             + (" Submitted Slurm jobs keep running." if executor == "slurm" else ""),
             highlight=False, soft_wrap=True,
         )
@@ -203,6 +219,10 @@ def run(
         t.add_row(c.method, c.dataset, str(c.ok), str(c.skipped), f"[red]{c.failed}[/]" if c.failed else "0",
                   _fmt(d["acc_mean"], d["acc_std"]), _fmt(d["nmi_mean"], d["nmi_std"]))
     _out().print(t)
+    if not _in_a_paper_table({c.dataset for c in g.cells}):
+        err.print(first_cell_hint(f"No paper table uses {', '.join(sorted({c.dataset for c in g.cells}))}: "
+                                  "`clusterbench report` shows these runs in no cell."),
+                  highlight=False, soft_wrap=True, markup=False)
     if g.n_failed:
         where = [f for c in g.cells for f in c.failed_records]
         err.print(

@@ -57,6 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from clusterbench import progress
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.evaluate import EVAL_OPTION_KEYS, FID_NETWORK_OPTIONS, requested
 from clusterbench.fsutil import atomic_path
@@ -225,6 +226,11 @@ def _plain_state(m: nn.Module) -> dict[str, torch.Tensor]:
 # --- options -------------------------------------------------------------------------------------
 
 
+#: Wall-time cadence of checkpoints (LoopOptions.checkpoint_seconds): at the end of the first
+#: epoch that ends this long after the last save. Not a Config field: it changes no result.
+CHECKPOINT_SECONDS = 300.0
+
+
 @dataclass
 class LoopOptions:
     """How the loop runs (the method's Config carries these values).
@@ -233,6 +239,8 @@ class LoopOptions:
     batch_size: samples per step. drop_last: drop the last partial batch when N > batch_size
     (GAN/CR losses use batch statistics; a 1-sample batch breaks batch norm).
     checkpoint_every: epochs between checkpoints (0: only at the end); needs a workdir.
+    checkpoint_seconds: also checkpoint at the end of an epoch when the last save is this old
+    (wall time; 0: by epochs only), so that a long run interrupted loses minutes, not hours.
     monitor_every: epochs between monitor calls (0: never).
     amp / channels_last / compile: CUDA only (ignored on CPU, which stays exact).
     progress: None = a Rich bar when stderr is a terminal, plain lines otherwise; False = silent.
@@ -257,6 +265,7 @@ class LoopOptions:
     deterministic: bool = True
     keep_checkpoint: bool = False
     max_steps: int | None = None
+    checkpoint_seconds: float = CHECKPOINT_SECONDS
 
 
 @dataclass
@@ -268,6 +277,7 @@ class TrainResult:
     embedding: np.ndarray | None
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_epoch: int | None = None
+    fit_s_before: float = 0.0        # training seconds of earlier sessions of a resumed run
     checkpoint: Path | None = None   # the full checkpoint, when kept
     weights: Path | None = None      # the final weights (model.pt), when there is a workdir
 
@@ -384,11 +394,14 @@ def _set_rng_state(st: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict) -> None:
-    """Atomically write the full training state (``epoch_done`` counts pretrain + train epochs)."""
+def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict,
+                    fit_seconds: float = 0.0) -> None:
+    """Atomically write the full training state (``epoch_done`` counts pretrain + train epochs;
+    ``fit_seconds``: training time of every session so far, so a resumed run counts them all)."""
     state = {
         "fingerprint": fingerprint,
         "epoch_done": epoch_done,
+        "fit_seconds": float(fit_seconds),
         "history": history,
         "model": model.state_dict(),
         "rng": _rng_state(),
@@ -397,10 +410,11 @@ def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: l
         torch.save(state, tmp)
 
 
-def save_final_weights(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict) -> None:
+def save_final_weights(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict,
+                       fit_seconds: float = 0.0) -> None:
     """Atomically write ``model.pt``: the networks' final weights, no optimizer or RNG state."""
     state = {"format": MODEL_FORMAT, "nets": model.weights(), "fingerprint": fingerprint,
-             "epoch_done": epoch_done, "history": history}
+             "epoch_done": epoch_done, "history": history, "fit_seconds": float(fit_seconds)}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
@@ -481,10 +495,14 @@ class _LogLines:
     line per epoch, at most one every ``every`` seconds (and always the last), with the losses,
     the elapsed time and the ETA. Silent with ``CLUSTERBENCH_QUIET=1`` or ``progress=False``."""
 
-    def __init__(self, label: str, total: int, done: int, every: float = 10.0) -> None:
+    def __init__(self, label: str, total: int, done: int, every: float = 10.0,
+                 phases: list[tuple[str, int]] | None = None) -> None:
         self.label, self.total, self.start_done, self.every = label, total, done, every
+        self.phases = phases or [("train", total)]
         self.t0 = time.perf_counter()
         self.last = -math.inf
+        self.n_phase: dict[str, int] = {}      # epochs measured in this session, per phase
+        self.s_phase: dict[str, float] = {}    # and their seconds: the ETA uses each phase's own pace
 
     @staticmethod
     def _hms(s: float) -> str:
@@ -493,15 +511,18 @@ class _LogLines:
 
     def epoch(self, done: int, phase: str, epoch: int, n_epochs: int, row: dict[str, Any]) -> None:
         now = time.perf_counter()
+        self.n_phase[phase] = self.n_phase.get(phase, 0) + 1
+        self.s_phase[phase] = self.s_phase.get(phase, 0.0) + float(row.get("seconds", 0.0)) + float(
+            row.get("monitor_seconds", 0.0))
         if now - self.last < self.every and done < self.total:
             return
         self.last = now
         elapsed = now - self.t0
-        rate = elapsed / max(done - self.start_done, 1)
+        left, exact = progress.phase_eta(self.phases, self.n_phase, self.s_phase, phase, epoch)
         losses = " ".join(f"{k}={v:.4g}" for k, v in row.items()
                           if k not in ("epoch", "phase", "seconds", "monitor_seconds") and isinstance(v, float))
         print(f"[{self.label}] {phase} epoch {epoch}/{n_epochs} ({done}/{self.total}) {losses} "
-              f"elapsed {self._hms(elapsed)} eta {self._hms(rate * (self.total - done))}",
+              f"elapsed {self._hms(elapsed)} eta {'' if exact else '>'}{self._hms(left)}",
               file=sys.stderr, flush=True)
 
 
@@ -572,12 +593,16 @@ def train(
         history: list[dict[str, Any]] = []
         done = 0
         resumed = None
+        fit_before = 0.0  # training seconds of earlier sessions (from the checkpoint)
         if ckpt is not None and ckpt.exists():
             state = _load_checkpoint(ckpt, fingerprint)
             model.load_state_dict(state["model"])
             _set_rng_state(state["rng"])
             history = list(state["history"])
             done = resumed = int(state["epoch_done"])
+            fit_before = float(state.get("fit_seconds", 0.0))
+            if options.progress is not False:
+                progress.say(f"resumed from epoch {resumed} of {total} (the checkpoint {ckpt})")
         elif final is not None and final.exists():  # a finished run: only predict
             state = _load_checkpoint(final, fingerprint)
             if int(state.get("epoch_done", -1)) != total:
@@ -586,11 +611,25 @@ def train(
             model.load_weights(state["nets"])
             history = list(state["history"])
             done = resumed = total
+            fit_before = float(state.get("fit_seconds", 0.0))
+            if options.progress is not False:
+                progress.say(f"trained in an earlier session ({total} epochs, {final}): predicting only")
 
-        # 3. epochs
+        # 3. epochs (first: the schedule, and an estimate from the first steps)
+        t_session = last_save = time.perf_counter()
+
+        def fit_seconds() -> float:
+            return fit_before + time.perf_counter() - t_session
+
+        steps_of = [min(n * per_epoch, options.max_steps) if name == "train" and options.max_steps is not None
+                    else n * per_epoch for name, n in phases]
+        if done < total and options.progress is not False:
+            progress.say(progress.schedule_text(phases, per_epoch, options.batch_size, sum(steps_of), dev.type))
+        timed: set[str] = set()  # phases whose first steps of this session were timed (one estimate each)
         model.train_mode(True)
         bar = _progress(options.progress)
-        log = (_LogLines(f"{fingerprint.get('method', 'train')} seed {seed}", total, done)
+        log = (_LogLines(progress.current_label() or f"{fingerprint.get('method', 'train')} seed {seed}", total, done,
+                         phases=phases)
                if bar is None and options.progress is not False and not _quiet() else None)
         with bar if bar is not None else contextlib.nullcontext():
             task = bar.add_task("train", total=total, completed=done, info="") if bar else None
@@ -615,8 +654,15 @@ def train(
                     limit = None
                     if phase == "train" and options.max_steps is not None:
                         limit = options.max_steps - (epoch - 1) * per_epoch
+                    probe = None
+                    if phase not in timed and options.progress is not False:
+                        timed.add(phase)  # steps left: this phase's and the later ones'
+                        later = sum(steps_of[[n for n, _ in phases].index(phase):])
+                        here = steps_of[[n for n, _ in phases].index(phase)]
+                        probe = progress.StepProbe(later - min((epoch - 1) * per_epoch, here), dev.type, phase=phase,
+                                                   sync=torch.cuda.synchronize if cuda else None)
                     row = _run_epoch(model, step_fn, data, options, seed=seed, phase=phase,
-                                     epoch=epoch, global_epoch=global_epoch, cuda=cuda, limit=limit)
+                                     epoch=epoch, global_epoch=global_epoch, cuda=cuda, limit=limit, probe=probe)
                     row.update({k: float(v) for k, v in model.history_extras().items()})
                     # monitor (labels live in the runner; the model never sees them)
                     last = global_epoch == total
@@ -625,9 +671,12 @@ def train(
                         _monitor_into(row, model, data, options, monitor)
                     history.append(row)
                     done = global_epoch
-                    periodic = bool(options.checkpoint_every) and global_epoch % options.checkpoint_every == 0
+                    periodic = (bool(options.checkpoint_every) and global_epoch % options.checkpoint_every == 0) or (
+                        bool(options.checkpoint_seconds) and time.perf_counter() - last_save >= options.checkpoint_seconds)
                     if ckpt is not None and ((periodic and not last) or (last and options.keep_checkpoint)):
-                        save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
+                        save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint,
+                                        fit_seconds=fit_seconds())
+                        last_save = time.perf_counter()
                     if log is not None:
                         log.epoch(done, phase, epoch, n_epochs, row)
                     if bar is not None:
@@ -635,15 +684,18 @@ def train(
                         bar.update(task, advance=1, description=f"{phase} {epoch}/{n_epochs}", info=info[:80])
         if final is not None:  # training ended: keep the final weights; the full state only if asked
             if not final.exists() or resumed != total:
-                save_final_weights(final, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
+                save_final_weights(final, model=model, epoch_done=done, history=history, fingerprint=fingerprint,
+                                   fit_seconds=fit_seconds())
             if options.keep_checkpoint and not ckpt.exists():
-                save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
+                save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint,
+                                fit_seconds=fit_seconds())
             elif not options.keep_checkpoint:
                 ckpt.unlink(missing_ok=True)
 
         # 4. predict on all of X (generator-only models have no posterior)
         proba, emb = predict_all(model, data, options.batch_size) if model.clusters else (None, None)
     return TrainResult(model=model, proba=proba, embedding=emb, history=history, resumed_from_epoch=resumed,
+                       fit_s_before=fit_before,
                        checkpoint=ckpt if ckpt is not None and ckpt.exists() else None, weights=final)
 
 
@@ -657,7 +709,8 @@ def _monitor_into(row: dict[str, Any], model: DeepModel, data: _Data, options: L
 
 
 def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, phase: str,
-               epoch: int, global_epoch: int, cuda: bool, limit: int | None = None) -> dict[str, Any]:
+               epoch: int, global_epoch: int, cuda: bool, limit: int | None = None,
+               probe: Callable[[], bool] | None = None) -> dict[str, Any]:
     """One pass over the data (its first ``limit`` batches when given); returns
     ``{phase, epoch, <loss means>, seconds}``; raises on NaN."""
     t0 = time.perf_counter()
@@ -668,6 +721,8 @@ def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, 
         batches = batches[: max(int(limit), 0)]
     for step, idx in enumerate(batches):
         losses = step_fn(data.batch(idx), step)
+        if probe is not None and probe():  # the session's first steps, timed for the estimate
+            probe = None
         for k, v in losses.items():
             v = v.detach().float() if isinstance(v, torch.Tensor) else float(v)
             sums[k] = sums[k] + v if k in sums else v
@@ -869,6 +924,7 @@ class DeepMethod:
         out.extras = {
             "architecture": spec.describe(),
             "resumed_from_epoch": res.resumed_from_epoch,
+            **({"fit_s_before_resume": res.fit_s_before} if res.resumed_from_epoch else {}),
             "device": str(res.model.device),
         }
         if res.weights is not None:

@@ -234,6 +234,9 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
             warnings.simplefilter("default")
             out = method.fit(X, spec.n_clusters, seed=spec.seed, device=device, workdir=workdir, monitor=monitor)
         timings["fit_s"] = time.perf_counter() - t0
+        if out.extras.get("fit_s_before_resume"):  # a resumed run: its fit time is every session's
+            timings["fit_s_this_session"] = timings["fit_s"]
+            timings["fit_s"] += float(out.extras["fit_s_before_resume"])
         record.warnings = summarize_warnings(caught)
         # 4. validate and score (FloatingPointError = NaN posteriors = diverged)
         out.validate(y.shape[0], clusters=cls.clusters)
