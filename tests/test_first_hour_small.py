@@ -90,3 +90,20 @@ def test_kmeans_docstring_help_and_fill_commands_agree_on_n_init(tmp_path) -> No
         t = fill_table(S.get_table(pid, num), res)
         cmds = [c.command for row in t.cells for c in row if c.spec.method == "kmeans" and c.command]
         assert cmds and not any("n_init" in c for c in cmds), cmds  # the cell runs the default
+
+
+def test_the_first_real_cell_is_pointed_at_after_a_digits_run_and_an_empty_report(capsys) -> None:
+    from pathlib import Path
+
+    rc, _, err = run_cli(capsys, "run", "kmeans", "--subset", "200", "--set", "n_init=1")
+    assert rc == 0
+    err = " ".join(err.split())
+    assert "No paper table uses digits" in err
+    cmds = ("clusterbench fetch fashion-mnist --mirror /usr/share/datasets/fashion-mnist",
+            "clusterbench run kmeans --dataset fashion-mnist --seeds 5 --jobs 2",
+            "clusterbench report --paper dls --table 3")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for cmd in cmds:
+        assert cmd in err and cmd in readme, cmd
+    rc, out, err = run_cli(capsys, "report", "--table", "1")
+    assert rc == 0 and "cheapest cell on real data" in err and "cheapest" not in out

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clusterbench.errors import ConfigError
+from clusterbench.cli.output import stdout_console
 
 err = Console(stderr=True)
 
@@ -17,8 +18,6 @@ _STYLE = {"regressed": "bold red", "missing": "bold red", "improved": "yellow", 
 
 
 def _out() -> Console:
-    from clusterbench.cli.output import stdout_console
-
     return stdout_console()
 
 

@@ -24,7 +24,11 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+import clusterbench
+from clusterbench import paths
 from clusterbench.cli.output import stdout_console
+from clusterbench.fsutil import write_json_atomic
+from clusterbench.plugins import BUILTIN_METHODS, method_refs
 from rich.table import Table
 
 from clusterbench.errors import UnknownNameError
@@ -87,8 +91,6 @@ def describe(cls: type) -> dict[str, Any]:
 def _digest() -> str:
     """Hash of the version and every ``*.py`` of the package: a method's class, Config and
     docstring (and their bases) can only change with one of them."""
-    import clusterbench
-
     root = Path(clusterbench.__file__).parent
     h = hashlib.sha256(clusterbench.__version__.encode())
     for p in sorted(root.rglob("*.py")):
@@ -100,10 +102,6 @@ def catalog() -> dict[str, dict[str, Any]]:
     """method id -> :func:`describe` of every registered method, in registry order. Built-ins
     come from the cache file when it matches the sources (no method module, no torch imported),
     else they are imported and the cache is (re)written; plug-ins are always imported."""
-    from clusterbench import paths
-    from clusterbench.fsutil import write_json_atomic
-    from clusterbench.plugins import BUILTIN_METHODS, method_refs
-
     refs = method_refs()
     folder = paths.home() / "cache"
     cache = folder / f"methods-{_digest()}.json"
@@ -126,7 +124,7 @@ def catalog() -> dict[str, dict[str, Any]]:
     out = {}
     plugins = [n for n in refs if n not in BUILTIN_METHODS]
     if plugins:
-        from clusterbench.methods import METHODS
+        from clusterbench.methods import METHODS  # plug-ins are described live (their code is not hashed)
 
         plugins = [n for n in plugins if n in METHODS]  # a broken plug-in was left out with a warning
     for n in refs:

@@ -68,6 +68,7 @@ FIRST_CELL_MIRROR = "/usr/share/datasets/fashion-mnist"
 
 def first_cell_hint(why: str) -> str:
     """One paragraph pointing at :data:`FIRST_CELL`, with its table's own fill command."""
+    # lazy: the table specs, only when the hint is printed
     import clusterbench.report.spec as S
     from clusterbench.report.render import fill_command
 

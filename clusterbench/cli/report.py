@@ -70,6 +70,7 @@ def report(
     if all_:
         if out is None:
             raise ConfigError("--all needs --out DIR.", hint="E.g. `clusterbench report --all --out report/`.")
+        # lazy, as the imports above: the report stack only when the command runs
         from clusterbench.cli.output import Steps
         from clusterbench.report.build import n_steps
 
@@ -84,7 +85,7 @@ def report(
     filled = [fill_table(s, res) for s in specs]
     text = render(filled, fmt)
     if not any(t.n_measured for t in filled):
-        from clusterbench.cli.output import first_cell_hint
+        from clusterbench.cli.output import first_cell_hint  # lazy: only for an empty table
 
         typer.echo(first_cell_hint("No cell of the table(s) shown is measured yet (runs on digits fill none)."), err=True)
     if out is None:

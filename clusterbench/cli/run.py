@@ -39,7 +39,7 @@ def _out() -> Console:
 
 def _in_a_paper_table(datasets: set[str]) -> bool:
     """Whether a measured cell of any paper table reads one of ``datasets``."""
-    import clusterbench.report.spec as S
+    import clusterbench.report.spec as S  # lazy: the table specs, only after a grid
 
     return any(c.dataset in datasets and not c.reported
                for p in S.load_papers().values() for spec in p.tables.values() for c in spec.iter_cells())
@@ -200,7 +200,7 @@ def run(
         progress.update(run_task, visible=False)
         progress.stop()
 
-    from clusterbench.cli.methods import catalog
+    from clusterbench.cli.methods import catalog  # lazy: only after a grid
 
     catalog()  # the methods are imported now: describe them once for a fast `clusterbench methods`
     if not g.waited:
