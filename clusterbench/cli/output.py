@@ -29,7 +29,8 @@ def stdout_console() -> Console:
 
 
 class Steps:
-    """``with Steps(total, "report") as s: ... s.done("dual-aae Table I")``."""
+    """``with Steps(total, "report") as s: s.start("dual-aae Table I"); ...``: a line names the
+    step in progress (a slow one, such as the t-SNE figures, is then visible while it runs)."""
 
     def __init__(self, total: int, what: str, *, console: Console | None = None) -> None:
         self.total, self.what, self.n = total, what, 0
@@ -47,13 +48,14 @@ class Steps:
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         if self.bar is not None:
+            self.bar.update(self.task, completed=self.n)
             self.bar.stop()
 
-    def done(self, label: str) -> None:
-        """One step finished."""
+    def start(self, label: str) -> None:
+        """The next step starts (the previous one is done)."""
         self.n += 1
         if self.bar is not None:
-            self.bar.update(self.task, advance=1, description=f"{self.what}: {label}")
+            self.bar.update(self.task, completed=self.n - 1, description=f"{self.what}: {label}")
         elif not quiet():
             self.console.print(f"{self.what} {self.n}/{self.total}: {label} (elapsed {hms(time.perf_counter() - self.t0)})",
                                highlight=False, soft_wrap=True, markup=False)

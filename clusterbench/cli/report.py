@@ -75,7 +75,7 @@ def report(
         from clusterbench.report.build import n_steps
 
         with Steps(n_steps(), "report --all") as steps:
-            rep = write_all(out, res, on_step=steps.done)
+            rep = write_all(out, res, on_step=steps.start)
         typer.echo(f"Wrote {len(rep.tables)} tables (Markdown + LaTeX) and {len(rep.figures.made)} figures to {out}")
         for m in rep.figures.missing:
             typer.echo(f"Missing figure: {m}", err=True)

@@ -30,7 +30,7 @@ def write_all(out: Path, results: Results, *, implemented: set[str] | None = Non
     and ``out/index.md``. Everything is written into a temporary folder beside ``out`` first and
     moved into place only when complete (``fsutil.staged_dir``): a failure leaves ``out`` as it
     was, never half-written. Returns what was written (paths under ``out``). ``on_step(label)`` is
-    called after each table and each figure family (:func:`n_steps` calls: progress)."""
+    called as each table and each figure family starts (:func:`n_steps` calls: progress)."""
     final = Path(out)
     with staged_dir(final) as tmp:
         rep = _write_into(tmp, results, implemented=implemented, on_step=on_step)
@@ -47,6 +47,8 @@ def _write_into(out: Path, results: Results, *, implemented: set[str] | None = N
         index.append(f"### {paper.title} (`{pid}`)")
         index.append("")
         for num, spec in paper.tables.items():
+            if on_step:
+                on_step(f"{pid} {spec.label}")
             t = fill_table(spec, results, implemented=implemented)
             rep.tables.append(t)
             for ext, text in (("md", render_markdown(t)), ("tex", render_latex(t))):
@@ -55,8 +57,6 @@ def _write_into(out: Path, results: Results, *, implemented: set[str] | None = N
                 rep.files.append(path)
             index.append(f"- [{spec.label}]({pid}/table-{num}.md) ([LaTeX]({pid}/table-{num}.tex)): "
                          f"{t.n_measured} of {t.n_to_fill} cells measured")
-            if on_step:
-                on_step(f"{pid} {spec.label}")
         index.append("")
     rep.figures = make_figures(results.records(), out / "figures", on_step=on_step)
     index += ["## Figures", ""]

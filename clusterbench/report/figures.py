@@ -589,13 +589,13 @@ FIGURE_MAKERS = (acc_curves, reject_curves, tsne_plots, dc3_fig3, sample_grids, 
 def make_figures(records: list[tuple[Path, RunRecord]], out: Path, *,
                  on_step: Callable[[str], None] | None = None) -> FigureReport:
     """Every figure into ``out`` (created); returns what was made and what is missing and why.
-    ``on_step(label)`` after each family (progress)."""
+    ``on_step(label)`` as each family starts (progress)."""
     out.mkdir(parents=True, exist_ok=True)
     total = FigureReport()
     for fn in FIGURE_MAKERS:
+        if on_step:
+            on_step(f"figures: {fn.__name__.replace('_', ' ')}")
         rep = fn(records, out)
         total.made += rep.made
         total.missing += rep.missing
-        if on_step:
-            on_step(f"figures: {fn.__name__.replace('_', ' ')}")
     return total
