@@ -63,8 +63,9 @@ def sink(fn: Sink) -> Iterator[None]:
         _sink = prev
 
 
-def note(done: int, total: int, what: str) -> None:
-    """``done`` of ``total`` steps of ``what`` finished in the current run."""
+def note(done: int, total: int, what: str, *, eta: bool = True) -> None:
+    """``done`` of ``total`` steps of ``what`` finished in the current run (``eta=False`` for
+    steps of unequal cost: no ETA is printed)."""
     if quiet():
         return
     label = _label or "run"
@@ -76,8 +77,8 @@ def note(done: int, total: int, what: str) -> None:
         return
     _last[label] = now
     elapsed = now - _t0.get(label, now)
-    eta = f" eta {hms(elapsed / done * (total - done))}" if 0 < done < total else ""
-    print(f"[{label}] {what} {done}/{total} elapsed {hms(elapsed)}{eta}", file=sys.stderr, flush=True)
+    left = f" eta {hms(elapsed / done * (total - done))}" if eta and 0 < done < total else ""
+    print(f"[{label}] {what} {done}/{total} elapsed {hms(elapsed)}{left}", file=sys.stderr, flush=True)
 
 
 def current_label() -> str:

@@ -64,3 +64,13 @@ def test_notes_are_rate_limited_but_the_last_is_always_printed(capsys, monkeypat
     err = capsys.readouterr().err.splitlines()
     assert err == [ln for ln in err if ln.startswith("[x / y / seed 0] steps ")]
     assert [ln.split()[7] for ln in err] == ["0/4", "4/4"], err
+
+
+def test_ncuts_reports_its_steps(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(progress, "EVERY_S", 0.0)
+    rc, _, err = run_cli(capsys, "run", "ncuts", "--subset", "300")
+    assert rc == 0, err
+    _clean(err)
+    steps = [ln for ln in err.splitlines() if "ncuts steps done" in ln]
+    assert [ln.split("ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means) ")[1].split()[0]
+            for ln in steps] == ["1/5", "2/5", "3/5", "4/5", "5/5"], err

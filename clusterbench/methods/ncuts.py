@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from clusterbench import progress
 from clusterbench.errors import ConfigError
 from clusterbench.methods.base import Method, MethodOutput, Monitor, one_hot
 from clusterbench.methods.baselines import prepare_input
@@ -342,6 +343,7 @@ class NCutsMethod(Method):
                 Z = PCA(n_components=dims, svd_solver="randomized", random_state=seed).fit_transform(A)
             Z = np.ascontiguousarray(Z, dtype=np.float32)
         info["reduce_s"] = time.perf_counter() - t0
+        progress.note(1, 5, "ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means)", eta=False)
 
         # 2. k-NN search: exact in chunks, or approximate (HNSW)
         t0 = time.perf_counter()
@@ -357,6 +359,7 @@ class NCutsMethod(Method):
                                           ef_construction=c.hnsw_ef_construction)
             info["hnsw"] = {"m": c.hnsw_m, "ef_construction": c.hnsw_ef_construction, "ef_search": c.hnsw_ef_search}
         info["knn_s"] = time.perf_counter() - t0
+        progress.note(2, 5, "ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means)", eta=False)
         info["reduced_dims"] = int(Z.shape[1])
         info["knn_graph"] = graph if graph == "exact" else f"approx ({c.knn_backend})"
         return idx, dist, info
@@ -382,11 +385,13 @@ class NCutsMethod(Method):
                 stacklevel=2,
             )
         t["graph_s"] = time.perf_counter() - t0
+        progress.note(3, 5, "ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means)", eta=False)
 
         # 4. top-K eigenvectors of the normalised affinity
         t0 = time.perf_counter()
         vals, U = spectral_embedding(W, n_clusters, seed=seed, tol=c.eigen_tol)
         t["eigen_s"] = time.perf_counter() - t0
+        progress.note(4, 5, "ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means)", eta=False)
 
         # 5. row-normalise and k-means
         t0 = time.perf_counter()
@@ -394,6 +399,7 @@ class NCutsMethod(Method):
         U = U / np.maximum(norms, 1e-12)
         km = KMeans(n_clusters=n_clusters, n_init=c.kmeans_n_init, random_state=seed).fit(U)
         t["kmeans_s"] = time.perf_counter() - t0
+        progress.note(5, 5, "ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means)", eta=False)
 
         info = dict(info or {})
         t.update({k: info.pop(k) for k in ("reduce_s", "knn_s") if k in info})
