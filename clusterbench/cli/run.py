@@ -27,7 +27,7 @@ from clusterbench.cli.output import first_cell_hint, stdout_console
 from clusterbench.progress import hms
 from clusterbench.progress import quiet as progress_quiet
 from clusterbench.progress import sink as note_sink
-from clusterbench.errors import ConfigError
+from clusterbench.errors import ClusterbenchError, ConfigError
 
 err = Console(stderr=True)
 
@@ -202,7 +202,10 @@ def run(
 
     from clusterbench.cli.methods import catalog  # lazy: only after a grid
 
-    catalog()  # the methods are imported now: describe them once for a fast `clusterbench methods`
+    try:
+        catalog()  # the methods are imported now: describe them once for a fast `clusterbench methods`
+    except (OSError, ClusterbenchError):  # an unusable cache place costs `methods` speed only, never a run
+        pass
     if not g.waited:
         err.print(
             f"Submitted {len(g.plan.to_run)} Slurm job(s) ({', '.join(ex.job_ids[:3])}{' ...' if len(ex.job_ids) > 3 else ''}); "
