@@ -79,7 +79,7 @@ def test_help_lists_every_environment_variable(capsys) -> None:
 
 
 def test_kmeans_docstring_help_and_fill_commands_agree_on_n_init(tmp_path) -> None:
-    from clusterbench.methods.baselines import KMeansConfig
+    from clusterbench.methods.baselines.classical import KMeansConfig
 
     default = next(f.default for f in dataclasses.fields(KMeansConfig) if f.name == "n_init")
     doc = inspect.getdoc(KMeansConfig)

@@ -12,7 +12,9 @@ import torch
 
 from cli_helper import run_cli
 from clusterbench import progress
-from clusterbench.methods.training import DeepModel, LoopOptions, safe_load, train
+from clusterbench.training.checkpoints import safe_load
+from clusterbench.training.contract import DeepModel
+from clusterbench.training.loop import LoopOptions, train
 
 torch.set_num_threads(1)
 
@@ -112,7 +114,7 @@ def test_eta_of_a_two_phase_run_uses_each_phases_own_pace():
 
 def _stop_at_epoch(monkeypatch, n):
     """Ctrl-C (KeyboardInterrupt) when the loop starts its ``n``-th epoch of this session."""
-    import clusterbench.methods.training as T
+    import clusterbench.training.loop as T
 
     real, calls = T._run_epoch, {"n": 0}
 

@@ -359,7 +359,7 @@ def records_written_since(specs: list[RunSpec], results_home: Path, since: float
 def checkpoints_kept(specs: list[RunSpec], results_home: Path) -> list[tuple[RunSpec, Path]]:
     """The specs (of runs without a record) whose folder holds a training checkpoint: what an
     interrupted deep run kept (the next run of the same command resumes from it)."""
-    from clusterbench.methods.training import CHECKPOINT_NAME  # the loop's file name
+    from clusterbench.training.checkpoints import CHECKPOINT_NAME  # the loop's file name (lazy: torch)
 
     out = []
     for s in specs:
