@@ -84,12 +84,12 @@ def report(
     specs = [S.get_table(paper, table)] if table is not None else list(S.get_paper(paper).tables.values())
     filled = [fill_table(s, res) for s in specs]
     text = render(filled, fmt)
-    if not any(t.n_measured for t in filled):
-        from clusterbench.cli.output import first_cell_hint  # lazy: only for an empty table
-
-        typer.echo(first_cell_hint("No cell of the table(s) shown is measured yet (runs on digits fill none)."), err=True)
     if out is None:
         typer.echo(text, nl=False)
     else:
         write_text_atomic(out, text)
         typer.echo(f"Wrote {out}", err=True)
+    if not any(t.n_measured for t in filled):  # after the output: an error above stays the only message
+        from clusterbench.cli.output import first_cell_hint  # lazy: only for an empty table
+
+        typer.echo(first_cell_hint("No cell of the table(s) shown is measured yet (runs on digits fill none)."), err=True)
