@@ -26,7 +26,8 @@ app = typer.Typer(
         "  clusterbench methods dual-aae\n"
         "\b\nEnvironment:\n"
         "  CLUSTERBENCH_HOME     where data sets, weights and runs live (default: the per-user cache dir)\n"
-        "  CLUSTERBENCH_RESULTS  the results home alone (default: $CLUSTERBENCH_HOME/runs)"
+        "  CLUSTERBENCH_RESULTS  the results home alone (default: $CLUSTERBENCH_HOME/runs)\n"
+        "  CLUSTERBENCH_QUIET    1: no progress lines or bars (as `run --quiet`)"
     ),
     no_args_is_help=True,
     add_completion=False,

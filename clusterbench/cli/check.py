@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clusterbench.errors import ConfigError
+from clusterbench.cli.output import stdout_console
 
 err = Console(stderr=True)
 
@@ -18,7 +18,7 @@ _STYLE = {"regressed": "bold red", "missing": "bold red", "improved": "yellow", 
 
 
 def _out() -> Console:
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    return stdout_console()
 
 
 def _f(x: float | None, fmt: str = ".4f") -> str:

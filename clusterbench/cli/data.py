@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from clusterbench import paths
+from clusterbench.cli.output import stdout_console
 from clusterbench.data.registry import load_registry
 from clusterbench.errors import ConfigError
 
@@ -67,7 +68,7 @@ def datasets(
             _size(paths.dataset_file(r["name"])),
             "[green]yes[/]" if r["fetched"] else "no",
         )
-    console.print(t)
+    stdout_console().print(t)
 
 
 def _setup_logging() -> None:
@@ -150,7 +151,7 @@ def fetch(
         t.add_column(col)
     for r in rows:
         t.add_row(*r)
-    console.print(t)
+    stdout_console().print(t)
     if failed:
         raise ClusterbenchError(
             f"{len(failed)} of {len(names)} data sets could not be fetched: {', '.join(failed)}.",

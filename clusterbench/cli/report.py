@@ -19,7 +19,7 @@ def _warn(lines: list[str]) -> None:
 
 def report(
     table: Annotated[Optional[str], typer.Option("--table", "-t", help="Table number (1, 'I', 'Table I'). Default: every table of the paper.")] = None,
-    paper: Annotated[str, typer.Option("--paper", "-p", help="dual-aae (default), dls, dc3, clustergan-bspl, or a table plug-in's paper id (see --list).")] = "dual-aae",
+    paper: Annotated[Optional[str], typer.Option("--paper", "-p", help="dual-aae (default), dls, dc3, clustergan-bspl, or a table plug-in's paper id (see --list; with --list: only that paper's tables).", show_default=False)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List every table with how many cells have measurements.")] = False,
     all_: Annotated[bool, typer.Option("--all", help="Every table (md + tex) and the figures into the folder --out.")] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="md, latex, csv or json.")] = "md",
@@ -57,27 +57,39 @@ def report(
 
     if list_:
         typer.echo(f"Run records: {home}")
-        for pid, p in S.load_papers().items():
+        papers = S.load_papers() if paper is None else {paper: S.get_paper(paper)}
+        for pid, p in papers.items():
             for num, spec in p.tables.items():
                 t = fill_table(spec, res)
                 cmd = f"--paper {pid} --table {num}"
                 typer.echo(f"{spec.label:10s} {cmd:38s} {t.n_measured:3d}/{t.n_to_fill:<3d} cells measured  "
-                           f"{spec.caption[:60]}")
+                           f"{spec.caption}")  # whole: a log or a pager wraps it, a cut one misleads
         return
+    paper = paper or S.DEFAULT_PAPER
 
     if all_:
         if out is None:
             raise ConfigError("--all needs --out DIR.", hint="E.g. `clusterbench report --all --out report/`.")
-        rep = write_all(out, res)
+        # lazy, as the imports above: the report stack only when the command runs
+        from clusterbench.cli.output import Steps
+        from clusterbench.report.build import n_steps
+
+        with Steps(n_steps(), "report --all") as steps:
+            rep = write_all(out, res, on_step=steps.start)
         typer.echo(f"Wrote {len(rep.tables)} tables (Markdown + LaTeX) and {len(rep.figures.made)} figures to {out}")
         for m in rep.figures.missing:
             typer.echo(f"Missing figure: {m}", err=True)
         return
 
     specs = [S.get_table(paper, table)] if table is not None else list(S.get_paper(paper).tables.values())
-    text = render([fill_table(s, res) for s in specs], fmt)
+    filled = [fill_table(s, res) for s in specs]
+    text = render(filled, fmt)
     if out is None:
         typer.echo(text, nl=False)
     else:
         write_text_atomic(out, text)
         typer.echo(f"Wrote {out}", err=True)
+    if not any(t.n_measured for t in filled):  # after the output: an error above stays the only message
+        from clusterbench.cli.output import first_cell_hint  # lazy: only for an empty table
+
+        typer.echo(first_cell_hint("No cell of the table(s) shown is measured yet (runs on digits fill none)."), err=True)

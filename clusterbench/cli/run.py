@@ -10,6 +10,7 @@ Pool workers and Slurm jobs report per run only (started / finished).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -22,16 +23,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from clusterbench import paths
-from clusterbench.errors import ConfigError
+from clusterbench.cli.output import first_cell_hint, stdout_console
+from clusterbench.progress import hms
+from clusterbench.progress import quiet as progress_quiet
+from clusterbench.progress import sink as note_sink
+from clusterbench.errors import ClusterbenchError, ConfigError
 
 err = Console(stderr=True)
 
 
 def _out() -> Console:
     """stdout console; wide when not a terminal (pipes, logs) so tables are not squeezed to 80."""
-    import sys
+    return stdout_console()
 
-    return Console() if sys.stdout.isatty() else Console(width=160)
+
+def _in_a_paper_table(datasets: set[str]) -> bool:
+    """Whether a measured cell of any paper table reads one of ``datasets``."""
+    import clusterbench.report.spec as S  # lazy: the table specs, only after a grid
+
+    return any(c.dataset in datasets and not c.reported
+               for p in S.load_papers().values() for spec in p.tables.values() for c in spec.iter_cells())
 
 
 def _fmt(mean: float | None, std: float | None) -> str:
@@ -77,9 +88,10 @@ def run(
 
     if quiet:
         os.environ["CLUSTERBENCH_QUIET"] = "1"  # read by the training loop, inherited by workers
+    quiet = progress_quiet()  # --quiet or CLUSTERBENCH_QUIET=1
     # lazy: the runner imports every method (torch) on first use; `clusterbench --help` must not
     from clusterbench.runner import GridRequest, GridResult, LocalExecutor, SlurmExecutor, run_grid
-    from clusterbench.runner.executors import records_written_since
+    from clusterbench.runner.executors import checkpoints_kept, records_written_since
 
     if executor not in ("local", "slurm"):
         raise ConfigError(f"--executor must be local or slurm, got {executor!r}.")
@@ -100,6 +112,8 @@ def run(
         ex = SlurmExecutor(partition=partition, time=time_limit, gpus=gpus, cpus=cpus, mem=mem, wait=not no_wait)
 
     counts = {"ok": 0, "failed": 0}
+    # a bar on a terminal; plain lines in a log (the bar is never started there, so no frame leaks)
+    live = err.is_terminal
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=False,
@@ -108,6 +122,7 @@ def run(
     run_task = progress.add_task("", total=None, visible=False)
 
     planned: list = []  # the runs to execute, for the Ctrl-C message
+    started: dict[str, float] = {}  # run key -> time.time() it started
 
     def on_plan(g: GridResult) -> None:
         p = g.plan
@@ -118,43 +133,65 @@ def run(
         if p.retried:
             msg += f"; retrying {p.retried} failed run(s)"
         err.print(msg + ".", highlight=False)
-        if p.to_run:
+        if p.to_run and live:
             progress.update(grid_task, total=len(p.to_run), visible=True)
             progress.start()
 
     def on_start(spec) -> None:
-        if jobs == 1 and executor == "local":
+        started[spec.key] = time.time()
+        if jobs == 1 and executor == "local" and live:
             progress.reset(run_task, total=None, description=f"  {spec.label}", visible=True)
+        elif not quiet:
+            progress.console.print(f"started {spec.label} ({len(started)} of {len(planned)})", highlight=False,
+                                   soft_wrap=True)
 
     def on_epoch(spec, m: dict[str, float]) -> None:
         # one monitor call = one epoch of a deep method (the training loop calls it)
         progress.advance(run_task)
         progress.update(run_task, description=f"  {spec.label} · epoch acc {m.get('acc', float('nan')):.3f}")
 
+    def on_note(label: str, done: int, total: int, what: str) -> None:
+        # a step inside a run without epochs (k-means restarts): the run's bar on a terminal
+        progress.update(run_task, total=total, completed=done, description=f"  {label} · {what}")
+
     def on_done(res: dict[str, Any]) -> None:
         counts[res["status"]] = counts.get(res["status"], 0) + 1
         progress.advance(grid_task)
         tag = "[green]ok[/]" if res["status"] == "ok" else "[red]failed[/]"
         line = f"{tag} {res['method']} / {res['dataset']} / seed {res['seed']}"
+        t0 = next((started[k] for k in (res.get("key"),) if k in started), None)
+        if t0 is not None:
+            line += f" in {hms(time.time() - t0)}"
         if res["status"] == "ok":
             line += f"  acc={res['metrics'].get('acc', float('nan')):.3f} nmi={res['metrics'].get('nmi', float('nan')):.3f}"
         else:
             line += f"  {res['error']}"
         if res.get("warnings"):
             line += f"  ({res['warnings']} warning(s) recorded: `clusterbench runs --json`)"
-        progress.console.print(line, highlight=False)
+        if not live:
+            line += f"  [{sum(counts.values())}/{len(planned)} done, {hms(time.time() - t_grid)} elapsed]"
+        progress.console.print(line, highlight=False, soft_wrap=True)
 
     t_grid = time.time()
     try:
-        g = run_grid(request, home, executor=ex, force=force, on_plan=on_plan, on_start=on_start, on_done=on_done,
-                     on_epoch=on_epoch)
+        with note_sink(on_note) if live and jobs == 1 and executor == "local" else contextlib.nullcontext():
+            g = run_grid(request, home, executor=ex, force=force, on_plan=on_plan, on_start=on_start,
+                         on_done=on_done, on_epoch=on_epoch)
     except KeyboardInterrupt:
         progress.stop()
         kept = records_written_since(planned, home, t_grid)  # read back: exactly what is on disk
+        kept_keys = {s.key for s in kept}
+        running = [s for s in planned if s.key in started and s.key not in kept_keys]
+        ckpts = checkpoints_kept(running, home)
+        bare = len(running) - len(ckpts)
         err.print(
             f"[yellow]Interrupted.[/] {len(kept)} run(s) of this grid finished and were kept in {home}"
             + (": " + "; ".join(s.label for s in kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "")
-            + "; runs in progress were stopped and left nothing. Run the same command again to continue (finished runs are skipped)."
+            + ". " + (f"{len(ckpts)} run(s) in progress kept a training checkpoint (the next run resumes from its "
+                      "epoch and says which): " + "; ".join(f"{s.label} ({c})" for s, c in ckpts[:5])
+                      + (" ..." if len(ckpts) > 5 else "") + ". " if ckpts else "")
+            + (f"{bare} run(s) in progress had no checkpoint yet and left nothing. " if bare else "")
+            + "Run the same command again to continue (finished runs are skipped)."
             + (" Submitted Slurm jobs keep running." if executor == "slurm" else ""),
             highlight=False, soft_wrap=True,
         )
@@ -163,6 +200,12 @@ def run(
         progress.update(run_task, visible=False)
         progress.stop()
 
+    from clusterbench.cli.methods import catalog  # lazy: only after a grid
+
+    try:
+        catalog()  # the methods are imported now: describe them once for a fast `clusterbench methods`
+    except (OSError, ClusterbenchError):  # an unusable cache place costs `methods` speed only, never a run
+        pass
     if not g.waited:
         err.print(
             f"Submitted {len(g.plan.to_run)} Slurm job(s) ({', '.join(ex.job_ids[:3])}{' ...' if len(ex.job_ids) > 3 else ''}); "
@@ -179,6 +222,10 @@ def run(
         t.add_row(c.method, c.dataset, str(c.ok), str(c.skipped), f"[red]{c.failed}[/]" if c.failed else "0",
                   _fmt(d["acc_mean"], d["acc_std"]), _fmt(d["nmi_mean"], d["nmi_std"]))
     _out().print(t)
+    if not _in_a_paper_table({c.dataset for c in g.cells}):
+        err.print(first_cell_hint(f"No paper table uses {', '.join(sorted({c.dataset for c in g.cells}))}: "
+                                  "`clusterbench report` shows these runs in no cell."),
+                  highlight=False, soft_wrap=True, markup=False)
     if g.n_failed:
         where = [f for c in g.cells for f in c.failed_records]
         err.print(

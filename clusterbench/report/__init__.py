@@ -10,29 +10,26 @@ Python use::
 
 from __future__ import annotations
 
-from clusterbench.report.render import (
-    CellResult,
-    Results,
-    TableResult,
-    fill_table,
-    load_results,
-    render_latex,
-    render_markdown,
-)
-from clusterbench.report.spec import (
-    DATASET_IDS,
-    DEFAULT_PAPER,
-    TableSpec,
-    all_tables,
-    get_paper,
-    get_table,
-    load_papers,
-)
-from clusterbench.report.build import write_all
-from clusterbench.report.render import render as render_tables
+import importlib
+from typing import Any
 
-__all__ = [
-    "CellResult", "Results", "TableResult", "fill_table", "load_results", "render_tables", "render_latex",
-    "render_markdown", "DATASET_IDS", "DEFAULT_PAPER", "TableSpec",
-    "all_tables", "get_paper", "get_table", "load_papers", "write_all",
-]
+#: name -> (module, attribute). Imported on first use (PEP 562): ``import clusterbench.report.spec``
+#: (the table specs, e.g. for ``clusterbench methods``) must not pull in pandas through render.
+_EXPORTS = {
+    **{n: ("clusterbench.report.render", n) for n in (
+        "CellResult", "Results", "TableResult", "fill_table", "load_results", "render_latex", "render_markdown")},
+    "render_tables": ("clusterbench.report.render", "render"),
+    **{n: ("clusterbench.report.spec", n) for n in (
+        "DATASET_IDS", "DEFAULT_PAPER", "TableSpec", "all_tables", "get_paper", "get_table", "load_papers")},
+    "write_all": ("clusterbench.report.build", "write_all"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'clusterbench.report' has no attribute {name!r}")
+    module, attr = _EXPORTS[name]
+    return getattr(importlib.import_module(module), attr)
+
+
+__all__ = list(_EXPORTS)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import shutil
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -581,11 +582,19 @@ def bspl_pca_figure(records: list[tuple[Path, RunRecord]], out: Path, *, max_sam
     return rep
 
 
-def make_figures(records: list[tuple[Path, RunRecord]], out: Path) -> FigureReport:
-    """Every figure into ``out`` (created); returns what was made and what is missing and why."""
+#: Every figure family, in the order ``make_figures`` draws them.
+FIGURE_MAKERS = (acc_curves, reject_curves, tsne_plots, dc3_fig3, sample_grids, bspl_ablation_figure, bspl_pca_figure)
+
+
+def make_figures(records: list[tuple[Path, RunRecord]], out: Path, *,
+                 on_step: Callable[[str], None] | None = None) -> FigureReport:
+    """Every figure into ``out`` (created); returns what was made and what is missing and why.
+    ``on_step(label)`` as each family starts (progress)."""
     out.mkdir(parents=True, exist_ok=True)
     total = FigureReport()
-    for fn in (acc_curves, reject_curves, tsne_plots, dc3_fig3, sample_grids, bspl_ablation_figure, bspl_pca_figure):
+    for fn in FIGURE_MAKERS:
+        if on_step:
+            on_step(f"figures: {fn.__name__.replace('_', ' ')}")
         rep = fn(records, out)
         total.made += rep.made
         total.missing += rep.missing

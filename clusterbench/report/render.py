@@ -278,9 +278,10 @@ def _fmt_diff(x: float, d: int) -> str:
 
 
 def _agg_text(spec: TableSpec) -> str:
+    seeds = f"{spec.seeds} seed" + ("" if spec.seeds == 1 else "s")
     if spec.aggregation == "best":
-        return f"best of {spec.seeds} seeds"
-    return f"mean ± std over {spec.seeds} seeds"
+        return f"best of {seeds}"
+    return f"mean ± std over {seeds}"
 
 
 def _row_label(spec: TableSpec, i: int) -> str:
@@ -373,12 +374,18 @@ def _legend_lines(marks: Marks) -> list[str]:
 class _Notes:
     """Footnotes of one rendered table: fill commands numbered in order of first use."""
 
-    commands: dict[str, int] = field(default_factory=dict)
+    commands: dict[str, str] = field(default_factory=dict)
 
-    def ref(self, cmd: str) -> int:
+    def ref(self, cmd: str) -> str:
+        """The marker of ``cmd``: ``c1``, ``c2``, ... (a letter, so a fill command's marker never
+        reads like a paper's citation such as "[24] (VaDE)" in a note or a row label)."""
         if cmd not in self.commands:
-            self.commands[cmd] = len(self.commands) + 1
+            self.commands[cmd] = f"{FILL_MARK}{len(self.commands) + 1}"
         return self.commands[cmd]
+
+
+#: Prefix of the fill-command markers ``[c1]``, ``[c2]``, ... in the rendered tables.
+FILL_MARK = "c"
 
 
 def _measured_text(c: CellResult, pm: str, best: str) -> str:
@@ -461,7 +468,7 @@ def _header_lines(spec: TableSpec) -> list[str]:
     return [
         *evaluation_lines(spec),
         f"Metric: {spec.metric_definition}",
-        f"NMI normalisation: {spec.nmi}.",
+        *([f"NMI normalisation: {spec.nmi}."] if spec.nmi != "none" else []),  # a table without NMI says nothing
         f"Split: {spec.split}",
         f"Aggregation of the measured cells: {_agg_text(spec)}. {spec.aggregation_note}",
         "Paper value column: whether the paper ran each row or cited it, and what its printed value aggregates.",
@@ -514,7 +521,8 @@ def render_markdown(t: TableResult) -> str:
         lines.append(f"[{k}] `{cmd}`  ")
     if notes.commands:
         lines.append("")
-        lines.append("[k]: the command that fills the cell (or completes it to the table's number of seeds; finished runs are skipped).")
+        lines.append(f"[{FILL_MARK}k]: the command that fills the cell (or completes it to the table's number of seeds; "
+                     "finished runs are skipped).")
         lines.append("")
     for line in _legend_lines(marks):
         lines.append(f"- {_md_escape(line)}")
@@ -636,8 +644,9 @@ def render_latex(t: TableResult, *, standalone: bool = False) -> str:
         cell_tex.append(texts)
     foot = [f"[{k}] \\texttt{{{latex_escape(cmd)}}}" for cmd, k in notes.commands.items()]
     if notes.commands:
-        foot.append("[k]: the command that fills the cell (or completes it to the table's number of seeds).")
+        foot.append(f"[{FILL_MARK}k]: the command that fills the cell (or completes it to the table's number of seeds).")
     foot += [latex_escape(x) for x in _legend_lines(marks) + _failed_lines(t) + _header_lines(spec)]
+    # unnumbered (\caption*): a numbered one printed "Table 1: Table 3 of ..." in the user's document
     caption = (f"{latex_escape(spec.label)} of {latex_escape(get_paper(spec.paper).title)}: "
                f"{latex_escape(spec.caption)} Each cell: measured / paper ($\\Delta$ = measured $-$ paper); "
                f"{t.n_measured} of {t.n_to_fill} cells measured.")
@@ -647,7 +656,7 @@ def render_latex(t: TableResult, *, standalone: bool = False) -> str:
         colhead = [r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
         cont = f"\\multicolumn{{{len(block) + 2}}}{{l}}{{{latex_escape(spec.label)} (continued)}} \\\\"
         lines.append(r"\begin{longtable}{" + latex_colspec(len(block)) + "}")
-        first_head = f"\\caption{{{caption}}}\\label{{tab:{spec.paper}-{spec.number}}}\\\\" if b == 0 else cont
+        first_head = f"\\caption*{{{caption}}}\\\\" if b == 0 else cont
         lines += [first_head, *colhead, r"\endfirsthead", cont, *colhead, r"\endhead"]
         for i in range(len(t.cells)):
             cells = [latex_breakable(_row_label(spec, i)), *(cell_tex[i][j] for j in block),

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from clusterbench import __version__
+from clusterbench import __version__, progress
 from clusterbench.data import StoredArray, load
 from clusterbench.errors import DataError
 from clusterbench.evaluate import evaluate_run
@@ -227,10 +227,13 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
             torch.cuda.reset_peak_memory_stats()
         monitor = make_monitor(y, on_epoch)  # imports the metrics (sklearn) outside the fit timer
         t0 = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:  # into the record, not the terminal
+        with warnings.catch_warnings(record=True) as caught, progress.run_label(spec.label):  # warnings: into the record
             warnings.simplefilter("default")
             out = method.fit(X, spec.n_clusters, seed=spec.seed, device=device, workdir=workdir, monitor=monitor)
         timings["fit_s"] = time.perf_counter() - t0
+        if out.extras.get("fit_s_before_resume"):  # a resumed run: its fit time is every session's
+            timings["fit_s_this_session"] = timings["fit_s"]
+            timings["fit_s"] += float(out.extras["fit_s_before_resume"])
         record.warnings = summarize_warnings(caught)
         # 4. validate and score (FloatingPointError = NaN posteriors = diverged)
         out.validate(y.shape[0], clusters=cls.clusters)

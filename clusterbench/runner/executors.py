@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 
 from clusterbench import paths
 from clusterbench.errors import ClusterbenchError, ConfigError, DataError
-from clusterbench.results.records import RunRecord, has_ok_record, read_record, record_path, write_record
+from clusterbench.results.records import (RunRecord, artifacts_dir, has_ok_record, read_record, record_path,
+                                          write_record)
 from clusterbench.runner.execute import EpochCallback, execute_run, run_job, summary
 from clusterbench.runner.spec import RunSpec
 from clusterbench.runtime import resolve_device
@@ -352,6 +353,20 @@ def records_written_since(specs: list[RunSpec], results_home: Path, since: float
                 out.append(s)
         except OSError:
             continue
+    return out
+
+
+def checkpoints_kept(specs: list[RunSpec], results_home: Path) -> list[tuple[RunSpec, Path]]:
+    """The specs (of runs without a record) whose folder holds a training checkpoint: what an
+    interrupted deep run kept (the next run of the same command resumes from it)."""
+    from clusterbench.training.checkpoints import CHECKPOINT_NAME  # the loop's file name (lazy: torch)
+
+    out = []
+    for s in specs:
+        rec = record_path(results_home, s.method, s.dataset, s.key)
+        ckpt = artifacts_dir(rec) / CHECKPOINT_NAME
+        if not has_ok_record(rec) and ckpt.is_file():
+            out.append((s, ckpt))
     return out
 
 

@@ -13,7 +13,8 @@
                  ``make_generator`` (sampling a fitted generative model);
 ``artifacts``    PNG grids of generated samples (Dual-AAE Figs. 7 and 8).
 
-May import: ``nn``, ``evaluate`` (option names), ``data``, ``runtime``, ``fsutil``, ``errors``;
+May import: ``nn``, ``evaluate`` (option names), ``data``, ``runtime``, ``fsutil``, ``errors``,
+``progress`` (the run's label, schedule and estimate lines);
 ``methods.base`` (the Method contract) only inside ``method``'s ``fit`` (the registry imports
 every method, which import this package). Imported by the methods, tests and benchmarks; never by
 ``nn``.

@@ -52,11 +52,14 @@ def _set_rng_state(st: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict) -> None:
-    """Atomically write the full training state (``epoch_done`` counts pretrain + train epochs)."""
+def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict,
+                    fit_seconds: float = 0.0) -> None:
+    """Atomically write the full training state (``epoch_done`` counts pretrain + train epochs;
+    ``fit_seconds``: training time of every session so far, so a resumed run counts them all)."""
     state = {
         "fingerprint": fingerprint,
         "epoch_done": epoch_done,
+        "fit_seconds": float(fit_seconds),
         "history": history,
         "model": model.state_dict(),
         "rng": _rng_state(),
@@ -65,10 +68,11 @@ def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: l
         torch.save(state, tmp)
 
 
-def save_final_weights(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict) -> None:
+def save_final_weights(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict,
+                       fit_seconds: float = 0.0) -> None:
     """Atomically write ``model.pt``: the networks' final weights, no optimizer or RNG state."""
     state = {"format": MODEL_FORMAT, "nets": model.weights(), "fingerprint": fingerprint,
-             "epoch_done": epoch_done, "history": history}
+             "epoch_done": epoch_done, "history": history, "fit_seconds": float(fit_seconds)}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -195,26 +195,38 @@ class DeepConfig:
     counting, FID (mnist-cnn) and SSIM's cluster-to-class matching ("mnist").
     """
 
-    arch: str = "auto"
-    style_dim: int | None = None
-    noise_dim: int | None = None
-    epochs: int = 300
-    batch_size: int = 100
-    pretrain_epochs: int = 0
-    checkpoint_every: int = 10
-    monitor_every: int = 1
-    amp: bool = True
-    channels_last: bool = True
-    compile: bool = False
-    save_samples: bool = True
-    evaluate: tuple[str, ...] = ()
-    count_modes: bool = False
-    mode_samples: int = 10000
-    fid_samples: int = 10000
-    fid_network: str = "auto"
-    fid_real: str = ""
-    ssim_pairs: int = 200
-    eval_classifier: str = "mnist"
+    arch: str = field(
+        default="auto", metadata={"help": "network family: auto (from the sample shape), conv, mlp, mlp-hhar, mlp-stl"})
+    style_dim: int | None = field(
+        default=None, metadata={"help": "size of the style code h (None: the architecture's default)"})
+    noise_dim: int | None = field(
+        default=None, metadata={"help": "size of the noise code z (None: the architecture's default)"})
+    epochs: int = field(default=300, metadata={"help": "training epochs (after any pre-training)"})
+    batch_size: int = field(default=100, metadata={"help": "samples per training step"})
+    pretrain_epochs: int = field(default=0, metadata={"help": "pre-training epochs before training (0: none)"})
+    checkpoint_every: int = field(
+        default=10, metadata={"help": "epochs between checkpoints in the run's folder (0: only at the end)"})
+    monitor_every: int = field(
+        default=1, metadata={"help": "epochs between ACC/NMI evaluations in the history (0: never)"})
+    amp: bool = field(default=True, metadata={"help": "CUDA only: bfloat16 autocast"})
+    channels_last: bool = field(
+        default=True, metadata={"help": "CUDA only: channels-last memory layout for convolutions"})
+    compile: bool = field(default=False, metadata={"help": "CUDA only: torch.compile the networks"})
+    save_samples: bool = field(
+        default=True, metadata={"help": "write PNG grids of generated samples (image data only)"})
+    evaluate: tuple[str, ...] = field(
+        default=(), metadata={"help": "evaluators to run after fit, e.g. modes,fid,ssim (empty: none)"})
+    count_modes: bool = field(
+        default=False, metadata={"help": "old switch for the modes evaluator (Table II), same as evaluate=modes"})
+    mode_samples: int = field(
+        default=10000, metadata={"help": "generated samples labelled when counting modes (Table II: 10,000)"})
+    fid_samples: int = field(default=10000, metadata={"help": "real and generated samples for FID, each"})
+    fid_network: str = field(default="auto", metadata={"help": "FID feature network: auto, mnist-cnn or inception"})
+    fid_real: str = field(default="", metadata={"help": "data set the FID compares with (empty: the run's data set)"})
+    ssim_pairs: int = field(
+        default=200, metadata={"help": "random sample pairs per cluster for the SSIM diversity (DC3 Table 2)"})
+    eval_classifier: str = field(
+        default="mnist", metadata={"help": "data set whose classifier labels samples for modes, FID and SSIM"})
 
     @classmethod
     def known_archs(cls) -> tuple[str, ...] | None:

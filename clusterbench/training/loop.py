@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from clusterbench import step_probe
+from clusterbench import progress, step_probe
 from clusterbench.device_settings import device_settings
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.runtime import seed_everything, torch_device
@@ -73,6 +73,11 @@ from clusterbench.training.progress import _LogLines, _progress, _quiet
 # --- options -------------------------------------------------------------------------------------
 
 
+#: Wall-time cadence of checkpoints (LoopOptions.checkpoint_seconds): at the end of the first
+#: epoch that ends this long after the last save. Not a Config field: it changes no result.
+CHECKPOINT_SECONDS = 300.0
+
+
 @dataclass
 class LoopOptions:
     """How the loop runs (the method's Config carries these values).
@@ -81,6 +86,8 @@ class LoopOptions:
     batch_size: samples per step. drop_last: drop the last partial batch when N > batch_size
     (GAN/CR losses use batch statistics; a 1-sample batch breaks batch norm).
     checkpoint_every: epochs between checkpoints (0: only at the end); needs a workdir.
+    checkpoint_seconds: also checkpoint at the end of an epoch when the last save is this old
+    (wall time; 0: by epochs only), so that a long run interrupted loses minutes, not hours.
     monitor_every: epochs between monitor calls (0: never).
     amp / channels_last / compile: CUDA only (ignored on CPU, which stays exact).
     progress: None = a Rich bar when stderr is a terminal, plain lines otherwise; False = silent.
@@ -105,6 +112,7 @@ class LoopOptions:
     deterministic: bool = True
     keep_checkpoint: bool = False
     max_steps: int | None = None
+    checkpoint_seconds: float = CHECKPOINT_SECONDS
 
 
 @dataclass
@@ -116,6 +124,7 @@ class TrainResult:
     embedding: np.ndarray | None
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_epoch: int | None = None
+    fit_s_before: float = 0.0        # training seconds of earlier sessions of a resumed run
     checkpoint: Path | None = None   # the full checkpoint, when kept
     weights: Path | None = None      # the final weights (model.pt), when there is a workdir
 
@@ -205,9 +214,9 @@ def train(
             for m in model.nets.values():
                 m.compile()
         device_settings(model, options, dev.type)  # fused optimizers on CUDA (clusterbench.device_settings)
-        probe = step_probe.current()
-        if probe is not None:  # benchmarks and tests watch the steps (clusterbench.step_probe)
-            probe.model_built(model, options, dev)
+        watch = step_probe.current()
+        if watch is not None:  # benchmarks and tests watch the steps (clusterbench.step_probe)
+            watch.model_built(model, options, dev)
         data = _Data(X, dev, channels_last)
 
         # 2. resume from the workdir's checkpoint when there is one
@@ -224,12 +233,16 @@ def train(
         history: list[dict[str, Any]] = []
         done = 0
         resumed = None
+        fit_before = 0.0  # training seconds of earlier sessions (from the checkpoint)
         if ckpt is not None and ckpt.exists():
             state = _load_checkpoint(ckpt, fingerprint)
             model.load_state_dict(state["model"])
             _set_rng_state(state["rng"])
             history = list(state["history"])
             done = resumed = int(state["epoch_done"])
+            fit_before = float(state.get("fit_seconds", 0.0))
+            if options.progress is not False:
+                progress.say(f"resumed from epoch {resumed} of {total} (the checkpoint {ckpt})")
         elif final is not None and final.exists():  # a finished run: only predict
             state = _load_checkpoint(final, fingerprint)
             if int(state.get("epoch_done", -1)) != total:
@@ -238,11 +251,26 @@ def train(
             model.load_weights(state["nets"])
             history = list(state["history"])
             done = resumed = total
+            fit_before = float(state.get("fit_seconds", 0.0))
+            if options.progress is not False:
+                progress.say(f"trained in an earlier session ({total} epochs, {final}): predicting only")
 
         # 3. epochs
+        t_session = last_save = time.perf_counter()
+
+        def fit_seconds() -> float:
+            return fit_before + time.perf_counter() - t_session
+
+        # the schedule, and (below) an estimate from each phase's first steps of this session
+        steps_of = [min(n * per_epoch, options.max_steps) if name == "train" and options.max_steps is not None
+                    else n * per_epoch for name, n in phases]
+        if done < total and options.progress is not False:
+            progress.say(progress.schedule_text(phases, per_epoch, options.batch_size, sum(steps_of), dev.type))
+        timed: set[str] = set()  # phases whose first steps of this session were timed (one estimate each)
         model.train_mode(True)
         bar = _progress(options.progress)
-        log = (_LogLines(f"{fingerprint.get('method', 'train')} seed {seed}", total, done)
+        log = (_LogLines(progress.current_label() or f"{fingerprint.get('method', 'train')} seed {seed}", total, done,
+                         phases=phases)
                if bar is None and options.progress is not False and not _quiet() else None)
         with bar if bar is not None else contextlib.nullcontext():
             task = bar.add_task("train", total=total, completed=done, info="") if bar else None
@@ -267,8 +295,15 @@ def train(
                     limit = None
                     if phase == "train" and options.max_steps is not None:
                         limit = options.max_steps - (epoch - 1) * per_epoch
+                    probe = None
+                    if phase not in timed and options.progress is not False:
+                        timed.add(phase)  # steps left: this phase's and the later ones'
+                        later = sum(steps_of[[n for n, _ in phases].index(phase):])
+                        here = steps_of[[n for n, _ in phases].index(phase)]
+                        probe = progress.StepProbe(later - min((epoch - 1) * per_epoch, here), dev.type, phase=phase,
+                                                   sync=torch.cuda.synchronize if cuda else None)
                     row = _run_epoch(model, step_fn, data, options, seed=seed, phase=phase,
-                                     epoch=epoch, global_epoch=global_epoch, cuda=cuda, limit=limit)
+                                     epoch=epoch, global_epoch=global_epoch, cuda=cuda, limit=limit, probe=probe)
                     row.update({k: float(v) for k, v in model.history_extras().items()})
                     # monitor (labels live in the runner; the model never sees them)
                     last = global_epoch == total
@@ -277,9 +312,12 @@ def train(
                         _monitor_into(row, model, data, options, monitor)
                     history.append(row)
                     done = global_epoch
-                    periodic = bool(options.checkpoint_every) and global_epoch % options.checkpoint_every == 0
+                    periodic = (bool(options.checkpoint_every) and global_epoch % options.checkpoint_every == 0) or (
+                        bool(options.checkpoint_seconds) and time.perf_counter() - last_save >= options.checkpoint_seconds)
                     if ckpt is not None and ((periodic and not last) or (last and options.keep_checkpoint)):
-                        save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
+                        save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint,
+                                        fit_seconds=fit_seconds())
+                        last_save = time.perf_counter()
                     if log is not None:
                         log.epoch(done, phase, epoch, n_epochs, row)
                     if bar is not None:
@@ -287,15 +325,18 @@ def train(
                         bar.update(task, advance=1, description=f"{phase} {epoch}/{n_epochs}", info=info[:80])
         if final is not None:  # training ended: keep the final weights; the full state only if asked
             if not final.exists() or resumed != total:
-                save_final_weights(final, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
+                save_final_weights(final, model=model, epoch_done=done, history=history, fingerprint=fingerprint,
+                                   fit_seconds=fit_seconds())
             if options.keep_checkpoint and not ckpt.exists():
-                save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint)
+                save_checkpoint(ckpt, model=model, epoch_done=done, history=history, fingerprint=fingerprint,
+                                fit_seconds=fit_seconds())
             elif not options.keep_checkpoint:
                 ckpt.unlink(missing_ok=True)
 
         # 4. predict on all of X (generator-only models have no posterior)
         proba, emb = predict_all(model, data, options.batch_size) if model.clusters else (None, None)
     return TrainResult(model=model, proba=proba, embedding=emb, history=history, resumed_from_epoch=resumed,
+                       fit_s_before=fit_before,
                        checkpoint=ckpt if ckpt is not None and ckpt.exists() else None, weights=final)
 
 
@@ -309,7 +350,8 @@ def _monitor_into(row: dict[str, Any], model: DeepModel, data: _Data, options: L
 
 
 def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, phase: str,
-               epoch: int, global_epoch: int, cuda: bool, limit: int | None = None) -> dict[str, Any]:
+               epoch: int, global_epoch: int, cuda: bool, limit: int | None = None,
+               probe: Callable[[], bool] | None = None) -> dict[str, Any]:
     """One pass over the data (its first ``limit`` batches when given); returns
     ``{phase, epoch, <loss means>, seconds}``; raises on NaN."""
     t0 = time.perf_counter()
@@ -326,6 +368,8 @@ def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, 
                 v = v.detach().float() if isinstance(v, torch.Tensor) else float(v)
                 sums[k] = sums[k] + v if k in sums else v
                 counts[k] = counts.get(k, 0) + 1
+        if probe is not None and probe():  # the session's first steps, timed for the estimate
+            probe = None
     if cuda:
         torch.cuda.synchronize()
     row: dict[str, Any] = {"phase": phase, "epoch": epoch}

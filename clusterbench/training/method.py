@@ -102,6 +102,7 @@ class DeepMethod:
         out.extras = {
             "architecture": spec.describe(),
             "resumed_from_epoch": res.resumed_from_epoch,
+            **({"fit_s_before_resume": res.fit_s_before} if res.resumed_from_epoch else {}),
             "device": str(res.model.device),
         }
         if res.weights is not None:

@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+from clusterbench.progress import phase_eta
+
 
 def _progress(enabled: bool | None):
     """A Rich bar when stderr is a terminal (``enabled=None``), else None (see :class:`_LogLines`)."""
@@ -34,10 +36,14 @@ class _LogLines:
     line per epoch, at most one every ``every`` seconds (and always the last), with the losses,
     the elapsed time and the ETA. Silent with ``CLUSTERBENCH_QUIET=1`` or ``progress=False``."""
 
-    def __init__(self, label: str, total: int, done: int, every: float = 10.0) -> None:
+    def __init__(self, label: str, total: int, done: int, every: float = 10.0,
+                 phases: list[tuple[str, int]] | None = None) -> None:
         self.label, self.total, self.start_done, self.every = label, total, done, every
+        self.phases = phases or [("train", total)]
         self.t0 = time.perf_counter()
         self.last = -math.inf
+        self.n_phase: dict[str, int] = {}      # epochs measured in this session, per phase
+        self.s_phase: dict[str, float] = {}    # and their seconds: the ETA uses each phase's own pace
 
     @staticmethod
     def _hms(s: float) -> str:
@@ -46,14 +52,17 @@ class _LogLines:
 
     def epoch(self, done: int, phase: str, epoch: int, n_epochs: int, row: dict[str, Any]) -> None:
         now = time.perf_counter()
+        self.n_phase[phase] = self.n_phase.get(phase, 0) + 1
+        self.s_phase[phase] = self.s_phase.get(phase, 0.0) + float(row.get("seconds", 0.0)) + float(
+            row.get("monitor_seconds", 0.0))
         if now - self.last < self.every and done < self.total:
             return
         self.last = now
         elapsed = now - self.t0
-        rate = elapsed / max(done - self.start_done, 1)
+        left, exact = phase_eta(self.phases, self.n_phase, self.s_phase, phase, epoch)
         losses = " ".join(f"{k}={v:.4g}" for k, v in row.items()
                           if k not in ("epoch", "phase", "seconds", "monitor_seconds") and isinstance(v, float))
         print(f"[{self.label}] {phase} epoch {epoch}/{n_epochs} ({done}/{self.total}) {losses} "
-              f"elapsed {self._hms(elapsed)} eta {self._hms(rate * (self.total - done))}",
+              f"elapsed {self._hms(elapsed)} eta {'' if exact else '>'}{self._hms(left)}",
               file=sys.stderr, flush=True)
 

@@ -83,11 +83,11 @@ class AAE(DeepMethod, Method):
         """Defaults: see the module docstring (Dual-AAE's epochs/batch/pre-training/cluster
         initialisation for a fair comparison; Adam 1e-4, beta1 0.5)."""
 
-        epochs: int = 300
-        batch_size: int = 100
-        lr: float = 1e-4
-        beta1: float = field(default=0.5, metadata=UNIT_INTERVAL)  # Adam's beta1
-        critic_dropout: float = 0.2
+        epochs: int = field(default=300, metadata={"help": "training epochs after the pre-training"})
+        batch_size: int = field(default=100, metadata={"help": "samples per step"})
+        lr: float = field(default=1e-4, metadata={"help": "Adam learning rate"})
+        beta1: float = field(default=0.5, metadata={**UNIT_INTERVAL, "help": "Adam's beta1"})  # Adam's beta1
+        critic_dropout: float = field(default=0.2, metadata={"help": "dropout inside the discriminator"})
 
     def make_model(self, device: torch.device, spec: ArchSpec) -> AAEModel:
         return AAEModel(device, spec, self.config)

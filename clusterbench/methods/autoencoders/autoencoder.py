@@ -21,7 +21,7 @@ partition fixed by CR in the first epochs; with the denoising pre-training and k
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -55,11 +55,15 @@ class AEConfig(DeepConfig):
     z-scoring lifts the low-variance style and noise dimensions to the weight of the y logits).
     """
 
-    pretrain_epochs: int = 50
-    lr_pretrain: float = 1e-3
-    pretrain_corruption: float = 0.2
-    cluster_init: Literal["none", "kmeans", "kmeans-code"] = "kmeans"
-    code_standardise: bool = True
+    pretrain_epochs: int = field(
+        default=50, metadata={"help": "epochs of auto-encoder pre-training before the clustering phase"})
+    lr_pretrain: float = field(default=1e-3, metadata={"help": "Adam learning rate of the pre-training"})
+    pretrain_corruption: float = field(
+        default=0.2, metadata={"help": "input dropout during pre-training (denoising, as DEC; 0: plain)"})
+    cluster_init: Literal["none", "kmeans", "kmeans-code"] = field(
+        default="kmeans", metadata={"help": "how y starts: kmeans on penultimate features, kmeans-code, or none"})
+    code_standardise: bool = field(
+        default=True, metadata={"help": "kmeans-code: z-score each code dimension before k-means"})
 
     def __post_init__(self) -> None:
         super().__post_init__()

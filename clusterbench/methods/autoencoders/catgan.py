@@ -74,12 +74,13 @@ class CatGAN(DeepMethod, Method):
     class Config(DeepConfig):
         """Defaults: Adam 2e-4 (0.5, 0.999) (reference port); Dual-AAE's epochs/batch."""
 
-        epochs: int = 300
-        batch_size: int = 100
-        pretrain_epochs: int = 0
-        lr: float = 2e-4
-        beta1: float = field(default=0.5, metadata=UNIT_INTERVAL)  # Adam's beta1
-        lam_marginal: float = 1.0
+        epochs: int = field(default=300, metadata={"help": "training epochs"})
+        batch_size: int = field(default=100, metadata={"help": "samples per step"})
+        pretrain_epochs: int = field(default=0, metadata={"help": "unused by CatGAN (keep 0)"})
+        lr: float = field(default=2e-4, metadata={"help": "Adam learning rate"})
+        beta1: float = field(default=0.5, metadata={**UNIT_INTERVAL, "help": "Adam's beta1"})  # Adam's beta1
+        lam_marginal: float = field(
+            default=1.0, metadata={"help": "weight of the marginal-entropy term (balanced clusters)"})
 
     def make_model(self, device: torch.device, spec: ArchSpec) -> CatGANModel:
         return CatGANModel(device, spec, self.config)

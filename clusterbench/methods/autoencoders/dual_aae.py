@@ -118,7 +118,7 @@ suggests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -249,25 +249,31 @@ class DualAAE(DeepMethod, Method):
         cluster initialisation: see AEConfig; critic_clip 0.01 (WGAN [29]; code: none); critic_gp 0
         (no gradient penalty; an option, see the module docstring)."""
 
-        epochs: int = 300
-        batch_size: int = 100
-        lam1: float = 0.1
-        lam2: float = 0.5
-        adv_weight: float = 1.0
-        cr_weight: float = 1.0
-        optim: Literal["paper", "code"] = "paper"
-        recon_reduction: Literal["sum", "mean"] = "mean"
-        recon_y: Literal["soft", "expect", "gumbel"] = "soft"
-        lr: float = 1e-4
-        lr_critic: float = 5e-5
-        lr_adv: float = 5e-5
-        lr_cr: float = 5e-5
-        lr_recon: float = 1e-4
-        lr_dae: float = 1e-5
-        critic_clip: float | None = 0.01
-        critic_gp: float = 0.0
-        critic_dropout: float = 0.2
-        n_critic: int = 1
+        epochs: int = field(default=300, metadata={"help": "training epochs after the pre-training (paper code: 300)"})
+        batch_size: int = field(default=100, metadata={"help": "samples per step"})
+        lam1: float = field(
+            default=0.1, metadata={"help": "weight lambda1 of the O-AE reconstruction term (Sec. IV-A: 0.1)"})
+        lam2: float = field(default=0.5, metadata={"help": "weight lambda2 of the D-AE term (Sec. IV-A: 0.5)"})
+        adv_weight: float = field(default=1.0, metadata={"help": "weight of the adversarial (prior-matching) term"})
+        cr_weight: float = field(
+            default=1.0, metadata={"help": "weight of the consistency-regularisation term (0: the no-CR ablation)"})
+        optim: Literal["paper", "code"] = field(
+            default="paper", metadata={"help": "paper: one weighted objective; code: the authors' five Adam optimizers"})
+        recon_reduction: Literal["sum", "mean"] = field(
+            default="mean", metadata={"help": "O-AE squared error summed or averaged (mean: the code's MSE) over pixels"})
+        recon_y: Literal["soft", "expect", "gumbel"] = field(
+            default="soft", metadata={"help": "what the decoder gets for y: soft posterior, expectation over y, or gumbel sample"})
+        lr: float = field(default=1e-4, metadata={"help": "Adam learning rate of the encoder/decoder objective"})
+        lr_critic: float = field(default=5e-5, metadata={"help": "Adam learning rate of the critic"})
+        lr_adv: float = field(default=5e-5, metadata={"help": "Adam rate of the adversarial step (optim=code)"})
+        lr_cr: float = field(default=5e-5, metadata={"help": "Adam rate of the consistency step (optim=code)"})
+        lr_recon: float = field(default=1e-4, metadata={"help": "Adam rate of the reconstruction step (optim=code)"})
+        lr_dae: float = field(default=1e-5, metadata={"help": "Adam rate of the D-AE step (optim=code)"})
+        critic_clip: float | None = field(
+            default=0.01, metadata={"help": "clip critic weights to +-this (WGAN; none: no clipping)"})
+        critic_gp: float = field(default=0.0, metadata={"help": "gradient-penalty weight of the critic (0: none)"})
+        critic_dropout: float = field(default=0.2, metadata={"help": "dropout inside the critic"})
+        n_critic: int = field(default=1, metadata={"help": "critic steps per batch"})
 
         def __post_init__(self) -> None:
             if self.optim not in ("paper", "code"):

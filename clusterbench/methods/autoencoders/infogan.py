@@ -24,7 +24,7 @@ identical; no pre-training.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -107,14 +107,15 @@ class InfoGAN(DeepMethod, Method):
     class Config(DeepConfig):
         """Defaults: InfoGAN paper's MNIST optimiser settings; Dual-AAE's epochs/batch."""
 
-        epochs: int = 300
-        batch_size: int = 100
-        pretrain_epochs: int = 0
-        lr_d: float = 2e-4
-        lr_g: float = 1e-3
-        beta1: float = 0.5
-        lam_info: float = 1.0
-        lam_cont: float = 0.1
+        epochs: int = field(default=300, metadata={"help": "training epochs"})
+        batch_size: int = field(default=100, metadata={"help": "samples per step"})
+        pretrain_epochs: int = field(default=0, metadata={"help": "unused by InfoGAN (keep 0)"})
+        lr_d: float = field(default=2e-4, metadata={"help": "Adam learning rate of D and Q"})
+        lr_g: float = field(default=1e-3, metadata={"help": "Adam learning rate of G"})
+        beta1: float = field(default=0.5, metadata={"help": "Adam's beta1"})
+        lam_info: float = field(default=1.0, metadata={"help": "weight of the mutual-information term L_I"})
+        lam_cont: float = field(
+            default=0.1, metadata={"help": "weight of the continuous code's squared error inside L_I"})
 
     def make_model(self, device: torch.device, spec: ArchSpec) -> InfoGANModel:
         return InfoGANModel(device, spec, self.config)

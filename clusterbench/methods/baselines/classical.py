@@ -13,13 +13,14 @@ nmf, spectral, ncuts), densified where it is small enough (gmm, agglomerative: a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
+from clusterbench import progress
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.methods.base import Method, MethodOutput, Monitor, one_hot
 
@@ -90,19 +91,24 @@ class KMeansConfig:
     """scikit-learn KMeans on the (flattened) input.
 
     n_init=20: DEC's k-means (``piiswrong/dec`` ``TMM.fit``, KMeans n_init=20), which the
-    Dual-AAE/VaDE tables' K-means rows follow. The DLS/DC3 tables' K-means rows (from
-    ClusterGAN/DualAE, "sklearn.cluster.KMeans package") used the sklearn default of the time,
-    n_init=10 (sklearn >= 1.4 defaults to n_init="auto" = 1 run for k-means++): set
-    ``--set n_init=10`` to mimic it. Other values are sklearn's defaults (k-means++ init, Lloyd,
+    Dual-AAE/VaDE tables' K-means rows follow. Every table's K-means fill command, the DLS/DC3
+    ones included, runs this default n_init=20, and the check below used it. The DLS/DC3
+    tables' K-means rows (from ClusterGAN/DualAE, "sklearn.cluster.KMeans package") probably
+    used the sklearn default of the time, n_init=10 (sklearn >= 1.4 defaults to n_init="auto" =
+    1 run for k-means++): ``--set n_init=10`` mimics it (such runs fill the same cells; each
+    record's config says which). Other values are sklearn's defaults (k-means++ init, Lloyd,
     max_iter 300, tol 1e-4); the papers are silent on them. Check on the 70k Fashion-MNIST
-    images (pixels / 255), seeds 0-2: Hungarian ACC 0.476, NMI 0.512 (purity 0.555), against the
-    DLS/DC3 tables' K-means row ACC 0.474, NMI 0.512.
+    images (pixels / 255), n_init=20, seeds 0-2: Hungarian ACC 0.476, NMI 0.512 (purity 0.555),
+    against the DLS/DC3 tables' K-means row ACC 0.474, NMI 0.512.
     """
 
-    n_init: int = 20
-    max_iter: int = 300
-    tol: float = 1e-4
-    init: Literal["k-means++", "random"] = "k-means++"
+    n_init: int = field(
+        default=20, metadata={"help": "k-means restarts, the best inertia kept (20, DEC's, in every fill command; 10 mimics old sklearn)"})
+    max_iter: int = field(default=300, metadata={"help": "Lloyd iterations per restart at most (sklearn default)"})
+    tol: float = field(
+        default=1e-4, metadata={"help": "stop a restart when the centres move less than this (relative; sklearn default)"})
+    init: Literal["k-means++", "random"] = field(
+        default="k-means++", metadata={"help": "initial centres: k-means++ seeding or random samples"})
 
     def __post_init__(self) -> None:
         if self.n_init < 1 or self.max_iter < 1 or self.tol < 0:
@@ -117,16 +123,35 @@ class KMeansMethod(Method):
 
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu", workdir: Path | None = None,
             monitor: Monitor | None = None) -> MethodOutput:
-        from sklearn.cluster import KMeans
-
         c = self.config
         A = prepare_input(X, n_clusters, method=self.name, sparse="keep")
-        km = KMeans(n_clusters=n_clusters, n_init=c.n_init, max_iter=c.max_iter, tol=c.tol, init=c.init,
-                    random_state=seed).fit(A)
+        km = _kmeans_with_progress()(n_clusters=n_clusters, n_init=c.n_init, max_iter=c.max_iter, tol=c.tol,
+                                     init=c.init, random_state=seed).fit(A)
+        progress.note(c.n_init, c.n_init, "k-means restarts done")
         return MethodOutput(
             proba=one_hot(km.labels_, n_clusters),
             extras={"inertia": float(km.inertia_), "n_iter": int(km.n_iter_)},
         )
+
+
+def _kmeans_with_progress() -> type:
+    """sklearn's KMeans that reports each of its ``n_init`` restarts (``progress.note``) as it
+    starts it: the restarts run inside one ``fit`` and share its random state, so counting the
+    calls of its per-restart initialisation is the only exact way to show them (the labels are
+    sklearn's own). Without that hook (another sklearn) it is plain KMeans, without progress."""
+    from sklearn.cluster import KMeans
+
+    if not hasattr(KMeans, "_init_centroids"):  # pragma: no cover - depends on the sklearn version
+        return KMeans
+
+    class ProgressKMeans(KMeans):
+        def _init_centroids(self, *args: Any, **kwargs: Any) -> Any:
+            self._restarts = getattr(self, "_restarts", 0) + 1
+            if self._restarts <= self._n_init:  # predict/transform do not call it; fit does once per restart
+                progress.note(self._restarts - 1, self._n_init, "k-means restarts done")
+            return super()._init_centroids(*args, **kwargs)
+
+    return ProgressKMeans
 
 
 # --- Gaussian mixture -----------------------------------------------------------------------
@@ -142,11 +167,13 @@ class GMMConfig:
     (k-means init, reg_covar 1e-6, max_iter 100, 1 init); the papers are silent on them.
     """
 
-    covariance_type: Literal["diag", "full", "tied", "spherical"] = "diag"
-    n_init: int = 1
-    max_iter: int = 100
-    tol: float = 1e-3
-    reg_covar: float = 1e-6
+    covariance_type: Literal["diag", "full", "tied", "spherical"] = field(
+        default="diag", metadata={"help": "per-component covariance: diag (VaDE's GMM row), full, tied or spherical"})
+    n_init: int = field(default=1, metadata={"help": "EM restarts, the best likelihood kept"})
+    max_iter: int = field(default=100, metadata={"help": "EM iterations per restart at most"})
+    tol: float = field(default=1e-3, metadata={"help": "stop EM when the likelihood gain falls below this"})
+    reg_covar: float = field(
+        default=1e-6, metadata={"help": "added to the covariance diagonals (keeps them invertible)"})
 
     def __post_init__(self) -> None:
         if self.n_init < 1 or self.max_iter < 1 or self.reg_covar < 0:
@@ -187,10 +214,12 @@ class NMFConfig:
     tol 1e-4), with the seed as random_state. Needs non-negative input.
     """
 
-    init: Literal["nndsvda", "nndsvd", "nndsvdar", "random"] | None = None
-    solver: Literal["cd", "mu"] = "cd"
-    max_iter: int = 200
-    tol: float = 1e-4
+    init: Literal["nndsvda", "nndsvd", "nndsvdar", "random"] | None = field(
+        default=None, metadata={"help": "initial factors (None: sklearn's choice, nndsvda)"})
+    solver: Literal["cd", "mu"] = field(
+        default="cd", metadata={"help": "cd (coordinate descent) or mu (multiplicative updates)"})
+    max_iter: int = field(default=200, metadata={"help": "solver iterations at most"})
+    tol: float = field(default=1e-4, metadata={"help": "stopping tolerance of the solver"})
 
     def __post_init__(self) -> None:
         if self.max_iter < 1 or self.tol < 0:
@@ -243,10 +272,12 @@ class SpectralConfig:
     or raise the limit with ``--set max_samples=...``.
     """
 
-    n_neighbors: int = 10
-    n_init: int = 10
-    assign_labels: Literal["kmeans", "discretize", "cluster_qr"] = "kmeans"
-    max_samples: int = 20_000
+    n_neighbors: int = field(default=10, metadata={"help": "neighbours of the 0/1 k-NN affinity graph"})
+    n_init: int = field(default=10, metadata={"help": "restarts of the final k-means on the spectral embedding"})
+    assign_labels: Literal["kmeans", "discretize", "cluster_qr"] = field(
+        default="kmeans", metadata={"help": "how the embedding becomes labels: kmeans, discretize or cluster_qr"})
+    max_samples: int = field(
+        default=20_000, metadata={"help": "refuse larger data (arpack's shift-invert grows steeply; use ncuts)"})
 
     def __post_init__(self) -> None:
         if self.n_neighbors < 1 or self.n_init < 1 or self.max_samples < 1:
@@ -293,8 +324,10 @@ class AgglomerativeConfig:
     and lifts the limit.
     """
 
-    max_samples: int = 20_000
-    connectivity_neighbors: int = 0
+    max_samples: int = field(
+        default=20_000, metadata={"help": "refuse larger data (Ward keeps N^2/2 distances: 1.6 GB at 20,000)"})
+    connectivity_neighbors: int = field(
+        default=0, metadata={"help": "k > 0: merge only along a k-NN graph (O(N k) memory, lifts max_samples)"})
 
     def __post_init__(self) -> None:
         if self.max_samples < 1 or self.connectivity_neighbors < 0:

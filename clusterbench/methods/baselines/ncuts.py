@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from clusterbench import progress
 from clusterbench.errors import ConfigError
 from clusterbench.methods.base import Method, MethodOutput, Monitor, one_hot
 from clusterbench.methods.baselines.classical import prepare_input
@@ -254,19 +255,25 @@ class NCutsConfig:
     job, fixed random_state: repeatable) or "faiss" (HNSW with the hnsw_* parameters).
     """
 
-    n_neighbors: int = 10
-    pca_dims: int | None = None
-    svd_dims: int | None = 50
-    kmeans_n_init: int = 10
-    eigen_tol: float = 0.0
-    knn_chunk_mb: int = 128
-    knn: str = "auto"
-    knn_auto_min: int = 150_000
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 128
-    hnsw_ef_search: int = 64
-    knn_backend: str = "pynndescent"
-    nndescent_search: int = 30
+    n_neighbors: int = field(default=10, metadata={"help": "neighbours per sample in the self-tuning k-NN graph"})
+    pca_dims: int | None = field(
+        default=None, metadata={"help": "reduce dense input to this many PCA dimensions before the search (None: raw)"})
+    svd_dims: int | None = field(
+        default=50, metadata={"help": "reduce sparse input by TruncatedSVD before the search (None: search sparse)"})
+    kmeans_n_init: int = field(default=10, metadata={"help": "restarts of the final k-means on the eigenvectors"})
+    eigen_tol: float = field(default=0.0, metadata={"help": "ARPACK eigen-solver tolerance (0: machine precision)"})
+    knn_chunk_mb: int = field(default=128, metadata={"help": "memory bound (MB) of one block of the exact k-NN search"})
+    knn: str = field(
+        default="auto", metadata={"help": "k-NN search: exact, approx, or auto (approx from knn_auto_min samples on)"})
+    knn_auto_min: int = field(
+        default=150_000, metadata={"help": "with knn=auto, data this large or larger use the approximate search"})
+    hnsw_m: int = field(default=32, metadata={"help": "faiss HNSW: links per node (knn_backend=faiss)"})
+    hnsw_ef_construction: int = field(default=128, metadata={"help": "faiss HNSW: candidate list size while building"})
+    hnsw_ef_search: int = field(default=64, metadata={"help": "faiss HNSW: candidate list size while searching"})
+    knn_backend: str = field(
+        default="pynndescent", metadata={"help": "approximate search: pynndescent (default) or faiss (HNSW, optional package)"})
+    nndescent_search: int = field(
+        default=30, metadata={"help": "pynndescent: neighbours searched per sample (more: higher recall)"})
 
     def __post_init__(self) -> None:
         if self.n_neighbors < 1 or self.kmeans_n_init < 1 or self.knn_chunk_mb < 1 or self.eigen_tol < 0:
@@ -339,6 +346,7 @@ class NCutsMethod(Method):
                 Z = PCA(n_components=dims, svd_solver="randomized", random_state=seed).fit_transform(A)
             Z = np.ascontiguousarray(Z, dtype=np.float32)
         info["reduce_s"] = time.perf_counter() - t0
+        progress.note(1, 5, "ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means)", eta=False)
 
         # 2. k-NN search: exact in chunks, or approximate (HNSW)
         t0 = time.perf_counter()
@@ -354,6 +362,7 @@ class NCutsMethod(Method):
                                           ef_construction=c.hnsw_ef_construction)
             info["hnsw"] = {"m": c.hnsw_m, "ef_construction": c.hnsw_ef_construction, "ef_search": c.hnsw_ef_search}
         info["knn_s"] = time.perf_counter() - t0
+        progress.note(2, 5, "ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means)", eta=False)
         info["reduced_dims"] = int(Z.shape[1])
         info["knn_graph"] = graph if graph == "exact" else f"approx ({c.knn_backend})"
         return idx, dist, info
@@ -379,11 +388,13 @@ class NCutsMethod(Method):
                 stacklevel=2,
             )
         t["graph_s"] = time.perf_counter() - t0
+        progress.note(3, 5, "ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means)", eta=False)
 
         # 4. top-K eigenvectors of the normalised affinity
         t0 = time.perf_counter()
         vals, U = spectral_embedding(W, n_clusters, seed=seed, tol=c.eigen_tol)
         t["eigen_s"] = time.perf_counter() - t0
+        progress.note(4, 5, "ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means)", eta=False)
 
         # 5. row-normalise and k-means
         t0 = time.perf_counter()
@@ -391,6 +402,7 @@ class NCutsMethod(Method):
         U = U / np.maximum(norms, 1e-12)
         km = KMeans(n_clusters=n_clusters, n_init=c.kmeans_n_init, random_state=seed).fit(U)
         t["kmeans_s"] = time.perf_counter() - t0
+        progress.note(5, 5, "ncuts steps done (reduce, k-NN, graph, eigenvectors, k-means)", eta=False)
 
         info = dict(info or {})
         t.update({k: info.pop(k) for k in ("reduce_s", "knn_s") if k in info})

@@ -28,7 +28,7 @@ options: ``--set sigma=0.75 per_sample_eps=true critic_iters=1 iterations=none e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -78,11 +78,13 @@ class ClusterGAN(GANMethod, Method):
         iterations, beta_n = beta_c = 10, L2 2.5e-5 on G, the shared GAN defaults otherwise;
         ``assign`` "kmeans" (the reference's evaluation) or "argmax" (module docstring)."""
 
-        iterations: int | None = 500_000
-        beta_n: float = 10.0
-        beta_c: float = 10.0
-        weight_decay: float = 2.5e-5
-        assign: Literal["kmeans", "argmax"] = "kmeans"
+        iterations: int | None = field(
+            default=500_000, metadata={"help": "generator iterations (the TF original: 500,000)"})
+        beta_n: float = field(default=10.0, metadata={"help": "weight of the z_n reconstruction loss"})
+        beta_c: float = field(default=10.0, metadata={"help": "weight of the z_c cross-entropy loss"})
+        weight_decay: float = field(default=2.5e-5, metadata={"help": "L2 weight decay on G's weights"})
+        assign: Literal["kmeans", "argmax"] = field(
+            default="kmeans", metadata={"help": "clusters from k-means on [z_n, z_c] (the reference) or argmax of z_c"})
 
     def make_model(self, device: torch.device, spec: GANSpec) -> ClusterGANModel:
         return ClusterGANModel(device, spec, self.config)

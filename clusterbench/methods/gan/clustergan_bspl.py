@@ -107,7 +107,7 @@ CPU measurements (a fifth of the file); the code is one model and one method (ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -383,30 +383,40 @@ class ClusterGANBSPL(DeepMethod, Method):
         Ablations: gan, self_paced (bspl | spl | all | off), consistency. ``mi`` (0 = the paper): weight of
         the block mutual-information term against the constant-clusterer collapse (module docstring)."""
 
-        net: str = "auto"
-        epochs: int = 100
-        batch_size: int = 100
-        pretrain_epochs: int = 0
-        hash_bits: int | None = None
-        lr: float = 1e-4
-        lr_end: float = 1e-5
-        beta1: float = 0.5
-        noise_start: float = 0.5
-        noise_end: float = 0.1
-        self_paced: Literal["bspl", "spl", "all", "off"] = "bspl"
-        gan: bool = True
-        consistency: bool = True
-        lam_ent: float = 1.0
-        lam_cons: float = 1.0
-        start_fraction: float = 0.01
-        full_at: float = 0.75
-        gamma_scale: float = 1.0
-        pace_calibration: Literal["batch", "first"] = "batch"
-        mi: float = 0.0
-        aug_noise: float = 0.1
-        aug_shift: int = 2
-        scale: Literal["auto", "unit", "tanh"] = "auto"
-        kmeans_n_init: int = 10
+        net: str = field(default="auto", metadata={"help": "networks: auto, tg-mnist, tg-cifar or mlp"})
+        epochs: int = field(default=100, metadata={"help": "training epochs"})
+        batch_size: int = field(default=100, metadata={"help": "samples per step"})
+        pretrain_epochs: int = field(default=0, metadata={"help": "unused (keep 0)"})
+        hash_bits: int | None = field(
+            default=None, metadata={"help": "output bits (None: 5 x clusters for clustering; Table 3: 32 or 64)"})
+        lr: float = field(
+            default=1e-4, metadata={"help": "Adam learning rate at the start (decays linearly to lr_end)"})
+        lr_end: float = field(default=1e-5, metadata={"help": "Adam learning rate at the end"})
+        beta1: float = field(default=0.5, metadata={"help": "Adam's beta1"})
+        noise_start: float = field(
+            default=0.5, metadata={"help": "upper bound of the U[0, a] input noise at the start"})
+        noise_end: float = field(default=0.1, metadata={"help": "upper bound of the U[0, a] input noise at the end"})
+        self_paced: Literal["bspl", "spl", "all", "off"] = field(
+            default="bspl", metadata={"help": "sample selection: bspl (balanced), spl, all or off (Fig. 2 ablations)"})
+        gan: bool = field(default=True, metadata={"help": "keep the GAN part (false: ablation)"})
+        consistency: bool = field(default=True, metadata={"help": "keep the consistency loss (false: ablation)"})
+        lam_ent: float = field(default=1.0, metadata={"help": "weight of the entropy term"})
+        lam_cons: float = field(default=1.0, metadata={"help": "weight of the consistency term"})
+        start_fraction: float = field(
+            default=0.01, metadata={"help": "fraction of samples selected at the first iteration"})
+        full_at: float = field(
+            default=0.75, metadata={"help": "fraction of the epochs after which every sample is selected"})
+        gamma_scale: float = field(default=1.0, metadata={"help": "scale of the balancing gamma of BSPL's pace"})
+        pace_calibration: Literal["batch", "first"] = field(
+            default="batch", metadata={"help": "pace thresholds from each batch's losses (batch) or the first (first)"})
+        mi: float = field(
+            default=0.0, metadata={"help": "weight of the block mutual-information term (0: the paper; prevents collapse)"})
+        aug_noise: float = field(
+            default=0.1, metadata={"help": "std of the Gaussian noise augmentation (fraction of the value range)"})
+        aug_shift: int = field(default=2, metadata={"help": "random shift in pixels of colour images (augmentation)"})
+        scale: Literal["auto", "unit", "tanh"] = field(
+            default="auto", metadata={"help": "input scaling: auto, unit ([0, 1]) or tanh ([-1, 1])"})
+        kmeans_n_init: int = field(default=10, metadata={"help": "restarts of the final k-means on the outputs"})
 
         def __post_init__(self) -> None:
             if self.self_paced not in ("bspl", "spl", "all", "off"):

@@ -29,7 +29,7 @@ of the DC3-GAN paper (Algorithm 1 there), for reuse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import torch
@@ -93,12 +93,14 @@ class DLS(GANMethod, Method):
         Tables 1-2 (networks, d_n), reference code (150,000 generator iterations, batch 64,
         M = 5, Adam 1e-4 (0.5, 0.9), MSE reconstruction). ae_loss: "mse" (DLS) or "l1" (DC3)."""
 
-        iterations: int | None = 150_000
-        beta1: float = 1.0
-        beta2: float = 1.0
-        beta3: float = 10.0
-        beta4: float = 10.0
-        ae_loss: Literal["mse", "l1"] = "mse"
+        iterations: int | None = field(
+            default=150_000, metadata={"help": "generator iterations (reference code: 150,000)"})
+        beta1: float = field(default=1.0, metadata={"help": "weight beta1 of the loss terms (DLS Sec. 4.2: 1)"})
+        beta2: float = field(default=1.0, metadata={"help": "weight beta2 of the loss terms (DLS Sec. 4.2: 1)"})
+        beta3: float = field(default=10.0, metadata={"help": "weight beta3 of the loss terms (DLS Sec. 4.2: 10)"})
+        beta4: float = field(default=10.0, metadata={"help": "weight beta4 of the loss terms (DLS Sec. 4.2: 10)"})
+        ae_loss: Literal["mse", "l1"] = field(
+            default="mse", metadata={"help": "reconstruction loss: mse (DLS) or l1 (DC3)"})
 
     def make_model(self, device: torch.device, spec: GANSpec) -> DLSModel:
         return DLSModel(device, spec, self.config)

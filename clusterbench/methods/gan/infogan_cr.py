@@ -53,7 +53,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -96,24 +96,26 @@ class DSpritesGANConfig:
     (DC3 Table 3's "+ MC" rows), so that a table cell tells selected models from single runs. A run
     asked to train with it is refused."""
 
-    epochs: int = 28
-    batch_size: int = 64
-    n_codes: int = 5
-    n_noise: int = 5
-    lr_g: float = 1e-3
-    lr_d: float = 2e-3
-    beta1: float = 0.5
-    beta2: float = 0.999
-    info_weight: float = 0.05
-    checkpoint_every: int = 1
-    amp: bool = True
-    channels_last: bool = True
-    compile: bool = False
-    evaluate: tuple[str, ...] = ()
-    disentanglement_scale: float = 1.0
-    fid_samples: int = 10000
-    fid_network: str = "auto"
-    model_selection: str = "none"
+    epochs: int = field(default=28, metadata={"help": "training epochs (DC3 Appendix A.2: 28)"})
+    batch_size: int = field(default=64, metadata={"help": "samples per step"})
+    n_codes: int = field(default=5, metadata={"help": "uniform latent codes (the factors to disentangle)"})
+    n_noise: int = field(default=5, metadata={"help": "uniform noise dimensions"})
+    lr_g: float = field(default=1e-3, metadata={"help": "Adam learning rate of G"})
+    lr_d: float = field(default=2e-3, metadata={"help": "Adam learning rate of D and E"})
+    beta1: float = field(default=0.5, metadata={"help": "Adam's beta1"})
+    beta2: float = field(default=0.999, metadata={"help": "Adam's beta2"})
+    info_weight: float = field(default=0.05, metadata={"help": "weight of the InfoGAN mutual-information term"})
+    checkpoint_every: int = field(default=1, metadata={"help": "epochs between checkpoints"})
+    amp: bool = field(default=True, metadata={"help": "CUDA only: bfloat16 autocast"})
+    channels_last: bool = field(default=True, metadata={"help": "CUDA only: channels-last memory layout"})
+    compile: bool = field(default=False, metadata={"help": "CUDA only: torch.compile the networks"})
+    evaluate: tuple[str, ...] = field(default=(), metadata={"help": "evaluators after fit: disentanglement, fid"})
+    disentanglement_scale: float = field(
+        default=1.0, metadata={"help": "fraction of disentanglement_lib's sample sizes (1: its defaults)"})
+    fid_samples: int = field(default=10000, metadata={"help": "real and generated samples for FID, each"})
+    fid_network: str = field(default="auto", metadata={"help": "FID feature network: auto, mnist-cnn or inception"})
+    model_selection: str = field(
+        default="none", metadata={"help": "none for trained runs; model-centrality marks a selected model's record"})
 
     def __post_init__(self) -> None:
         requested({"evaluate": self.evaluate})
@@ -134,9 +136,10 @@ class InfoGANCRConfig(DSpritesGANConfig):
     28 x 11,520 = 322,560), lr_cr 2e-3 (as D and E; DC3 Appendix A.2). ``cr_weight = 0``: plain
     InfoGAN (Table 3's InfoGAN row, ``--set cr_weight=0``)."""
 
-    lr_cr: float = 2e-3
-    cr_weight: float = 2.0
-    cr_start_step: int = 288000
+    lr_cr: float = field(default=2e-3, metadata={"help": "Adam learning rate of the CR discriminator"})
+    cr_weight: float = field(
+        default=2.0, metadata={"help": "weight of the contrastive-regulariser term (0: plain InfoGAN)"})
+    cr_start_step: int = field(default=288000, metadata={"help": "generator step from which the CR term is on"})
 
 
 class DSpritesGANModel(DeepModel):

@@ -16,7 +16,7 @@ latent-size table.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -53,21 +53,27 @@ class GANConfig(DeepConfig):
         (a monitor per 1,093-batch MNIST epoch was 2,288 full predictions; issue 23).
     """
 
-    iterations: int | None = 150_000
-    epochs: int | None = None  # type: ignore[assignment]
-    batch_size: int = 64
-    latent_dim: int | None = None
-    lr: float = 1e-4
-    adam_beta1: float = 0.5
-    adam_beta2: float = 0.9
-    critic_iters: int = CRITIC_ITERS
-    gp_weight: float = GP_WEIGHT
-    per_sample_eps: bool = False
-    sigma: float = PRIOR_SIGMA
-    weight_decay: float = 0.0
-    traversal_dims: int = 5
-    monitor_every: int = 10_000
-    checkpoint_every: int = 50_000
+    iterations: int | None = field(
+        default=150_000, metadata={"help": "training length in generator iterations (None: epochs decides)"})
+    epochs: int | None = field(
+        default=None, metadata={"help": "cap in epochs (None: as many as iterations needs)"})  # type: ignore[assignment]
+    batch_size: int = field(default=64, metadata={"help": "samples per critic step"})
+    latent_dim: int | None = field(
+        default=None, metadata={"help": "size d_n of the continuous latent (None: the paper's value for the data)"})
+    lr: float = field(default=1e-4, metadata={"help": "Adam learning rate"})
+    adam_beta1: float = field(default=0.5, metadata={"help": "Adam's beta1"})
+    adam_beta2: float = field(default=0.9, metadata={"help": "Adam's beta2"})
+    critic_iters: int = field(default=CRITIC_ITERS, metadata={"help": "critic steps M per generator iteration"})
+    gp_weight: float = field(default=GP_WEIGHT, metadata={"help": "gradient-penalty weight lambda of WGAN-GP"})
+    per_sample_eps: bool = field(
+        default=False, metadata={"help": "one interpolation eps per sample in the penalty (False: one per batch)"})
+    sigma: float = field(default=PRIOR_SIGMA, metadata={"help": "standard deviation of the Gaussian part of the prior"})
+    weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay on G's weights (0: none)"})
+    traversal_dims: int = field(default=5, metadata={"help": "z_n dimensions traversed in the PNG artifacts (Fig. 4)"})
+    monitor_every: int = field(
+        default=10_000, metadata={"help": "ACC/NMI monitor cadence in generator iterations (0: never)"})
+    checkpoint_every: int = field(
+        default=50_000, metadata={"help": "checkpoint cadence in generator iterations (0: only at the end)"})
 
     @classmethod
     def known_archs(cls) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ choice: the papers do not train this baseline themselves). d_n from DLS Table 2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -67,9 +67,10 @@ class WGANGP(GANMethod, Method):
         """Defaults: the shared GAN defaults (ClusterGAN/DLS reference code); Gaussian prior with
         sigma 1 and 150,000 generator iterations (our choices, module docstring)."""
 
-        iterations: int | None = 150_000
-        prior: Literal["gaussian", "discrete-continuous"] = "gaussian"
-        sigma: float = 1.0
+        iterations: int | None = field(default=150_000, metadata={"help": "generator iterations"})
+        prior: Literal["gaussian", "discrete-continuous"] = field(
+            default="gaussian", metadata={"help": "latent prior: gaussian or discrete-continuous (one-hot + Gaussian)"})
+        sigma: float = field(default=1.0, metadata={"help": "standard deviation of the Gaussian prior"})
 
     def generation_options(self) -> dict[str, Any]:
         opts = super().generation_options()

@@ -39,7 +39,7 @@ SimCLR encoder with a trainable MLP, non-saturating loss (``methods.gan.dc3.cifa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -72,19 +72,23 @@ class DC3GAN(GANMethod, Method):
         result to use, ``simclr-<key>`` or a checkpoint path), g_channels / d_channels (Table 12
         widths) are the cifar10 variant's."""
 
-        iterations: int | None = 150_000
-        beta1: float = 0.1
-        beta2: float = 0.1
-        beta3: float = 10.0
-        loss_ce: bool = True
-        loss_n: bool = True
-        loss_mmd: bool = True
-        loss_ae: bool = True
-        variant: str = "table10"
-        gan_loss: str = "wasserstein"
-        simclr: str = "cifar10-train"
-        g_channels: int = 256
-        d_channels: int = 128
+        iterations: int | None = field(
+            default=150_000, metadata={"help": "generator iterations (DLS reference code: 150,000)"})
+        beta1: float = field(default=0.1, metadata={"help": "weight beta1 (DC3 Sec. 3: 0.1)"})
+        beta2: float = field(default=0.1, metadata={"help": "weight beta2 (DC3 Sec. 3: 0.1)"})
+        beta3: float = field(default=10.0, metadata={"help": "weight beta3 (DC3 Sec. 3: 10)"})
+        loss_ce: bool = field(default=True, metadata={"help": "keep the cross-entropy term (false: Table 8 ablation)"})
+        loss_n: bool = field(default=True, metadata={"help": "keep the z_n term (false: Table 8 ablation)"})
+        loss_mmd: bool = field(default=True, metadata={"help": "keep the MMD term (false: Table 8 ablation)"})
+        loss_ae: bool = field(default=True, metadata={"help": "keep the auto-encoder term (false: Table 8 ablation)"})
+        variant: str = field(
+            default="table10", metadata={"help": "table10 (Table 10 networks, WGAN-GP) or cifar10 (SN-ResNet + SimCLR encoder)"})
+        gan_loss: str = field(
+            default="wasserstein", metadata={"help": "wasserstein, or non-saturating (cifar10 variant only)"})
+        simclr: str = field(
+            default="cifar10-train", metadata={"help": "cifar10 variant: the SimCLR encoder (a data set id, simclr-<key> or a path)"})
+        g_channels: int = field(default=256, metadata={"help": "cifar10 variant: generator width (Table 12)"})
+        d_channels: int = field(default=128, metadata={"help": "cifar10 variant: discriminator width (Table 12)"})
 
         def __post_init__(self) -> None:
             super().__post_init__()

@@ -40,7 +40,7 @@ code means (as InfoGAN-CR's), not the recovered noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -60,9 +60,9 @@ class DC3DSpritesConfig(DSpritesGANConfig):
     "Implementation details"), ae_weight 1 (Eq. 7's unit weight of L_AE; our reading, the paper
     gives no dSprites-specific values)."""
 
-    beta_mmd: float = 0.1
-    beta_n: float = 0.1
-    ae_weight: float = 1.0
+    beta_mmd: float = field(default=0.1, metadata={"help": "weight beta1 of the MMD term (DC3 Sec. 3: 0.1)"})
+    beta_n: float = field(default=0.1, metadata={"help": "weight beta2 of the z_n term (DC3 Sec. 3: 0.1)"})
+    ae_weight: float = field(default=1.0, metadata={"help": "weight of the auto-encoder term L_AE"})
 
 
 class DC3DSpritesModel(DSpritesGANModel):
