@@ -221,7 +221,7 @@ def test_spectral_eigsh_is_sklearns_spectral_clustering_at_any_n():
 
 
 def test_knn_graph_is_searched_once_per_data_content(monkeypatch):
-    from clusterbench.methods import ncuts
+    from clusterbench.methods.baselines import ncuts
 
     calls = []
     real = ncuts.knn_search

@@ -244,7 +244,7 @@ class SpectralConfig:
 
     ``eigen_solver="eigsh"`` (issue 24: the DLS/DC3 SC cells at 70,000 images) computes the same
     spectral clustering at any N: the same 0/1 k-NN graph (exact, torch in chunks, shared by the
-    seeds of one process: :func:`clusterbench.methods.ncuts.cached_knn_search`), symmetrised
+    seeds of one process: :func:`clusterbench.methods.baselines.ncuts.cached_knn_search`), symmetrised
     0.5 (A + A^T) with the diagonal ignored, the same embedding (the K smallest eigenvectors of
     the normalised Laplacian, divided by sqrt(degree), sklearn's sign convention) and k-means
     with ``n_init``; the eigenvectors come from ``scipy.sparse.linalg.eigsh(which="LA")`` of
@@ -303,7 +303,7 @@ class SpectralMethod(Method):
 
         from sklearn.cluster import KMeans
 
-        from clusterbench.methods.ncuts import cached_knn_search, spectral_embedding
+        from clusterbench.methods.baselines.ncuts import cached_knn_search, spectral_embedding
 
         c, n = self.config, A.shape[0]
         t0 = time.perf_counter()
@@ -346,7 +346,7 @@ class AgglomerativeConfig:
     default ``max_samples`` = 20,000 (MNIST's 70k would need 19.6 GB), so larger N is refused.
     ``connectivity_neighbors`` = k > 0 restricts merges to a k-NN graph (sparse, O(N k) memory)
     and lifts the limit (sklearn's structured Ward; the exact k-NN search,
-    :func:`clusterbench.methods.ncuts.cached_knn_search`, is shared by the seeds of one process:
+    :func:`clusterbench.methods.baselines.ncuts.cached_knn_search`, is shared by the seeds of one process:
     Ward itself does not depend on the seed). The DLS/DC3 AGGLO cells at 70,000 images use k = 10.
     """
 
@@ -380,7 +380,7 @@ class AgglomerativeMethod(Method):
         A = prepare_input(X, n_clusters, method=self.name, sparse="densify", instead="kmeans, nmf or ncuts")
         conn = None
         if c.connectivity_neighbors:
-            from clusterbench.methods.ncuts import cached_knn_search
+            from clusterbench.methods.baselines.ncuts import cached_knn_search
 
             k = min(c.connectivity_neighbors, n - 1)  # A is dense here (prepare_input densified it)
             conn = knn_connectivity(cached_knn_search(A, k, device=device if device.startswith("cuda") else "cpu")[0])
