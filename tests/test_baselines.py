@@ -196,6 +196,49 @@ def test_spectral_refuses_large_n_and_points_to_ncuts():
         METHODS["spectral"](cfg).fit(X, 3, seed=0)
 
 
+def test_spectral_eigsh_is_sklearns_spectral_clustering_at_any_n():
+    """eigen_solver=eigsh (issue 24, the 70k SC cells): the same graph, embedding and k-means as
+    sklearn's SpectralClustering(affinity="nearest_neighbors"), without the max_samples limit."""
+    from sklearn.cluster import SpectralClustering
+    from sklearn.manifold import spectral_embedding
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.neighbors import kneighbors_graph
+
+    X, _ = make_blobs(300, n_features=5, centers=4, cluster_std=2.5, random_state=3)
+    X = X.astype(np.float32)
+    cfg = make_config(METHODS["spectral"].Config, {"eigen_solver": "eigsh", "max_samples": "100"}, method="spectral")
+    out = METHODS["spectral"](cfg).fit(X, 4, seed=2)  # 300 > max_samples: no refusal with eigsh
+    ref = SpectralClustering(4, affinity="nearest_neighbors", n_neighbors=10, random_state=2).fit(X).labels_
+    assert adjusted_rand_score(ref, out.labels) > 0.99
+    conn = kneighbors_graph(X, n_neighbors=10, include_self=True)
+    maps = spectral_embedding(0.5 * (conn + conn.T), n_components=4, drop_first=False, random_state=0)
+    # the same K-dimensional eigenspace (near-degenerate eigenvalues may rotate vectors within it)
+    q1, q2 = np.linalg.qr(out.embedding.astype(np.float64))[0], np.linalg.qr(maps)[0]
+    assert np.linalg.svd(q1.T @ q2, compute_uv=False).min() > 0.999
+    with pytest.raises(ConfigError, match="eigen_solver"):
+        make_config(METHODS["spectral"].Config, {"eigen_solver": "eigsh", "assign_labels": "discretize"},
+                    method="spectral")
+
+
+def test_knn_graph_is_searched_once_per_data_content(monkeypatch):
+    from clusterbench.methods.baselines import ncuts
+
+    calls = []
+    real = ncuts.knn_search
+    monkeypatch.setattr(ncuts, "knn_search", lambda Z, k, **kw: calls.append(k) or real(Z, k, **kw))
+    X, _ = make_blobs(120, n_features=4, centers=3, random_state=0)
+    X = X.astype(np.float32)
+    cfg = make_config(METHODS["spectral"].Config, {"eigen_solver": "eigsh"}, method="spectral")
+    a = [METHODS["spectral"](cfg).fit(X, 3, seed=s).labels for s in (0, 1)]
+    METHODS["ncuts"](METHODS["ncuts"].Config()).fit(X, 3, seed=0)
+    assert calls == [10]  # two seeds of spectral and one ncuts fit: one search
+    assert all(labels.shape == (120,) for labels in a)
+    Y = X.copy()
+    Y[0, 0] += 1.0  # other content: searched again
+    METHODS["spectral"](cfg).fit(Y, 3, seed=0)
+    assert calls == [10, 10]
+
+
 def test_agglomerative_refuses_large_n_unless_knn_restricted():
     X, y = make_blobs(60, centers=3, random_state=0)
     cfg = make_config(METHODS["agglomerative"].Config, {"max_samples": "50"}, method="agglomerative")
@@ -204,6 +247,13 @@ def test_agglomerative_refuses_large_n_unless_knn_restricted():
     cfg = make_config(METHODS["agglomerative"].Config, {"max_samples": "50", "connectivity_neighbors": "10"})
     out = METHODS["agglomerative"](cfg).fit(X, 3, seed=0)
     assert acc(y, out.labels) > 0.8
+    # the k-NN-restricted Ward is sklearn's with kneighbors_graph connectivity
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.neighbors import kneighbors_graph
+
+    A = X.astype(np.float32)
+    ref = AgglomerativeClustering(3, linkage="ward", connectivity=kneighbors_graph(A, 10, include_self=False)).fit(A)
+    assert acc(ref.labels_, out.labels) == 1.0
 
 
 def test_bad_config_values_are_refused():

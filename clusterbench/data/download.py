@@ -15,7 +15,12 @@ with exponential backoff, and are renamed onto the final name only after verific
 Verification: ``size``, ``sha256``, ``md5`` and ``git_blob`` (``git hash-object``: sha1 of
 ``b"blob <len>\\0" + content``) of the archive; when the archive differs but ``payload_md5`` /
 ``payload_sha256`` of the decompressed content (.gz, .bz2, .xz) match, the file is accepted (a
-mirror that recompressed) and the acceptance is logged. A file that fails is moved aside as
+mirror that recompressed). Where payload checksums are pinned, a ``--mirror`` may also hold the
+*uncompressed* file (``train-images-idx3-ubyte`` for ``train-images-idx3-ubyte.gz``): it is tried
+after the archive name, verified byte for byte against the payload checksums, and stored
+compressed under the registry's name (gzip/bz2/xz, fixed header) so the raw folder looks the same
+whatever the form. One log line per fetch says which form (original archive, recompressed archive,
+uncompressed file) was accepted from where. A file that fails is moved aside as
 ``<name>.bad`` and never used; the next source is tried. Files with no pinned checksum
 (UNVERIFIED in the registry notes) are accepted and the sha256 of the first download is recorded
 in ``<raw>/checksums.json``; later reads are verified against that record.
@@ -34,6 +39,7 @@ import urllib.parse
 
 import bz2
 import contextlib
+import gzip
 import hashlib
 import json
 import logging
@@ -163,6 +169,7 @@ class Verdict:
     how: str  # what it was verified by (or why it failed)
     sha256: str
     mismatches: list[str] = field(default_factory=list)  # "sha256: expected X, got Y"
+    form: str = ""  # accepted as: "archive", "recompressed", "uncompressed" (payload bytes), "" otherwise
 
 
 def _archive_digests(path: Path, fs: FileSpec) -> dict[str, str]:
@@ -183,8 +190,6 @@ def _open_decompressed(path: Path):
     with open(path, "rb") as fh:
         magic = fh.read(6)
     if magic[:2] == b"\x1f\x8b":
-        import gzip
-
         return gzip.open(path, "rb")
     if magic[:3] == b"BZh":
         return bz2.open(path, "rb")
@@ -193,12 +198,21 @@ def _open_decompressed(path: Path):
     return None
 
 
+#: Compressed file-name suffixes whose payload a mirror may hold uncompressed (name without it).
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
+
+
 def _payload_digests(path: Path) -> dict[str, str] | str:
-    """md5 and sha256 of the decompressed content, or a string saying why there is none."""
+    """md5 and sha256 of the decompressed content, or a string saying why there is none.
+
+    A file that is not gzip/bz2/xz is its own payload (an uncompressed copy): its digests are
+    returned with ``"form": "uncompressed"`` (``"compressed"`` otherwise).
+    """
     try:
         fh = _open_decompressed(path)
+        form = "compressed"
         if fh is None:
-            return "not a gzip, bz2 or xz file"
+            fh, form = open(path, "rb"), "uncompressed"
         md5, sha = hashlib.md5(), hashlib.sha256()
         with fh:
             while block := fh.read(1 << 20):
@@ -206,7 +220,7 @@ def _payload_digests(path: Path) -> dict[str, str] | str:
                 sha.update(block)
     except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
         return f"cannot be decompressed ({type(exc).__name__}: {exc})"
-    return {"payload_md5": md5.hexdigest(), "payload_sha256": sha.hexdigest()}
+    return {"payload_md5": md5.hexdigest(), "payload_sha256": sha.hexdigest(), "form": form}
 
 
 def verify_file(path: str | Path, fs: FileSpec, *, recorded: str | None = None) -> Verdict:
@@ -223,7 +237,7 @@ def verify_file(path: str | Path, fs: FileSpec, *, recorded: str | None = None) 
         bad.insert(0, f"size: expected {fs.size} bytes, got {size}")
     payload = [(k, getattr(fs, k)) for k in ("payload_md5", "payload_sha256") if getattr(fs, k)]
     if archive and not bad:
-        return Verdict(True, "+".join(k for k, _ in archive), got["sha256"])
+        return Verdict(True, "+".join(k for k, _ in archive), got["sha256"], form="archive")
     if payload:
         pd = _payload_digests(path)
         if isinstance(pd, str):
@@ -231,9 +245,12 @@ def verify_file(path: str | Path, fs: FileSpec, *, recorded: str | None = None) 
         pbad = [f"{k}: expected {v.lower()}, got {pd[k]}" for k, v in payload if v.lower() != pd[k]]
         if not pbad:
             how = "+".join(k for k, _ in payload)
+            if pd["form"] == "uncompressed":
+                return Verdict(True, how + " (uncompressed copy: its bytes are the pinned payload)", got["sha256"],
+                               form="uncompressed")
             if bad:
                 how += " (recompressed copy: the archive differs, the decompressed content is identical)"
-            return Verdict(True, how, got["sha256"])
+            return Verdict(True, how, got["sha256"], form="recompressed" if bad else "compressed")
         return Verdict(False, "payload", got["sha256"], [*bad, *pbad])
     if bad:
         return Verdict(False, "archive", got["sha256"], bad)
@@ -484,6 +501,7 @@ class FetchedFiles(dict):
         super().__init__()
         self.raw_dir = raw_dir
         self.origins: dict[str, dict[str, str]] = {}  # file name -> {role, origin, sha256, verified}
+        self.forms: dict[str, tuple[str, str]] = {}  # file name -> (Verdict.form, source) of files fetched now
         self.replaced: list[_Replaced] = []
 
     def sources(self) -> dict[str, dict[str, str]]:
@@ -569,16 +587,32 @@ def _is_url(s: str) -> bool:
     return s.startswith(("http://", "https://", "ftp://"))
 
 
+def uncompressed_name(fs: FileSpec) -> str | None:
+    """The name of the uncompressed payload a mirror may hold instead of ``fs.name``
+    (``x.gz`` -> ``x``), when ``fs`` pins a payload checksum to verify it by; else None."""
+    if not (fs.payload_md5 or fs.payload_sha256):
+        return None
+    for suffix in COMPRESSED_SUFFIXES:
+        if fs.name.endswith(suffix) and len(fs.name) > len(suffix):
+            return fs.name[: -len(suffix)]
+    return None
+
+
 def _candidates(fs: FileSpec, mirror: str | None) -> list[tuple[str, str]]:
-    """(kind, location) to try in order: kind is "dir" (a local file) or "url"."""
+    """(kind, location) to try in order: kind is "dir" (a local file) or "url".
+
+    A mirror is asked for the registry's name, then (where payload checksums are pinned) for the
+    uncompressed payload's name (:func:`uncompressed_name`); the entry's URLs come after.
+    """
     out: list[tuple[str, str]] = []
     if mirror:
         if mirror.startswith("file://"):
             mirror = mirror[len("file://") :]
-        if _is_url(mirror):
-            out.append(("url", mirror.rstrip("/") + "/" + urllib.parse.quote(fs.name)))
-        else:
-            out.append(("dir", str(Path(mirror).expanduser() / fs.name)))
+        for name in filter(None, (fs.name, uncompressed_name(fs))):
+            if _is_url(mirror):
+                out.append(("url", mirror.rstrip("/") + "/" + urllib.parse.quote(name)))
+            else:
+                out.append(("dir", str(Path(mirror).expanduser() / name)))
     for u in fs.urls:
         out.append(("dir", u[len("file://") :]) if u.startswith("file://") else ("url", u))
     return out
@@ -657,11 +691,62 @@ def ensure_files_locked(
         except BaseException:
             out.commit()  # files installed so far verified; only a preprocessor failure rolls back
             raise
+    if out.forms:
+        log.info("%s", accepted_forms_line(spec.name, out.forms))
     if out.origins:
         prov = _read_json(raw_dir / PROVENANCE_FILE)
         prov.update(out.origins)
         write_json_atomic(raw_dir / PROVENANCE_FILE, prov)
     return out
+
+
+_FORM_TEXT = {
+    "archive": "original archive{s} (archive checksums match)",
+    "compressed": "compressed file{s} (decompressed content matches the pinned payload checksums)",
+    "recompressed": "recompressed archive{s} (the archive differs; the decompressed content matches the pinned "
+    "payload checksums)",
+    "uncompressed": "uncompressed file{s} (the bytes match the pinned payload checksums; stored compressed)",
+    "": "file{s} with no pinned checksum (trusted on first use)",
+}
+
+
+def accepted_forms_line(dataset: str, forms: dict[str, tuple[str, str]]) -> str:
+    """One line saying in which form the files just fetched were accepted, and from where.
+
+    forms: file name -> (:attr:`Verdict.form`, source location), as :class:`FetchedFiles` keeps it.
+    """
+    by_form: dict[str, list[str]] = {}
+    for name, (form, _) in forms.items():
+        by_form.setdefault(form if form in _FORM_TEXT else "", []).append(name)
+    dirs = {loc.rsplit("/", 1)[0] if "/" in loc else loc for _, loc in forms.values()}
+    where = dirs.pop() if len(dirs) == 1 else f"{len(dirs)} sources"
+    n = len(forms)
+    head = f"{dataset}: {n} file{'s' if n > 1 else ''} from {where} accepted as "
+    if len(by_form) == 1:
+        (form,) = by_form
+        return head + _FORM_TEXT[form].format(s="s" if n > 1 else "") + "."
+    return head + "; ".join(f"{len(names)} " + _FORM_TEXT[form].format(s="s" if len(names) > 1 else "")
+                            for form, names in by_form.items()) + "."
+
+
+def _compress_as(path: Path, name: str) -> str:
+    """Compress ``path`` in place with the compressor ``name``'s suffix names (gzip with mtime 0,
+    bz2 or xz: the same bytes on every run); return the sha256 of the result."""
+    tmp = path.with_name(path.name + ".z")
+    wrap = {"gz": lambda fh: gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=fh, mtime=0),
+            "bz2": lambda fh: bz2.BZ2File(fh, "wb"), "xz": lambda fh: lzma.LZMAFile(fh, "wb")}[name.rsplit(".", 1)[1]]
+    try:
+        with open(path, "rb") as fin, _open_for_write(tmp, "wb") as raw:
+            with wrap(raw) as fout:
+                while block := fin.read(1 << 20):
+                    fout.write(block)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return sha256_file(path)
 
 
 def _pick_user_file(spec: DatasetSpec, user_path: Path) -> FileSpec:
@@ -786,10 +871,13 @@ def _ensure_one(
             if not fs.has_checksum and not recorded:
                 record = v.sha256
                 trusted_on_first_use(fs.name, loc, v.sha256, raw_dir / CHECKSUMS_FILE)
-            if "recompressed" in v.how:
-                log.info("%s from %s: accepted by %s.", fs.name, loc, v.how)
+            sha, how = v.sha256, v.how
+            if v.form == "uncompressed" and uncompressed_name(fs):
+                sha = _compress_as(part, fs.name)
+                how += f", stored {fs.name.rsplit('.', 1)[1]}-compressed"
             path = _install(part, fs, raw_dir, out, record=record)
-            out.origins[fs.name] = {"sha256": v.sha256, "verified": v.how}
+            out.origins[fs.name] = {"sha256": sha, "verified": how}
+            out.forms[fs.name] = (v.form, loc)
             return path, loc
         bad = set_aside(part, fs.name)
         _unlink(_meta(part))

@@ -268,8 +268,17 @@ class SpectralConfig:
     shift-invert (a sparse LU of the Laplacian), which grows steeply with N. Measured on
     Fashion-MNIST images (benchmarks/ncuts_bench.py --cases spectral, 2 shared cores): 10k 4.6 s,
     20k 19 s / 1.1 GB, 40k 171 s / 2.2 GB, 70k not finished after 12 min. So N above
-    ``max_samples`` (default 20,000) is refused: use ``ncuts`` (same graph idea, scales to 70k+),
-    or raise the limit with ``--set max_samples=...``.
+    ``max_samples`` (default 20,000) is refused: use ``eigen_solver="eigsh"`` (below), ``ncuts``
+    (self-tuning graph, scales to 70k+), or raise the limit with ``--set max_samples=...``.
+
+    ``eigen_solver="eigsh"`` (issue 24: the DLS/DC3 SC cells at 70,000 images) computes the same
+    spectral clustering at any N: the same 0/1 k-NN graph (exact, torch in chunks, shared by the
+    seeds of one process: :func:`clusterbench.methods.baselines.ncuts.cached_knn_search`), symmetrised
+    0.5 (A + A^T) with the diagonal ignored, the same embedding (the K smallest eigenvectors of
+    the normalised Laplacian, divided by sqrt(degree), sklearn's sign convention) and k-means
+    with ``n_init``; the eigenvectors come from ``scipy.sparse.linalg.eigsh(which="LA")`` of
+    D^-1/2 W D^-1/2 instead of sklearn's shift-invert ARPACK (same eigenvectors, no sparse LU).
+    ``assign_labels`` must be "kmeans" there. Default "arpack": sklearn's SpectralClustering.
     """
 
     n_neighbors: int = field(default=10, metadata={"help": "neighbours of the 0/1 k-NN affinity graph"})
@@ -278,10 +287,16 @@ class SpectralConfig:
         default="kmeans", metadata={"help": "how the embedding becomes labels: kmeans, discretize or cluster_qr"})
     max_samples: int = field(
         default=20_000, metadata={"help": "refuse larger data (arpack's shift-invert grows steeply; use ncuts)"})
+    eigen_solver: Literal["arpack", "eigsh"] = field(
+        default="arpack", metadata={"help": "arpack: sklearn's shift-invert (N <= max_samples); eigsh: the same clustering at any N"})
 
     def __post_init__(self) -> None:
         if self.n_neighbors < 1 or self.n_init < 1 or self.max_samples < 1:
             raise ValueError("n_neighbors, n_init and max_samples must be >= 1")
+        if self.eigen_solver not in ("arpack", "eigsh"):
+            raise ValueError(f"eigen_solver must be 'arpack' or 'eigsh', got {self.eigen_solver!r}")
+        if self.eigen_solver == "eigsh" and self.assign_labels != "kmeans":
+            raise ValueError("eigen_solver='eigsh' assigns labels by k-means: set assign_labels='kmeans'")
 
 
 class SpectralMethod(Method):
@@ -297,19 +312,60 @@ class SpectralMethod(Method):
         c = self.config
         A = prepare_input(X, n_clusters, method=self.name, sparse="keep")
         n = A.shape[0]
-        if n > c.max_samples:
+        if n > c.max_samples and c.eigen_solver == "arpack":
             raise ConfigError(
                 f"spectral (sklearn SpectralClustering) is limited to {c.max_samples} samples, got {n}: its "
                 "shift-invert eigensolver does not finish in reasonable time at this size.",
-                hint="Use ncuts (normalised cuts on a sparse k-NN graph, built for 70k+ samples), a --subset, "
+                hint="Use --set eigen_solver=eigsh (the same graph and embedding without shift-invert), ncuts "
+                "(normalised cuts on a sparse k-NN graph, built for 70k+ samples), a --subset, "
                 "or --set max_samples=N to try anyway.",
             )
         if c.n_neighbors >= n:
             raise ConfigError(f"spectral: n_neighbors={c.n_neighbors} must be smaller than N={n}.",
                               hint="Use --set n_neighbors=... or more samples.")
+        if c.eigen_solver == "eigsh":
+            return self._fit_eigsh(A, n_clusters, seed=seed, device=device)
         sc = SpectralClustering(n_clusters=n_clusters, affinity="nearest_neighbors", n_neighbors=c.n_neighbors,
                                 n_init=c.n_init, assign_labels=c.assign_labels, random_state=seed).fit(A)
         return MethodOutput(proba=one_hot(sc.labels_, n_clusters))
+
+    def _fit_eigsh(self, A: np.ndarray | sp.csr_matrix, n_clusters: int, *, seed: int, device: str) -> MethodOutput:
+        """SpectralClustering(affinity="nearest_neighbors") at any N (``eigen_solver="eigsh"``, see the config)."""
+        import time
+
+        from sklearn.cluster import KMeans
+
+        from clusterbench.methods.baselines.ncuts import cached_knn_search, spectral_embedding
+
+        c, n = self.config, A.shape[0]
+        t0 = time.perf_counter()
+        idx, _ = cached_knn_search(A, c.n_neighbors, device=device if device.startswith("cuda") else "cpu")
+        knn_s = time.perf_counter() - t0
+        conn = knn_connectivity(idx)
+        W = (0.5 * (conn + conn.T)).tocsr()  # sklearn: 0.5 (A + A^T); its self loops are ignored by the Laplacian
+        t0 = time.perf_counter()
+        vals, U = spectral_embedding(W, n_clusters, seed=seed)
+        deg = np.asarray(W.sum(axis=1)).ravel()
+        maps = U / np.sqrt(np.maximum(deg, np.finfo(np.float64).tiny))[:, None]
+        # sklearn's _deterministic_vector_sign_flip: each vector's largest-magnitude entry positive
+        signs = np.sign(maps[np.abs(maps).argmax(axis=0), np.arange(maps.shape[1])])
+        maps = maps * np.where(signs == 0, 1.0, signs)
+        eigen_s = time.perf_counter() - t0
+        km = KMeans(n_clusters=n_clusters, n_init=c.n_init, random_state=seed).fit(maps)
+        return MethodOutput(
+            proba=one_hot(km.labels_, n_clusters),
+            embedding=maps.astype(np.float32),
+            extras={"eigen_solver": "eigsh", "eigenvalues": [float(v) for v in vals], "knn_s": round(knn_s, 3),
+                    "eigen_s": round(eigen_s, 3)},
+        )
+
+
+def knn_connectivity(idx: np.ndarray) -> sp.csr_matrix:
+    """(N, k) neighbour lists (self excluded) -> the N x N 0/1 k-NN connectivity matrix (CSR, not
+    symmetric), as sklearn's ``kneighbors_graph(mode="connectivity", include_self=False)``."""
+    n, k = idx.shape
+    rows = np.repeat(np.arange(n), k)
+    return sp.csr_matrix((np.ones(n * k), (rows, np.asarray(idx).ravel())), shape=(n, n))
 
 
 # --- agglomerative (Ward) -------------------------------------------------------------------
@@ -321,7 +377,9 @@ class AgglomerativeConfig:
     no settings). Unstructured Ward keeps the N(N-1)/2 float64 distance matrix: 1.6 GB at the
     default ``max_samples`` = 20,000 (MNIST's 70k would need 19.6 GB), so larger N is refused.
     ``connectivity_neighbors`` = k > 0 restricts merges to a k-NN graph (sparse, O(N k) memory)
-    and lifts the limit.
+    and lifts the limit (sklearn's structured Ward; the exact k-NN search,
+    :func:`clusterbench.methods.baselines.ncuts.cached_knn_search`, is shared by the seeds of one process:
+    Ward itself does not depend on the seed). The DLS/DC3 AGGLO cells at 70,000 images use k = 10.
     """
 
     max_samples: int = field(
@@ -343,7 +401,6 @@ class AgglomerativeMethod(Method):
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu", workdir: Path | None = None,
             monitor: Monitor | None = None) -> MethodOutput:
         from sklearn.cluster import AgglomerativeClustering
-        from sklearn.neighbors import kneighbors_graph
 
         c = self.config
         n = X.shape[0] if hasattr(X, "shape") else len(X)
@@ -357,6 +414,9 @@ class AgglomerativeMethod(Method):
         A = prepare_input(X, n_clusters, method=self.name, sparse="densify", instead="kmeans, nmf or ncuts")
         conn = None
         if c.connectivity_neighbors:
-            conn = kneighbors_graph(A, n_neighbors=min(c.connectivity_neighbors, n - 1), include_self=False)
+            from clusterbench.methods.baselines.ncuts import cached_knn_search
+
+            k = min(c.connectivity_neighbors, n - 1)  # A is dense here (prepare_input densified it)
+            conn = knn_connectivity(cached_knn_search(A, k, device=device if device.startswith("cuda") else "cpu")[0])
         ag = AgglomerativeClustering(n_clusters=n_clusters, linkage="ward", connectivity=conn).fit(A)
         return MethodOutput(proba=one_hot(ag.labels_, n_clusters))
