@@ -133,8 +133,8 @@ def reproduce(
                   highlight=False, soft_wrap=True)
         return
     if g.plan.to_run:
-        err.print(f"Ran {len(g.plan.to_run)} run(s) in {R.human_time(wall)} (the plan estimated "
-                  f"{R.human_time(plan.total_s)}).", highlight=False)
+        err.print(f"Ran {len(g.plan.to_run)} run(s) in {wall:.1f} s of wall time (the plan estimated "
+                  f"{plan.total_s:.1f} s of run time).", highlight=False)
 
     # 5. render
     text = R.render_selection(sel, home, scale=frac, fmt=fmt)

@@ -48,7 +48,7 @@ CALIBRATION_FILE = Path(".calibration") / "calibration.json"
 _NOT_COST = ("checkpoint_every", "save_samples", "progress", "evaluate", "count_modes", "mode_samples",
              "fid_samples", "fid_network", "fid_real", "ssim_pairs", "eval_classifier")
 #: Classical calibration: the larger subset (the smaller one is half of it).
-CLASSICAL_N = 1000
+CLASSICAL_N = 600
 
 
 @dataclass
@@ -70,6 +70,8 @@ class Calibration:
     sizes: list[int] = field(default_factory=list)       # classical: subset sizes
     seconds: list[float] = field(default_factory=list)   # classical: fit times of those sizes
     exponent: float = 1.0          # classical: a of t ~ N^a
+    score_s: float = 0.0           # both: the runner's metrics and outputs per sample (after fit)
+    load_s: float = 0.0            # both: loading the whole data set (0 when it was not fetched)
     measured: str = ""             # when (UTC)
     wall_s: float = 0.0            # what the calibration itself took
 
@@ -182,6 +184,31 @@ def _short_config(cls: type, config: dict[str, Any], n_cal: int) -> dict[str, An
     return cfg
 
 
+def _score_seconds(out: Any, n: int, n_clusters: int) -> float:
+    """Seconds per sample of what the runner does after fit: the record's metrics on the posterior."""
+    from clusterbench.metrics import record_metrics
+
+    if getattr(out, "proba", None) is None:
+        return 0.0
+    y = np.arange(n) % n_clusters
+    t0 = time.perf_counter()
+    record_metrics(y, out.proba, extras=out.extras)
+    return (time.perf_counter() - t0) / n
+
+
+def _load_seconds(dataset: str) -> float:
+    """Seconds to load the fetched data set as a run does (0 when it is not fetched)."""
+    from clusterbench import paths
+
+    if not paths.dataset_file(dataset).exists():
+        return 0.0
+    from clusterbench.data import load
+
+    t0 = time.perf_counter()
+    load(dataset)
+    return time.perf_counter() - t0
+
+
 def _fit_seconds(cls: type, config: dict[str, Any], X: Any, n_clusters: int, device: str):
     """Fit once (no workdir, no monitor labels needed: a monitor that only predicts) and return
     ``(wall seconds, MethodOutput)``."""
@@ -231,6 +258,7 @@ def measure(cls: type, method: str, config: dict[str, Any], dataset: str, n_samp
         init = [float(h["seconds"]) for h in rows if h.get("phase") == "init" and "seconds" in h]
         mon = [float(h["monitor_seconds"]) for h in rows if "monitor_seconds" in h]
         cal.n_cal = n_cal
+        cal.score_s = _score_seconds(out, n_cal, n_clusters)
         if train:
             # the first epoch carries warm-up (allocations, kernel selection): the later epochs
             # time the steps (the last one may be partial: the steps are counted, not the epochs)
@@ -249,10 +277,13 @@ def measure(cls: type, method: str, config: dict[str, Any], dataset: str, n_samp
         for n in (n1, n2):
             X, kind = _data(dataset, n, sample_shape, n_clusters)
             kinds.add(kind)
-            times.append(_fit_seconds(cls, config, X, n_clusters, "cpu")[0])
+            t, out = _fit_seconds(cls, config, X, n_clusters, "cpu")
+            times.append(t)
+        cal.score_s = _score_seconds(out, n2, n_clusters)
         cal.sizes, cal.seconds, cal.data = [n1, n2], times, "/".join(sorted(kinds))
         a = math.log(max(times[1], 1e-6) / max(times[0], 1e-6)) / math.log(n2 / n1) if n2 > n1 else 1.0
         cal.exponent = float(min(3.0, max(1.0, a)))
+    cal.load_s = _load_seconds(dataset)
     cal.wall_s = time.perf_counter() - t_start
     return cal
 
@@ -264,12 +295,13 @@ def estimate(cal: Calibration | None, cls: type, config: dict[str, Any], n_sampl
     if cal.kind == "deep":
         steps, pre_steps, monitors = train_steps(cls, config, n_samples)
         t = (cal.fixed_s + steps * cal.step_s + pre_steps * cal.pretrain_step_s
-             + (monitors + 1) * n_samples * cal.predict_s + n_samples * cal.init_s)
+             + (monitors + 1) * n_samples * cal.predict_s + n_samples * (cal.init_s + cal.score_s) + cal.load_s)
         return Estimate(t, "calibrated", f"{steps:,} steps x {cal.step_s * 1e3:.3g} ms timed on {cal.n_cal} "
                                          f"{cal.data} samples; evaluators not included")
     n1, n2 = cal.sizes
+    rest = cal.load_s + n_samples * cal.score_s
     if n_samples <= n2:
-        return Estimate(cal.seconds[1] * (n_samples / n2) ** cal.exponent, "calibrated",
+        return Estimate(cal.seconds[1] * (n_samples / n2) ** cal.exponent + rest, "calibrated",
                         f"fit timed on {n2:,} {cal.data} samples")
-    t = cal.seconds[1] * (n_samples / n2) ** cal.exponent
+    t = cal.seconds[1] * (n_samples / n2) ** cal.exponent + rest
     return Estimate(t, "extrapolated", f"t ~ N^{cal.exponent:.2f} from fits on {n1:,} and {n2:,} {cal.data} samples")

@@ -72,7 +72,7 @@ def select(paper: str, tables: Sequence[str] = (), *, datasets: Sequence[str] = 
     """The measured cells of ``paper``'s ``tables`` (all when empty) of ``methods`` on ``datasets``
     (all when empty), grouped into :class:`Group` s. Raises UnknownNameError for an unknown paper,
     table, method or data set of the selection, ConfigError when nothing in it is measurable."""
-    from clusterbench.plugins import method_names
+    from clusterbench.methods import METHODS  # the methods this process can run (plug-ins included)
     from clusterbench.report.spec import get_paper, get_table
 
     p = get_paper(paper)
@@ -88,7 +88,7 @@ def select(paper: str, tables: Sequence[str] = (), *, datasets: Sequence[str] = 
                                f"{', '.join(s.label for s in specs)}." + exc.message.removeprefix(f"Unknown {kind} {name!r}."))
                 exc.hint = f"The {kind}s of these tables: {', '.join(sorted(have))}."
                 raise exc
-    implemented = set(method_names())
+    implemented = set(METHODS)
     groups: dict[tuple[str, str, str], Group] = {}
     left: dict[str, None] = {}
     for s, c in cells:
