@@ -83,13 +83,13 @@ rows = [{ label = "K-means", method = "kmeans", values = ["0.60"] }]
 """
 
 
-@pytest.fixture
-def tiny(tmp_path, monkeypatch):
+def install_tiny(site: Path, monkeypatch) -> None:
+    """The tiny table plug-in as an installed distribution on ``sys.path`` (and the ``stepped``
+    test method registered), as pip would leave it."""
     from clusterbench.methods import METHODS
     from runner_methods import Stepped
 
     monkeypatch.setitem(METHODS, "stepped", Stepped)
-    site = tmp_path / "site"
     pkg = site / "tiny_pkg"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
@@ -102,8 +102,13 @@ def tiny(tmp_path, monkeypatch):
         tiny = tiny_pkg:tiny.toml
         """))
     monkeypatch.syspath_prepend(str(site))
-    sys.modules.pop("tiny_pkg", None)  # an earlier test's copy (another tmp folder) must not be found
+    monkeypatch.delitem(sys.modules, "tiny_pkg", raising=False)  # an earlier test's copy must not be found
     S.clear_cache()
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    install_tiny(tmp_path / "site", monkeypatch)
     yield tmp_path / "results"
     sys.modules.pop("tiny_pkg", None)
     S.clear_cache()

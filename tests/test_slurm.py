@@ -111,25 +111,11 @@ def test_slurm_job_that_dies_is_recorded_failed(slurm, tmp_path, capsys):
 def test_reproduce_on_slurm_one_array_per_method_and_data_set(slurm, tmp_path, capsys, monkeypatch):
     """``reproduce --executor slurm --no-wait`` submits one job array per method x data set and
     returns; the same command again submits nothing new, waits for the queued runs and renders."""
-    from test_reproduce import TINY
+    from test_reproduce import install_tiny
 
     from clusterbench.report import spec as S
 
-    site = tmp_path / "site"
-    (site / "tiny_pkg").mkdir(parents=True)
-    (site / "tiny_pkg" / "__init__.py").write_text("")
-    (site / "tiny_pkg" / "tiny.toml").write_text(TINY)
-    (site / "tiny_pkg-0.1.dist-info").mkdir()
-    (site / "tiny_pkg-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-pkg\nVersion: 0.1\n")
-    (site / "tiny_pkg-0.1.dist-info" / "entry_points.txt").write_text("[clusterbench.tables]\ntiny = tiny_pkg:tiny.toml\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delitem(__import__("sys").modules, "tiny_pkg", raising=False)
-    from runner_methods import Stepped
-
-    from clusterbench.methods import METHODS
-
-    monkeypatch.setitem(METHODS, "stepped", Stepped)
-    S.clear_cache()
+    install_tiny(tmp_path / "site", monkeypatch)
     home = tmp_path / "repro"
     args = ["reproduce", "--paper", "tiny", "--table", "1", "--device", "cpu", "--executor", "slurm",
             "--results", str(home)]

@@ -62,14 +62,9 @@ def reproduce(
     from clusterbench.runner import reproduce as R
     from clusterbench.schedule import parse_budget, schedule_text
 
-    if executor not in ("local", "slurm"):
-        raise ConfigError(f"--executor must be local or slurm, got {executor!r}.")
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}.")
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}.")
-    if no_wait and executor != "slurm":
-        raise ConfigError("--no-wait only applies to --executor slurm.")
+    from clusterbench.cli.run import check_run_options
+
+    check_run_options(executor=executor, device=device, jobs=jobs, no_wait=no_wait)
     if gpus < 0:
         raise ConfigError(f"--gpus must be 0 or more, got {gpus}.")
     if fmt not in FORMATS:
@@ -127,6 +122,10 @@ def reproduce(
     t0 = time.perf_counter()
     g = run_grid(plan.requests, home, executor=ex, on_plan=on_plan, on_done=on_done)
     wall = time.perf_counter() - t0
+    if not g.waited and not ex.job_ids:
+        err.print(f"Nothing new to submit: {len(g.plan.to_run)} run(s) are still queued on Slurm from an earlier "
+                  "submission. Run the same command again to collect and render.", highlight=False, soft_wrap=True)
+        return
     if not g.waited:
         err.print(f"Submitted {len(ex.job_ids)} Slurm job(s) in {len(ex.arrays)} array(s) ({ex.summary()}); logs "
                   f"under {home / '.slurm'}. Run the same command again (without --no-wait) to collect and render.",
