@@ -311,7 +311,7 @@ def make_plan(sel: Selection, results_home: Path, *, device: str = "auto", execu
                 row.how, row.note = est.how, est.note
         elif row.per_run_s is None:
             row.how, row.note = "unknown", est.note
-    dev_name = names.get(target) or ("(not on this machine)" if target == "cuda" else C.device_name("cpu"))
+    dev_name = names.get(target) or ("not on this machine" if target == "cuda" else C.device_name("cpu"))
     return Plan(sel, target, dev_name, scale, list(rows.values()), list(needs.values()), requests, measured_s)
 
 
