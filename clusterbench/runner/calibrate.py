@@ -18,9 +18,11 @@ Two models, each stated in the plan:
   The evaluators (FID, SSIM, mode counting) are not in the estimate; the plan says so.
 * **Classical methods**: two fits on stratified subsets (or synthetic blobs of the data's
   shape when the data set is not fetched yet) of ``n1`` and ``n2 = 2 n1`` samples; their times give
-  the exponent ``a`` of ``t ~ N^a`` (clipped to [1, 3]); the full data set's time is
-  ``t2 (N / n2)^a``. Label: "extrapolated (N^a from n1, n2)"; when ``n2`` is the whole data set
-  the time is measured ("calibrated").
+  the exponent ``a`` of ``t ~ N^a`` (clipped to [1, 3]) unless the method states its complexity
+  (``Method.time_complexity``: k-means, GMM, NMF 1; spectral, agglomerative 2), which is used
+  instead; the full data set's time is ``t2 (N / n2)^a``. Label: "extrapolated" with the
+  exponent and where it comes from; when ``n2`` is the whole data set the time is measured
+  ("calibrated"). Both models add the runner's metric time per sample and the data set's load time.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Calibration:
     sizes: list[int] = field(default_factory=list)       # classical: subset sizes
     seconds: list[float] = field(default_factory=list)   # classical: fit times of those sizes
     exponent: float = 1.0          # classical: a of t ~ N^a
+    declared: bool = False         # classical: a is the method's stated complexity (else measured)
     score_s: float = 0.0           # both: the runner's metrics and outputs per sample (after fit)
     load_s: float = 0.0            # both: loading the whole data set (0 when it was not fetched)
     measured: str = ""             # when (UTC)
@@ -281,8 +284,12 @@ def measure(cls: type, method: str, config: dict[str, Any], dataset: str, n_samp
             times.append(t)
         cal.score_s = _score_seconds(out, n2, n_clusters)
         cal.sizes, cal.seconds, cal.data = [n1, n2], times, "/".join(sorted(kinds))
-        a = math.log(max(times[1], 1e-6) / max(times[0], 1e-6)) / math.log(n2 / n1) if n2 > n1 else 1.0
-        cal.exponent = float(min(3.0, max(1.0, a)))
+        declared = getattr(cls, "time_complexity", None)
+        if declared is not None:  # the method states its complexity
+            cal.exponent, cal.declared = float(declared), True
+        else:
+            a = math.log(max(times[1], 1e-6) / max(times[0], 1e-6)) / math.log(n2 / n1) if n2 > n1 else 1.0
+            cal.exponent = float(min(3.0, max(1.0, a)))
     cal.load_s = _load_seconds(dataset)
     cal.wall_s = time.perf_counter() - t_start
     return cal
@@ -296,7 +303,8 @@ def estimate(cal: Calibration | None, cls: type, config: dict[str, Any], n_sampl
         steps, pre_steps, monitors = train_steps(cls, config, n_samples)
         t = (cal.fixed_s + steps * cal.step_s + pre_steps * cal.pretrain_step_s
              + (monitors + 1) * n_samples * cal.predict_s + n_samples * (cal.init_s + cal.score_s) + cal.load_s)
-        return Estimate(t, "calibrated", f"{steps:,} steps x {cal.step_s * 1e3:.3g} ms timed on {cal.n_cal} "
+        step = f"{cal.step_s * 1e3:.3g} ms" if cal.step_s < 1 else f"{cal.step_s:.3g} s"
+        return Estimate(t, "calibrated", f"{steps:,} steps x {step} timed on {cal.n_cal} "
                                          f"{cal.data} samples; evaluators not included")
     n1, n2 = cal.sizes
     rest = cal.load_s + n_samples * cal.score_s
@@ -304,4 +312,5 @@ def estimate(cal: Calibration | None, cls: type, config: dict[str, Any], n_sampl
         return Estimate(cal.seconds[1] * (n_samples / n2) ** cal.exponent + rest, "calibrated",
                         f"fit timed on {n2:,} {cal.data} samples")
     t = cal.seconds[1] * (n_samples / n2) ** cal.exponent + rest
-    return Estimate(t, "extrapolated", f"t ~ N^{cal.exponent:.2f} from fits on {n1:,} and {n2:,} {cal.data} samples")
+    how = "stated complexity" if cal.declared else "exponent measured"
+    return Estimate(t, "extrapolated", f"t ~ N^{cal.exponent:.2f} ({how}) from a fit on {n2:,} {cal.data} samples")
