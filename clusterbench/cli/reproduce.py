@@ -57,11 +57,13 @@ def reproduce(
     """
     import os
 
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench import paths
     from clusterbench.fsutil import write_text_atomic
     from clusterbench.runner import reproduce as R
     from clusterbench.schedule import parse_budget, schedule_text
 
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.cli.run import check_run_options
 
     check_run_options(executor=executor, device=device, jobs=jobs, no_wait=no_wait)
@@ -71,6 +73,7 @@ def reproduce(
         raise UnknownNameError("format", fmt, FORMATS)
     frac = parse_budget(budget, scale)
     if time_limit is not None:
+        # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
         from clusterbench.runner.executors import parse_time_minutes
 
         time_limit = str(parse_time_minutes(time_limit))
@@ -79,6 +82,7 @@ def reproduce(
     # 1-2. select and plan (nothing runs before both are valid)
     sel = R.select(paper, table or (), datasets=dataset or (), methods=method or ())
     if executor == "local" and not dry_run:
+        # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
         from clusterbench.runner import LocalExecutor
 
         LocalExecutor.for_device(jobs, device)  # --device cuda without a GPU: refused here

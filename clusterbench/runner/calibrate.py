@@ -129,9 +129,11 @@ def save_cache(results_home: Path, cache: dict[str, Calibration]) -> None:
 def _data(dataset: str, n: int, sample_shape: tuple[int, ...], n_clusters: int, seed: int = 0):
     """``(X, data kind)``: a stratified subset of ``n`` samples of the fetched data set, else
     synthetic blobs (one per cluster) of its sample shape in [0, 1]."""
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench import paths
 
     if paths.dataset_file(dataset).exists():
+        # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
         from clusterbench.data import load
         from clusterbench.runner.spec import stratified_subset
 
@@ -154,6 +156,7 @@ def train_steps(cls: type, config: dict[str, Any], n: int) -> tuple[int, int, in
     """``(train steps, pre-training steps, epochs with a monitor pass)`` of a deep run on ``n``
     samples, counted as the training loop counts them (``Method.loop_length`` where the method
     has one, else its config's ``epochs``)."""
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.runner.execute import config_from_dict
 
     method = cls(config=config_from_dict(cls, config, method=getattr(cls, "name", "")))
@@ -189,6 +192,7 @@ def _short_config(cls: type, config: dict[str, Any], n_cal: int) -> dict[str, An
 
 def _score_seconds(out: Any, n: int, n_clusters: int) -> float:
     """Seconds per sample of what the runner does after fit: the record's metrics on the posterior."""
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.metrics import record_metrics
 
     if getattr(out, "proba", None) is None:
@@ -201,10 +205,12 @@ def _score_seconds(out: Any, n: int, n_clusters: int) -> float:
 
 def _load_seconds(dataset: str) -> float:
     """Seconds to load the fetched data set as a run does (0 when it is not fetched)."""
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench import paths
 
     if not paths.dataset_file(dataset).exists():
         return 0.0
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.data import load
 
     t0 = time.perf_counter()
@@ -215,12 +221,14 @@ def _load_seconds(dataset: str) -> float:
 def _fit_seconds(cls: type, config: dict[str, Any], X: Any, n_clusters: int, device: str):
     """Fit once (no workdir, no monitor labels needed: a monitor that only predicts) and return
     ``(wall seconds, MethodOutput)``."""
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.runner.execute import config_from_dict
     from clusterbench.runtime import seed_everything
 
     seed_everything(0)
     method = cls(config=config_from_dict(cls, config, method=getattr(cls, "name", "")))
     y = np.arange(X.shape[0]) % n_clusters
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.runner.execute import make_monitor
 
     monitor = make_monitor(y)

@@ -184,6 +184,7 @@ class Plan:
 
 def _target_device(device: str, executor: str, gpus: int) -> str:
     """The device the runs will use: on Slurm with GPUs, cuda; else ``device`` resolved here."""
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.runtime import resolve_device
 
     if executor == "slurm":
@@ -192,6 +193,7 @@ def _target_device(device: str, executor: str, gpus: int) -> str:
 
 
 def _data_need(name: str) -> DataNeed:
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.data.registry import get_spec
 
     spec = get_spec(name)
@@ -205,6 +207,7 @@ def _data_need(name: str) -> DataNeed:
 def pending_jobs(results_home: Path) -> dict[str, str]:
     """Run key -> Slurm job id of runs a previous ``reproduce`` submitted that are still queued
     (``squeue``); empty when none or when Slurm cannot be asked."""
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.runner.executors import _queued_ids
 
     path = Path(results_home) / PENDING_FILE
@@ -228,6 +231,7 @@ def make_plan(sel: Selection, results_home: Path, *, device: str = "auto", execu
               on_calibrate: Callable[[str], None] | None = None) -> Plan:
     """The plan of a selection (module docstring, phase 2). Measures the calibrations it lacks
     (``calibrate=False``: none; their estimates are unknown)."""
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.runner import calibrate as C
     from clusterbench.runner.grid import GridRequest
     from clusterbench.runner.grid import plan as split_done
@@ -316,12 +320,14 @@ def make_plan(sel: Selection, results_home: Path, *, device: str = "auto", execu
 
 
 def _cuda_here() -> bool:
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.runtime import _cuda_available
 
     return _cuda_available()
 
 
 def _n_samples(name: str) -> int | None:
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.data.hdf5 import read_info
     from clusterbench.data.registry import get_spec
 
@@ -442,6 +448,7 @@ def check_budget(p: Plan, max_hours: float | None) -> None:
 def fetch_missing(p: Plan, *, mirror: str | None = None, on_fetch: Callable[[str], None] | None = None) -> None:
     """Fetch every data set of the plan that is not fetched yet, before any run. A data set that
     cannot be fetched (no public copy, offline, no mirror) is a DataError naming it."""
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.data.fetch import fetch
 
     missing = [d for d in p.data if not d.fetched and d.source != "embedded"]
@@ -500,6 +507,7 @@ class ArraySlurmExecutor:
         return self.wait
 
     def run(self, specs, results_home: Path, *, on_start=None, on_done=None, on_epoch=None) -> None:
+        # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
         from clusterbench.runner.executors import SlurmExecutor
 
         results_home = Path(results_home)
@@ -541,6 +549,7 @@ def _wait_queued(job_ids: set[str], poll_s: float = 2.0) -> None:
     """Wait until the jobs of an earlier submission have left the queue (their records are then written)."""
     import time
 
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.runner.executors import _queued_ids
 
     while job_ids:
@@ -558,6 +567,7 @@ def _wait_queued(job_ids: set[str], poll_s: float = 2.0) -> None:
 def render_selection(sel: Selection, results_home: Path, *, scale: float | None = None, fmt: str = "md") -> str:
     """The selection's tables filled from ``results_home``: the paper's cells, or with ``scale``
     the table of runs shortened to that fraction (labelled as such in every format)."""
+    # lazy: loaded on use (torch, h5py, scikit-learn or the runner behind it), not on import
     from clusterbench.report.render import fill_table, load_results, render
 
     res = load_results(results_home)
