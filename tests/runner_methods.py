@@ -51,6 +51,45 @@ class TinyKMeans(Method):
 
 
 @dataclass
+class SteppedConfig:
+    """A deep method's schedule with a known cost: every step sleeps ``step_s``."""
+
+    epochs: int = 4
+    pretrain_epochs: int = 1
+    batch_size: int = 100
+    step_s: float = 0.01
+
+
+class Stepped(Method):
+    """A stand-in deep method whose steps take a fixed time (``reproduce``'s estimate is checked
+    against it on a loaded machine): epochs x (N // batch) sleeping steps, one history row per
+    epoch with its ``seconds``, a monitor pass per epoch, the labels ``i % K``."""
+
+    name = "stepped"
+    deep = True
+    Config = SteppedConfig
+
+    def fit(self, X, n_clusters, *, seed, device="cpu", workdir=None, monitor=None):
+        cfg = self.config
+        n = X.shape[0]
+        proba = one_hot(np.arange(n) % n_clusters, n_clusters)
+        per = 1 if n <= cfg.batch_size else n // cfg.batch_size
+        history = []
+        for phase, epochs in (("pretrain", cfg.pretrain_epochs), ("train", cfg.epochs)):
+            for e in range(1, epochs + 1):
+                t0 = time.perf_counter()
+                for _ in range(per):
+                    time.sleep(cfg.step_s)
+                row = {"phase": phase, "epoch": e, "seconds": time.perf_counter() - t0}
+                if monitor is not None:
+                    t0 = time.perf_counter()
+                    row.update(monitor(proba))
+                    row["monitor_seconds"] = time.perf_counter() - t0
+                history.append(row)
+        return MethodOutput(proba=proba, history=history)
+
+
+@dataclass
 class EmptyConfig:
     pass
 
@@ -182,5 +221,5 @@ class FillsDisk(Method):
         return MethodOutput(proba=one_hot(np.arange(X.shape[0]) % n_clusters, n_clusters))
 
 
-TEST_METHODS = {c.name: c for c in (TinyKMeans, Crashes, Diverges, Interrupts, RandomGlobal, Dies, Flaky, KillsItself,
+TEST_METHODS = {c.name: c for c in (TinyKMeans, Stepped, Crashes, Diverges, Interrupts, RandomGlobal, Dies, Flaky, KillsItself,
                                     Sleeps, FillsDisk)}

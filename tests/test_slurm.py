@@ -8,6 +8,7 @@ skipped only when the Slurm/munge packages are absent (or we are not root).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -105,3 +106,36 @@ def test_slurm_job_that_dies_is_recorded_failed(slurm, tmp_path, capsys):
     assert rc == 1 and "1 run(s) failed" in err
     (_, rec), = _records(home).values()
     assert rec.status == "failed" and rec.error.startswith("Slurm job ") and "failed" in rec.error
+
+
+def test_reproduce_on_slurm_one_array_per_method_and_data_set(slurm, tmp_path, capsys, monkeypatch):
+    """``reproduce --executor slurm --no-wait`` submits one job array per method x data set and
+    returns; the same command again submits nothing new, waits for the queued runs and renders."""
+    from test_reproduce import install_tiny
+
+    from clusterbench.report import spec as S
+
+    install_tiny(tmp_path / "site", monkeypatch)
+    home = tmp_path / "repro"
+    args = ["reproduce", "--paper", "tiny", "--table", "1", "--device", "cpu", "--executor", "slurm",
+            "--results", str(home)]
+    try:
+        rc, out, err = _cli(capsys, *args, "--no-wait")
+        assert rc == 0, err
+        assert out.startswith("Plan: tiny Table 1") and "### " not in out
+        text = " ".join(err.split())
+        assert "Submitted 4 Slurm job(s) in 2 array(s)" in text
+        assert "kmeans on digits: 2 job(s)" in text and "stepped on digits: 2 job(s)" in text
+        assert "--time" in text and " 0 GPU(s)" in text
+        jobs = json.loads((home / ".slurm" / "reproduce-jobs.json").read_text())
+        assert len(jobs) == 4 and len({j.split("_")[0] for j in jobs.values()}) == 2  # two arrays
+        submitted = sorted(p.name for p in (home / ".slurm").glob("*/*") if p.is_dir())
+        rc, out2, err2 = _cli(capsys, *args)
+        assert rc == 0, err2
+        assert "Submitted" not in err2  # nothing submitted again
+        assert sorted(p.name for p in (home / ".slurm").glob("*/*") if p.is_dir()) == submitted
+        assert "4 of 4 cells measured" in out2
+        recs = [r for _, r in _records(home).values()]
+        assert len(recs) == 4 and all(r.status == "ok" and r.environment["slurm_job_id"] for r in recs)
+    finally:
+        S.clear_cache()

@@ -23,6 +23,7 @@ app = typer.Typer(
         "  clusterbench run kmeans dual-aae --seeds 3 --set dual-aae.epochs=20\n"
         "  clusterbench summary\n"
         "  clusterbench report --table 1\n"
+        "  clusterbench reproduce --paper dls --table 3 --dry-run\n"
         "  clusterbench methods dual-aae\n"
         "\b\nEnvironment:\n"
         "  CLUSTERBENCH_HOME     where data sets, weights and runs live (default: the per-user cache dir)\n"
@@ -62,6 +63,7 @@ def _register() -> None:
     from clusterbench.cli import simclr as simclr_cli; app.command("simclr")(simclr_cli.simclr)  # noqa: E702
     from clusterbench.cli import retrieval as retrieval_cli; app.command("retrieval")(retrieval_cli.retrieval)  # noqa: E702
     from clusterbench.cli import selection as selection_cli; app.command("model-centrality")(selection_cli.model_centrality)  # noqa: E702
+    from clusterbench.cli import reproduce as reproduce_cli; app.command("reproduce")(reproduce_cli.reproduce)  # noqa: E702
 
 
 _register()

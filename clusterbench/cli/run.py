@@ -49,6 +49,18 @@ def _fmt(mean: float | None, std: float | None) -> str:
     return "-" if mean is None else f"{mean:.3f} ± {std:.3f}"
 
 
+def check_run_options(*, executor: str, device: str, jobs: int, no_wait: bool) -> None:
+    """The options ``run`` and ``reproduce`` share, checked before anything runs."""
+    if executor not in ("local", "slurm"):
+        raise ConfigError(f"--executor must be local or slurm, got {executor!r}.")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}.")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}.")
+    if no_wait and executor != "slurm":
+        raise ConfigError("--no-wait only applies to --executor slurm.")
+
+
 def run(
     methods: Annotated[list[str], typer.Argument(help="Method names (METHODS registry).", show_default=False)],
     dataset: Annotated[
@@ -93,14 +105,7 @@ def run(
     from clusterbench.runner import GridRequest, GridResult, LocalExecutor, SlurmExecutor, run_grid
     from clusterbench.runner.executors import checkpoints_kept, records_written_since
 
-    if executor not in ("local", "slurm"):
-        raise ConfigError(f"--executor must be local or slurm, got {executor!r}.")
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"--device must be auto, cpu or cuda, got {device!r}.")
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}.")
-    if no_wait and executor != "slurm":
-        raise ConfigError("--no-wait only applies to --executor slurm.")
+    check_run_options(executor=executor, device=device, jobs=jobs, no_wait=no_wait)
     home = paths.results_home(results, writable=True)  # one paragraph for a place that cannot hold records
     request = GridRequest(tuple(methods), tuple(dataset or ["digits"]), seeds=seeds, seed_start=seed_start,
                           subset=subset, overrides=tuple(set_ or ()), device=device,

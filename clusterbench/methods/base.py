@@ -103,6 +103,10 @@ class Method:
     #: the runner then leaves X in its file (a StoredArray, decoded per batch) whatever the RAM
     #: (dSprites: 3 GB of uint8 on disk instead of 12 GB of float32 in RAM and on the GPU).
     out_of_core: ClassVar[bool] = False
+    #: Classical methods: the exponent a of the fit time t ~ N^a that ``reproduce``'s plan uses to
+    #: extrapolate its calibration on a subset to the whole data set (None: measured from two subset
+    #: sizes, which is noisy on a loaded machine).
+    time_complexity: ClassVar[float | None] = None
 
     @classmethod
     def incompatibility(cls, *, sample_shape: tuple[int, ...], sparse: bool, n_clusters: int) -> str | None:

@@ -15,6 +15,10 @@ setting ``evaluate`` (evaluator names) is met by a run whose evaluators include 
 (``evaluate=fid,ssim`` fills both a FID and an SSIM table). Several
 records of one seed (e.g. after a code change): the most recent one counts. Failed runs are
 counted in a footnote and never averaged. Runs on a subset are counted in a footnote.
+Shortened runs (``clusterbench reproduce --budget``: the record's ``schedule`` is set) never fill
+a paper cell (counted in a footnote); ``fill_table(..., schedule=s)`` fills a table of their own,
+"shortened to s of the paper's schedule", from runs of that schedule (and full runs of methods
+with nothing to shorten, :func:`clusterbench.schedule.schedule_fields`).
 
 Aggregation: ``mean_std`` = mean and population std (numpy ``std``, ddof=0) over seeds;
 ``best`` = best over seeds (max, or min for lower-is-better metrics such as FID, KL, time).
@@ -54,6 +58,7 @@ from clusterbench.report.spec import (
     printed_decimals,
 )
 from clusterbench.results.records import SELECTION_KEY, frame_of_records, iter_records
+from clusterbench.schedule import schedule_fields, schedule_text
 
 Status = Literal["measured", "missing", "not_implemented", "reported", "not_in_paper"]
 _ABSENT = object()
@@ -104,7 +109,7 @@ def load_results(home: Path) -> Results:
         ep = r.timings.get("epoch_s") if isinstance(r.timings, dict) else None
         if isinstance(ep, list) and ep and all(isinstance(x, (int, float)) for x in ep):
             extra.append({"key": r.key, "method": r.method, "dataset": r.dataset, "seed": r.seed,
-                          "subset": r.subset, "status": r.status,
+                          "subset": r.subset, "schedule": r.schedule, "status": r.status,
                           "config": json.dumps(r.config, sort_keys=True), "created": r.created,
                           "path": str(path), "metric": "epoch_seconds", "value": float(np.mean(ep))})
     if extra:
@@ -129,6 +134,7 @@ class CellResult:
     n_failed: int = 0               # failed runs (never averaged)
     n_subset: int = 0               # ok runs on a subset (not counted)
     n_without_metric: int = 0       # ok full-data runs that did not record this cell's metric
+    n_shortened: int = 0            # ok runs of another (shortened) schedule (not counted)
     value: float | None = None      # mean (mean_std) or best (best)
     std: float | None = None        # mean_std only
     diff: float | None = None       # value - paper value
@@ -141,6 +147,7 @@ class CellResult:
 class TableResult:
     spec: TableSpec
     cells: list[list[CellResult]]
+    schedule: float | None = None   # a table of runs shortened to this fraction of the paper's schedule
 
     @property
     def n_measured(self) -> int:
@@ -206,7 +213,20 @@ def _runs_for(results: Results, cell: CellSpec, defaults: dict[str, Any]) -> pd.
     return sel[np.asarray(mask, dtype=bool)]
 
 
-def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: set[str]) -> CellResult:
+def _of_schedule(runs: pd.DataFrame, schedule: float | None) -> np.ndarray:
+    """Mask of the rows of ``runs`` that may fill a cell of a table of ``schedule`` (None: the
+    paper's): runs of exactly that schedule, and for a shortened table also full runs whose config
+    has nothing to shorten."""
+    sched = runs["schedule"].astype(float) if "schedule" in runs else pd.Series(np.nan, index=runs.index)
+    if schedule is None:
+        return sched.isna().to_numpy()
+    same = np.isclose(sched.fillna(-1.0).to_numpy(), schedule)
+    nothing_to_shorten = np.array([not schedule_fields(c) for c in runs["_config"]], dtype=bool)
+    return same | (sched.isna().to_numpy() & nothing_to_shorten)
+
+
+def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: set[str],
+              schedule: float | None = None) -> CellResult:
     """Aggregate the runs of one cell as the paper did (see module docstring)."""
     paper_dec = printed_decimals(cell.printed)
     if paper_dec is not None:  # as printed
@@ -219,13 +239,22 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
         return CellResult(cell, "reported", decimals=decimals)
     defaults = spec.method_defaults.get(cell.method or "", {})
     runs = _runs_for(results, cell, defaults)
+    n_shortened = 0
+    if len(runs):
+        keep = _of_schedule(runs, schedule)
+        other = runs[~keep]
+        n_shortened = int(other.loc[other["status"] == "ok", "key"].nunique())
+        runs = runs[keep]
     n_failed = int(runs.loc[runs["status"] != "ok", "key"].nunique()) if len(runs) else 0
     ok = runs[(runs["status"] == "ok") & (runs["metric"] == cell.metric)] if len(runs) else runs
     full = ok[ok["subset"].isna()] if len(ok) else ok
     n_subset = int(ok.loc[ok["subset"].notna(), "key"].nunique()) if len(ok) else 0
     full = full[np.isfinite(full["value"].astype(float))] if len(full) else full
     cmd = fill_command(cell, spec.seeds, spec.command)
-    res = CellResult(cell, "missing", n_failed=n_failed, n_subset=n_subset, command=cmd, decimals=decimals)
+    if schedule is not None:
+        cmd = f"clusterbench reproduce --paper {spec.paper} --table {spec.number} --budget {schedule * 100:g}%"
+    res = CellResult(cell, "missing", n_failed=n_failed, n_subset=n_subset, command=cmd, decimals=decimals,
+                     n_shortened=n_shortened if schedule is None else 0)
     if len(full) == 0 and len(runs):
         ok_full = runs[(runs["status"] == "ok") & runs["subset"].isna()]
         res.n_without_metric = int(ok_full["key"].nunique())
@@ -253,16 +282,18 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
     return res
 
 
-def fill_table(spec: TableSpec, results: Results, *, implemented: set[str] | None = None) -> TableResult:
+def fill_table(spec: TableSpec, results: Results, *, implemented: set[str] | None = None,
+               schedule: float | None = None) -> TableResult:
     """Every cell of ``spec`` filled from ``results``. ``implemented``: method ids available now
     (default: every registered method, :func:`clusterbench.plugins.method_names`, which imports
-    no method module)."""
+    no method module). ``schedule``: fill from runs shortened to that fraction of the paper's
+    schedule instead (a table of its own, never the paper's cells)."""
     if implemented is None:
         implemented = set(method_names())
         if spec.command == "retrieval":  # hash functions are not methods (clusterbench.methods.hashing)
             implemented |= set(BUILTIN_HASHERS)
-    cells = [[fill_cell(spec, c, results, implemented) for c in row] for row in spec.cells]
-    return TableResult(spec, cells)
+    cells = [[fill_cell(spec, c, results, implemented, schedule) for c in row] for row in spec.cells]
+    return TableResult(spec, cells, schedule)
 
 
 # --------------------------------------------------------------------------- shared text pieces
@@ -416,19 +447,25 @@ def _cell_parts(c: CellResult, notes: _Notes) -> tuple[str, str, str | None]:
 
 
 def _failed_lines(t: TableResult) -> list[str]:
-    seen: dict[tuple[str, str, str], tuple[int, int]] = {}
+    seen: dict[tuple[str, str, str], tuple[int, int, int]] = {}
     for row in t.cells:
         for c in row:
             key = (c.spec.method or "", c.spec.dataset or "", json.dumps(c.spec.settings, sort_keys=True))
-            f, s = seen.get(key, (0, 0))
-            seen[key] = (max(f, c.n_failed), max(s, c.n_subset))
+            f, s, sh = seen.get(key, (0, 0, 0))
+            seen[key] = (max(f, c.n_failed), max(s, c.n_subset), max(sh, c.n_shortened))
     out = []
-    for (m, d, st), (f, s) in seen.items():
+    if t.schedule is not None:
+        out.append(f"Every measured cell of this table is {schedule_text(t.schedule)} (`reproduce --budget`): "
+                   "not a reproduction of the paper's values.")
+    for (m, d, st), (f, s, sh) in seen.items():
         extra = "" if st == "{}" else f" ({st})"
         if f:
             out.append(f"{f} failed run(s) of {m} on {d}{extra} not counted (the reason is in each record's error field).")
         if s:
             out.append(f"{s} run(s) of {m} on {d}{extra} on a subset of the data not counted.")
+        if sh:
+            out.append(f"{sh} shortened run(s) of {m} on {d}{extra} (`reproduce --budget`) not counted: they "
+                       "render in their own table (`clusterbench reproduce ... --budget`), never in the paper's cells.")
     return out
 
 
@@ -509,6 +546,9 @@ def render_markdown(t: TableResult) -> str:
         cells.append(_md_escape(marks.row_text[i]))
         body.append(cells)
     lines = [f"### {spec.paper} {spec.label}: {spec.caption}", ""]
+    if t.schedule is not None:
+        lines = [f"### {spec.paper} {spec.label}, {schedule_text(t.schedule).upper()} (not a reproduction): "
+                 f"{spec.caption}", ""]
     lines.append(f"_{_title(spec)}. Each cell: measured by this suite / printed in the paper (Δ = measured − paper). "
                  f"{t.n_measured} of {t.n_to_fill} cells measured._")
     lines.append("")
@@ -647,7 +687,8 @@ def render_latex(t: TableResult, *, standalone: bool = False) -> str:
         foot.append(f"[{FILL_MARK}k]: the command that fills the cell (or completes it to the table's number of seeds).")
     foot += [latex_escape(x) for x in _legend_lines(marks) + _failed_lines(t) + _header_lines(spec)]
     # unnumbered (\caption*): a numbered one printed "Table 1: Table 3 of ..." in the user's document
-    caption = (f"{latex_escape(spec.label)} of {latex_escape(get_paper(spec.paper).title)}: "
+    short = f", {latex_escape(schedule_text(t.schedule))} (not a reproduction)" if t.schedule is not None else ""
+    caption = (f"{latex_escape(spec.label)}{short} of {latex_escape(get_paper(spec.paper).title)}: "
                f"{latex_escape(spec.caption)} Each cell: measured / paper ($\\Delta$ = measured $-$ paper); "
                f"{t.n_measured} of {t.n_to_fill} cells measured.")
     lines = [LATEX_NEEDS, r"\begingroup", r"\setlength{\tabcolsep}{3pt}", r"\footnotesize"]
@@ -703,7 +744,7 @@ def cell_rows(t: TableResult) -> list[dict[str, Any]]:
                 "definition": entry.name if entry else None, "marks": ",".join(marks.of(s)),
                 "paper_source": s.source, "cited_from": s.cited_from,
                 "paper_aggregation": paper_aggregation_text(s.paper_aggregation, s.paper_runs), "measured_aggregation": _agg_text(spec),
-                "caveat": s.caveat,
+                "caveat": s.caveat, "schedule": t.schedule, "n_shortened": c.n_shortened,
             })
     return out
 
@@ -728,6 +769,7 @@ def render_json(tables: list[TableResult]) -> str:
     for t in tables:
         s = t.spec
         doc.append({"paper": s.paper, "table": s.number, "label": s.label, "caption": s.caption,
+                    "schedule": t.schedule,
                     "metric_definition": s.metric_definition, "nmi": s.nmi, "split": s.split,
                     "aggregation": s.aggregation, "seeds": s.seeds, "aggregation_note": s.aggregation_note,
                     "evaluation": evaluation_lines(s),

@@ -79,6 +79,9 @@ class RunRecord:
     warnings: list[dict[str, Any]] = field(default_factory=list)  # [{category, message, count}] raised in fit
     created: str = ""
     schema_version: int = SCHEMA_VERSION
+    #: fraction of the paper's schedule when the run was shortened (``reproduce --budget``); None:
+    #: the config's own schedule. A shortened run never fills a paper cell of the report.
+    schedule: float | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunRecord":
@@ -138,6 +141,7 @@ _SCHEMA: dict[str, tuple[Any, str]] = {
     "artifacts": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()), "an object of strings"),
     "created": (lambda v: isinstance(v, str), "a string"),
     "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "schedule": (lambda v: v is None or (_is_num(v) and 0 < v < 1), "a number in (0, 1) or null"),
 }
 _REQUIRED = ("key", "method", "dataset", "seed", "status", "config")
 
@@ -268,6 +272,7 @@ def frame_of_records(records: Iterable[tuple[Path, RunRecord]]) -> pd.DataFrame:
             "dataset": r.dataset,
             "seed": r.seed,
             "subset": r.subset,
+            "schedule": r.schedule,
             "status": r.status,
             "config": json.dumps(r.config, sort_keys=True),
             "created": r.created,
@@ -279,7 +284,8 @@ def frame_of_records(records: Iterable[tuple[Path, RunRecord]]) -> pd.DataFrame:
         for m, v in r.metrics.items():
             if isinstance(v, (int, float)):
                 rows.append({**base, "metric": m, "value": float(v)})
-    cols = ["key", "method", "dataset", "seed", "subset", "status", "metric", "value", "config", "created", "path"]
+    cols = ["key", "method", "dataset", "seed", "subset", "schedule", "status", "metric", "value", "config",
+            "created", "path"]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -201,7 +201,7 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
     record = RunRecord(
         key=key, method=spec.method, dataset=spec.dataset, seed=spec.seed, status="failed",
         config=spec.config, dataset_checksum=spec.dataset_checksum, subset=spec.subset,
-        code_version=spec.code_version,
+        code_version=spec.code_version, schedule=spec.schedule,
     )
     t_start = time.perf_counter()
     timings: dict[str, Any] = {}

@@ -55,7 +55,7 @@ def write_failed(spec: RunSpec, results_home: Path, reason: str) -> dict[str, An
     rec = RunRecord(
         key=spec.key, method=spec.method, dataset=spec.dataset, seed=spec.seed, status="failed",
         config=spec.config, dataset_checksum=spec.dataset_checksum, subset=spec.subset,
-        code_version=spec.code_version, error=reason,
+        code_version=spec.code_version, error=reason, schedule=spec.schedule,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     write_record(results_home, rec)
@@ -488,23 +488,34 @@ class SlurmExecutor:
     ) -> None:
         if not specs:
             return
+        jobs = self.submit(specs, results_home)
+        if on_start:
+            for s in specs:
+                on_start(s)
+        if not self.wait:
+            return
+        self.wait_for(dict(zip(jobs, specs)), results_home, on_done=on_done)
+
+    def submit(self, specs: list[RunSpec], results_home: Path) -> list[Any]:
+        """Submit ``specs`` as one job array; returns the submitit jobs (ids also in ``job_ids``)."""
         ex = self._executor(results_home, len(specs))
         # without Slurm accounting submitit warns on every poll that sacct failed and falls back
         # to squeue (../shared/slurm-local.md); the states are still right, so keep it quiet
         logging.getLogger("submitit").setLevel(logging.ERROR)
         env, sys_path = _job_env(), list(sys.path)
         n = len(specs)
-        submitted_at = time.time()
+        self._submitted_at = time.time()
         jobs = ex.map_array(
             run_job, [s.to_dict() for s in specs], [str(results_home)] * n, [env] * n, [sys_path] * n
         )
-        self.job_ids = [j.job_id for j in jobs]
-        if on_start:
-            for s in specs:
-                on_start(s)
-        if not self.wait:
-            return
-        pending = dict(zip(jobs, specs))
+        self.job_ids += [j.job_id for j in jobs]
+        return jobs
+
+    def wait_for(self, pending: dict[Any, RunSpec], results_home: Path, *, on_done: OnDone | None = None) -> None:
+        """Poll the submitted ``pending`` jobs (job -> spec) until every one has finished; a job
+        that died without a result gets a failed record naming why."""
+        submitted_at = getattr(self, "_submitted_at", time.time())
+        pending = dict(pending)
         gone_since: dict[Any, float] = {}
         while pending:
             queued = _queued_ids()

@@ -13,6 +13,7 @@ Phases of :func:`run_grid`:
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import statistics
 from collections.abc import Callable, Sequence
@@ -152,6 +153,8 @@ class GridRequest:
     overrides: tuple[str, ...] = ()
     device: str = "auto"
     keep_checkpoints: bool = False  # deep runs keep their full checkpoint (a run option, not in the key)
+    #: fraction of the paper's schedule when ``overrides`` shorten it (``reproduce --budget``; in the key)
+    schedule: float | None = None
 
 
 class Executor(Protocol):
@@ -233,12 +236,19 @@ def run_grid(
     # 1. expand (validates; nothing runs before every request is valid)
     incompatible: list[tuple[str, str, str]] = []
     specs: list[RunSpec] = []
+    seen: set[str] = set()
     for r in reqs:
-        specs += expand_grid(list(r.methods), list(r.datasets), seeds=r.seeds, seed_start=r.seed_start,
-                             subset=r.subset, overrides=list(r.overrides), device=r.device,
-                             incompatible=incompatible if skip_incompatible else None)
-        for s in specs if r.keep_checkpoints else ():
+        new = expand_grid(list(r.methods), list(r.datasets), seeds=r.seeds, seed_start=r.seed_start,
+                          subset=r.subset, overrides=list(r.overrides), device=r.device,
+                          incompatible=incompatible if skip_incompatible else None)
+        if r.schedule is not None:
+            new = [dataclasses.replace(s, schedule=r.schedule) for s in new]
+        for s in new if r.keep_checkpoints else ():
             s.extras["keep_checkpoints"] = True
+        for s in new:  # requests that overlap run each run once (reproduce: one run fills many cells)
+            if s.key not in seen:
+                seen.add(s.key)
+                specs.append(s)
     # 2. plan
     results_home.mkdir(parents=True, exist_ok=True)
     p = plan(specs, results_home, force=force)

@@ -52,10 +52,14 @@ class RunSpec:
     method_ref: str = ""
     n_clusters: int = 0
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: fraction of the paper's schedule (epochs, iterations) when shortened (``reproduce --budget``);
+    #: None = the schedule the config gives. In the key only when set (other keys are unchanged).
+    schedule: float | None = None
 
     def key_fields(self) -> dict[str, Any]:
         """The fields hashed into the run key."""
-        return {
+        extra = {} if self.schedule is None else {"schedule": self.schedule}
+        return {**extra,
             "method": self.method,
             "config": self.config,
             "dataset": self.dataset,

@@ -119,6 +119,7 @@ class KMeansMethod(Method):
     """k-means (hard clusterer): one-hot proba; accepts sparse input."""
 
     name = "kmeans"
+    time_complexity = 1.0  # Lloyd iterations: linear in N
     Config = KMeansConfig
 
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu", workdir: Path | None = None,
@@ -184,6 +185,7 @@ class GMMMethod(Method):
     """Gaussian mixture: soft posteriors; sparse input is densified up to MAX_DENSE_BYTES."""
 
     name = "gmm"
+    time_complexity = 1.0  # EM iterations: linear in N
     Config = GMMConfig
 
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu", workdir: Path | None = None,
@@ -230,6 +232,7 @@ class NMFMethod(Method):
     """NMF: one-hot proba of argmax W; W (N x K) is the embedding. Accepts sparse input."""
 
     name = "nmf"
+    time_complexity = 1.0  # multiplicative updates: linear in N
     Config = NMFConfig
 
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu", workdir: Path | None = None,
@@ -303,6 +306,7 @@ class SpectralMethod(Method):
     """sklearn spectral clustering for small N (see ``ncuts`` for large N); one-hot proba."""
 
     name = "spectral"
+    time_complexity = 2.0  # the exact k-NN graph: all pairwise distances
     Config = SpectralConfig
 
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu", workdir: Path | None = None,
@@ -396,6 +400,7 @@ class AgglomerativeMethod(Method):
     """Ward agglomerative clustering; one-hot proba; sparse input densified up to MAX_DENSE_BYTES."""
 
     name = "agglomerative"
+    time_complexity = 2.0  # Ward linkage: quadratic in N
     Config = AgglomerativeConfig
 
     def fit(self, X: Any, n_clusters: int, *, seed: int, device: str = "cpu", workdir: Path | None = None,
