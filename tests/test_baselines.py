@@ -15,7 +15,7 @@ from sklearn.datasets import make_blobs
 import clusterbench
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.methods import METHODS, make_config
-from clusterbench.methods.baselines import classical as baselines
+from clusterbench.methods.baselines import inputs
 from clusterbench.methods.baselines.ncuts import _drop_self, approx_knn_search, knn_search, self_tuning_graph
 from clusterbench.metrics import acc
 
@@ -145,7 +145,7 @@ def test_sparse_input_runs_or_is_refused_clearly(name, monkeypatch):
     assert out.proba.shape == (S.shape[0], 3)
     assert acc(y, out.labels) > 0.6
     # Above the densify limit, the methods that need dense data refuse with the alternatives.
-    monkeypatch.setattr(baselines, "MAX_DENSE_BYTES", 100)
+    monkeypatch.setattr(inputs, "MAX_DENSE_BYTES", 100)
     if name in ("gmm", "agglomerative"):
         with pytest.raises(ConfigError, match="kmeans, nmf or ncuts"):
             fit(name, S, 3, seed=0)

@@ -42,7 +42,7 @@ import scipy.sparse as sp
 from clusterbench import progress
 from clusterbench.errors import ConfigError
 from clusterbench.methods.base import Method, MethodOutput, Monitor, one_hot
-from clusterbench.methods.baselines.classical import prepare_input
+from clusterbench.methods.baselines.inputs import prepare_input
 
 
 def _check_k(k: int, n: int) -> int:
