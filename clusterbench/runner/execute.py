@@ -13,7 +13,6 @@ Ctrl-C (KeyboardInterrupt) is not caught: the run leaves nothing behind and the 
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import platform
 import resource
