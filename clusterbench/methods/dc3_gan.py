@@ -32,9 +32,11 @@ Ablations (Table 8) are the switches the report's table spec names (``report/tab
 per row); a switched-off term's weight is 0 and it is left out of the sum; everything else is
 unchanged.
 
-CIFAR-10 (Tables 6-7, Appendix A.2, Table 12): ``--set variant=cifar10`` with the paper's values
-(``dc3_gan_cifar.CIFAR10_SETTINGS``, which the Table 6/7 specs set): SN-ResNet G/D, a frozen
-SimCLR encoder with a trainable MLP, non-saturating loss (``methods.dc3_gan_cifar``).
+CIFAR-10 (Tables 6-7, Appendix A.2, Table 12): ``variant=cifar10`` with the paper's values
+(``dc3_gan_cifar.CIFAR10_SETTINGS``), given at plan time to every run on a CIFAR-10 split by the
+per-data-set settings file (``methods/dataset_settings.toml``), so ``clusterbench run dc3-gan -d
+cifar10-test`` needs no ``--set``: SN-ResNet G/D, a frozen SimCLR encoder with a trainable MLP,
+non-saturating loss (``methods.dc3_gan_cifar``).
 """
 
 from __future__ import annotations

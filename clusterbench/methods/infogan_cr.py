@@ -78,6 +78,7 @@ from clusterbench.methods.training import (
     train,
 )
 from clusterbench.plugins import load_ref
+from clusterbench.precision import DEFAULT_PRECISION, check_precision
 
 _bce = nn.functional.binary_cross_entropy_with_logits
 #: Values of ``model_selection`` (see :class:`DSpritesGANConfig`).
@@ -112,7 +113,7 @@ class DSpritesGANConfig:
     beta2: float = 0.999
     info_weight: float = 0.05
     checkpoint_every: int = 1
-    amp: bool = True
+    amp: str = DEFAULT_PRECISION
     channels_last: bool = True
     compile: bool = False
     evaluate: tuple[str, ...] = ()
@@ -123,6 +124,7 @@ class DSpritesGANConfig:
 
     def __post_init__(self) -> None:
         requested({"evaluate": self.evaluate})
+        check_precision(self.amp)
         if self.model_selection not in MODEL_SELECTIONS:
             raise ValueError(f"model_selection must be one of {', '.join(MODEL_SELECTIONS)}, got {self.model_selection!r}")
         if self.n_codes < 2:

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from clusterbench.errors import ConfigError
+from clusterbench.precision import float32
 
 ARCHS = ("auto", "conv", "mlp-hhar", "mlp-stl", "mlp")
 _LATENT = {"conv": (3, 1), "mlp-hhar": (4, 2), "mlp-stl": (4, 4), "mlp": (4, 2)}
@@ -238,6 +239,7 @@ def sample_categorical(n: int, k: int, device: torch.device) -> tuple[torch.Tens
 # --- generation artifacts (Figs. 7 and 8) ----------------------------------------------------------
 
 
+@float32  # logs of probabilities: float32 under any autocast
 def entropy_terms(p: torch.Tensor, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
     """For a B x K posterior: (H of the batch marginal mean_b p, mean_b H(p_b)), natural log."""
     marginal = p.mean(0)

@@ -7,8 +7,9 @@ an optional ``pretrain_step`` and ``predict``). :func:`train` owns everything el
 * seeding (``random``, ``numpy``, ``torch`` from the run's seed) *before* the networks are built,
   ``torch.use_deterministic_algorithms`` on CPU (restored afterwards),
 * the device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"``),
-* CUDA-only speed-ups: bf16 autocast (no loss scaler needed), channels-last, ``torch.compile``;
-  CPU runs are exact float32,
+* precision (``clusterbench.precision``): float32 by default (TF32 matrix products and
+  convolutions allowed on CUDA), bf16 autocast on CUDA only as the recorded opt-in ``amp=bf16``;
+  CUDA-only speed-ups: channels-last, ``torch.compile``; CPU runs are exact float32,
 * batching from a float32 numpy array (or a CSR matrix, densified per batch, or a
   :class:`~clusterbench.data.hdf5.StoredArray` -- X left in its HDF5 file, rows read and decoded
   to float32 per batch, out-of-core) with a seeded shuffle per epoch
@@ -48,6 +49,7 @@ import pickle
 import random
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +63,7 @@ from clusterbench.errors import ConfigError, DataError
 from clusterbench.evaluate import EVAL_OPTION_KEYS, FID_NETWORK_OPTIONS, requested
 from clusterbench.fsutil import atomic_path
 from clusterbench.methods.artifacts import generation_artifacts
+from clusterbench.precision import DEFAULT_PRECISION, autocast_for, check_precision
 from clusterbench.runtime import resolve_device as _resolve_device
 from clusterbench.runtime import seed_everything
 
@@ -79,7 +82,7 @@ class DeepModel:
     Subclasses fill ``self.nets`` (name -> ``nn.Module``) and ``self.optims`` (name -> optimizer,
     one per loss group) in ``__init__`` and implement :meth:`training_step` and :meth:`predict`.
     ``self.device`` is the torch device the loop chose; ``self.autocast`` is the context manager
-    the step may use around forward passes (a no-op on CPU).
+    the step may use around forward passes (a no-op unless ``amp=bf16`` on CUDA).
     """
 
     #: number of pre-training epochs run with :meth:`pretrain_step` before training.
@@ -155,7 +158,8 @@ class DeepModel:
             # here: loss.backward() ran outside autocast, then each optimizer stepped
 
         On entry: ``zero_grad(set_to_none=True)`` on those optimizers and the loop's autocast
-        (bf16 on CUDA, a no-op on CPU; ``autocast=False`` for steps that must stay float32). On a
+        (bf16 on CUDA with ``amp=bf16``, a no-op otherwise; ``autocast=False`` for steps that must
+        stay float32; losses that must be float32 are ``clusterbench.precision.float32``). On a
         normal exit: ``backward`` of the loss given to ``opt.backward`` (exactly once), then
         ``step()`` of each optimizer, then the callables in ``opt.after_step`` (e.g. weight
         clipping). An exception inside the block steps nothing.
@@ -234,7 +238,8 @@ class LoopOptions:
     (GAN/CR losses use batch statistics; a 1-sample batch breaks batch norm).
     checkpoint_every: epochs between checkpoints (0: only at the end); needs a workdir.
     monitor_every: epochs between monitor calls (0: never).
-    amp / channels_last / compile: CUDA only (ignored on CPU, which stays exact).
+    amp: "fp32" (default; TF32 allowed on CUDA) or "bf16" (CUDA bf16 autocast; CPU stays float32).
+    channels_last / compile: CUDA only (ignored on CPU, which stays exact).
     progress: None = a Rich bar when stderr is a terminal, plain lines otherwise; False = silent.
     keep_checkpoint: keep the full ``checkpoint.pt`` (optimizers, RNG states) after training ends;
     by default only the final weights ``model.pt`` stay.
@@ -250,7 +255,7 @@ class LoopOptions:
     drop_last: bool = True
     checkpoint_every: int = 10
     monitor_every: int = 1
-    amp: bool = True
+    amp: str = DEFAULT_PRECISION
     channels_last: bool = True
     compile: bool = False
     progress: bool | None = None
@@ -551,8 +556,10 @@ def train(
         if channels_last:
             for m in model.nets.values():
                 m.to(memory_format=torch.channels_last)
-        if cuda and options.amp:
-            model.autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+        model.autocast = autocast_for(dev, options.amp)  # float32 unless amp=bf16 on CUDA
+        if options.amp != DEFAULT_PRECISION and not cuda:
+            warnings.warn(f"amp={options.amp} applies to CUDA runs only: this {dev.type} run computes in float32.",
+                          stacklevel=2)
         if cuda and options.compile:
             for m in model.nets.values():
                 m.compile()
@@ -698,7 +705,9 @@ class DeepConfig:
     style_dim / noise_dim: sizes of h and z (None: the architecture's Appendix-A values).
     epochs, batch_size, pretrain_epochs: see each method. checkpoint_every: epochs between
     checkpoints in the workdir. monitor_every: epochs between ACC/NMI evaluations (0: never).
-    amp, channels_last, compile: CUDA-only speed-ups (CPU runs are exact float32).
+    amp: precision, "fp32" (the papers'; TF32 matrix products allowed on CUDA) or "bf16" (CUDA bf16
+    autocast, an opt-in: ``clusterbench.precision``). channels_last, compile: CUDA-only speed-ups
+    (CPU runs are exact float32).
     save_samples: write the Fig. 7/8 PNGs (image data only).
 
     Evaluator options (read by the runner's evaluators after ``fit``, ``clusterbench.evaluate``;
@@ -724,7 +733,7 @@ class DeepConfig:
     pretrain_epochs: int = 0
     checkpoint_every: int = 10
     monitor_every: int = 1
-    amp: bool = True
+    amp: str = DEFAULT_PRECISION
     channels_last: bool = True
     compile: bool = False
     save_samples: bool = True
@@ -749,6 +758,7 @@ class DeepConfig:
         from clusterbench.methods.nets import ARCHS  # nets imports torch; this module already has
 
         requested({"evaluate": self.evaluate, "count_modes": self.count_modes})
+        check_precision(self.amp)
         if self.fid_network not in FID_NETWORK_OPTIONS:
             raise ValueError(f"fid_network must be one of {', '.join(FID_NETWORK_OPTIONS)}, got {self.fid_network!r}")
         for k in ("mode_samples", "fid_samples", "ssim_pairs"):
