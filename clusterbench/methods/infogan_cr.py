@@ -26,6 +26,18 @@ G and D, CR weight 2.0 switched on after 288,000 G steps (of 28 × 11,520 = 322,
 progressive gap). Choices of ours: the CR discriminator's architecture (see nets_dsprites) and
 Adam beta2 0.999 (TensorFlow's default, which the reference code leaves unset).
 
+Differences from the InfoGAN-CR code (issue 28 items 5 and 9, kept; the DC3 Table 3 note says so
+on its InfoGAN and InfoGAN-CR + MC cells, whose printed values are that code's):
+
+* D/E: DC3's Table 11 trunk with batch norm (the paper; the code has spectral normalisation and no
+  batch norm in D/E). D/E runs in train mode on one real and two generated batches per step, so
+  the running statistics that the encoder's eval-mode codes (the disentanglement scores) read
+  come two-thirds from generated batches.
+* one G update per batch (the code takes two), one noise draw per image of a CR pair (the code
+  shares the noise within a pair), and the step order D/E -> CR -> G (the code: CR -> D -> G).
+Kept because DC3 Table 11 gives the networks and the rest is not in either paper; changing them
+would need dSprites runs on a GPU to show they matter.
+
 Capabilities: ``generative`` (``MethodOutput.generator``), ``clusters = False`` (continuous
 codes, no cluster posterior: the record has no ACC/NMI), images of 64 x 64 only
 (:meth:`InfoGANCRMethod.incompatibility`). ``fit`` also hands back ``MethodOutput.encoder`` (E's
