@@ -46,6 +46,15 @@ def autocast_for(device: torch.device, amp: str) -> Callable[[], contextlib.Abst
     return contextlib.nullcontext
 
 
+def describe(device: torch.device, amp: str) -> str:
+    """What a run on ``device`` with ``amp`` computes in, for its record (``extras.precision``)."""
+    if device.type != "cuda":
+        return "float32"
+    if amp == "bf16":
+        return "bf16 autocast (float32 islands: clusterbench.precision.float32)"
+    return "float32 (TF32 matrix products and convolutions allowed)"
+
+
 @contextlib.contextmanager
 def float32_region() -> Iterator[None]:
     """Autocast off (CUDA and CPU) inside the block; a no-op when none is on."""
@@ -72,4 +81,4 @@ def float32(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-__all__ = ["DEFAULT_PRECISION", "PRECISIONS", "autocast_for", "check_precision", "float32", "float32_region"]
+__all__ = ["DEFAULT_PRECISION", "PRECISIONS", "autocast_for", "check_precision", "describe", "float32", "float32_region"]

@@ -101,4 +101,4 @@ def test_amp_bf16_on_cpu_warns_and_stays_float32():
     method = METHODS["dls"](cfg)
     with pytest.warns(UserWarning, match="amp=bf16 applies to CUDA runs only"):
         out = method.fit(X, 2, seed=0, device="cpu")
-    assert out.proba.dtype.kind == "f"
+    assert out.proba.dtype.kind == "f" and out.extras["precision"] == "float32"  # what ran, in the record

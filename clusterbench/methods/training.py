@@ -64,6 +64,7 @@ from clusterbench.evaluate import EVAL_OPTION_KEYS, FID_NETWORK_OPTIONS, request
 from clusterbench.fsutil import atomic_path
 from clusterbench.methods.artifacts import generation_artifacts
 from clusterbench.precision import DEFAULT_PRECISION, autocast_for, check_precision
+from clusterbench.precision import describe as describe_precision
 from clusterbench.runtime import resolve_device as _resolve_device
 from clusterbench.runtime import seed_everything
 
@@ -868,6 +869,7 @@ class DeepMethod:
             "architecture": spec.describe(),
             "resumed_from_epoch": res.resumed_from_epoch,
             "device": str(res.model.device),
+            "precision": describe_precision(res.model.device, cfg.amp),
         }
         if res.weights is not None:
             out.artifacts["model"] = res.weights
