@@ -16,9 +16,9 @@ Samples (issue 28 item 10, kept): :meth:`GANModel.sample` (FID, SSIM, mode count
 G in eval mode, so its batch norms use their running statistics; both TensorFlow references
 (``sudiptodip15/ClusterGAN``, ``ifding/DLS-Clustering``) build G with ``tcl.batch_norm`` left in
 training mode and so always sample with the batch's own statistics. Kept: eval-mode sampling is
-the usual convention, makes a sample independent of the others in its batch, and the running
-statistics are those of prior draws (G's batch norms only ever see generated data); the FID and
-SSIM tables' notes (DC3 Tables 1, 2 and 7) say so.
+the usual convention and makes a sample independent of the others in its batch (the running
+statistics are those of G's training inputs); the FID and SSIM tables' notes (DC3 Tables 1, 2
+and 7) say so.
 """
 
 from __future__ import annotations
