@@ -24,8 +24,8 @@ identical; no pre-training.
 Batch-norm statistics (issue 28 item 5, kept): D/Q is Dual-AAE's encoder body, which has batch
 norm (the paper: the baselines use "the same network architecture"). Each step runs it in train
 mode on one real and two generated batches (D/Q step: x and G(c); G step: G(c)), so its running
-statistics, which the clustering reads (``predict`` runs in eval mode on the real data), come two-
-thirds from generated batches. Kept: it is the stated architecture and the usual inference
+statistics, which the clustering reads (``predict`` runs in eval mode on the real data), come
+two-thirds from generated batches. Kept: it is the stated architecture and the usual inference
 convention, and changing it would move the CPU results; the table notes of the tables with InfoGAN
 rows say so on their cells.
 
