@@ -181,7 +181,7 @@ def test_clustergan_10x_73k_has_the_references_latent_size():
 
 
 def test_cifar10_settings_are_the_settings_files():
-    from clusterbench.methods.dc3_gan_cifar import CIFAR10_SETTINGS
+    from clusterbench.methods.gan.dc3.cifar import CIFAR10_SETTINGS
 
     assert CIFAR10_SETTINGS["variant"] == "cifar10" and CIFAR10_SETTINGS["iterations"] == 500_000
     for split in ("cifar10", "cifar10-train", "cifar10-test"):

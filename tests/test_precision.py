@@ -11,11 +11,11 @@ import torch
 
 from clusterbench.errors import ConfigError
 from clusterbench.methods import METHODS, make_config
-from clusterbench.methods.clustergan_bspl import ClusterGANBSPLModel, block_information, entropy_losses
+from clusterbench.methods.gan.clustergan_bspl import ClusterGANBSPLModel, block_information, entropy_losses
 from clusterbench.methods.gan.mmd import mmd_rbf
 from clusterbench.methods.gan.wgan import gradient_penalty
-from clusterbench.methods.nets import entropy_terms
-from clusterbench.methods.training import LoopOptions
+from clusterbench.nn.losses import entropy_terms
+from clusterbench.training.loop import LoopOptions
 from clusterbench.precision import PRECISIONS, autocast_for, float32_region
 from clusterbench.runner import expand_grid
 
