@@ -30,8 +30,19 @@ DEFAULT_PRECISION = "fp32"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def check_precision(amp: str) -> None:
-    """ValueError unless ``amp`` is one of :data:`PRECISIONS` (config validation)."""
+def precision_of(amp: str | bool) -> str:
+    """``amp`` as one of :data:`PRECISIONS`. Records and checkpoints written before issue 28 hold a
+    bool (True: bf16 autocast on CUDA, the old default; False: float32); they keep that value, so
+    their keys and fingerprints do not change, and mean the same here."""
+    if isinstance(amp, bool):
+        return "bf16" if amp else "fp32"
+    return amp
+
+
+def check_precision(amp: str | bool) -> None:
+    """ValueError unless ``amp`` is one of :data:`PRECISIONS` (or an old record's bool)."""
+    if isinstance(amp, bool):
+        return
     if amp not in PRECISIONS:
         raise ValueError(f"amp must be one of {', '.join(PRECISIONS)} (float32, the default, or the bf16 autocast "
                          f"opt-in), got {amp!r}")
@@ -41,7 +52,7 @@ def autocast_for(device: torch.device, amp: str) -> Callable[[], contextlib.Abst
     """The context manager factory a model's steps run their forward passes under: bf16 autocast
     on CUDA when ``amp == "bf16"``, a no-op otherwise (float32)."""
     check_precision(amp)
-    if device.type == "cuda" and amp == "bf16":
+    if device.type == "cuda" and precision_of(amp) == "bf16":
         return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext
 
@@ -50,7 +61,7 @@ def describe(device: torch.device, amp: str) -> str:
     """What a run on ``device`` with ``amp`` computes in, for its record (``extras.precision``)."""
     if device.type != "cuda":
         return "float32"
-    if amp == "bf16":
+    if precision_of(amp) == "bf16":
         return "bf16 autocast (float32 islands: clusterbench.precision.float32)"
     return "float32 (TF32 matrix products and convolutions allowed)"
 
@@ -81,4 +92,5 @@ def float32(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-__all__ = ["DEFAULT_PRECISION", "PRECISIONS", "autocast_for", "check_precision", "describe", "float32", "float32_region"]
+__all__ = ["DEFAULT_PRECISION", "PRECISIONS", "autocast_for", "check_precision", "describe", "float32", "float32_region",
+           "precision_of"]

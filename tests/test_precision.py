@@ -16,7 +16,7 @@ from clusterbench.methods.gan.mmd import mmd_rbf
 from clusterbench.methods.gan.wgan import gradient_penalty
 from clusterbench.nn.losses import entropy_terms
 from clusterbench.training.loop import LoopOptions
-from clusterbench.precision import PRECISIONS, autocast_for, float32_region
+from clusterbench.precision import PRECISIONS, autocast_for, float32_region, precision_of
 from clusterbench.runner import expand_grid
 
 
@@ -40,6 +40,10 @@ def test_fp32_is_the_default_and_bf16_a_recorded_opt_in():
     assert autocast_for(torch.device("cpu"), "bf16") is contextlib.nullcontext
     assert autocast_for(torch.device("cuda"), "bf16") is not contextlib.nullcontext  # (no GPU here to enter it)
     assert PRECISIONS == ("fp32", "bf16")
+    # a record written before the change holds a bool: it still loads, same value (same key), same meaning
+    old = make_config(METHODS["dls"].Config, {"amp": True})
+    assert old.amp is True and precision_of(old.amp) == "bf16" and precision_of(False) == "fp32"
+    assert autocast_for(torch.device("cpu"), True) is contextlib.nullcontext
 
 
 def test_bspl_entropy_losses_stay_finite_under_bf16_autocast():

@@ -57,7 +57,7 @@ import numpy as np
 import torch
 
 from clusterbench.errors import ConfigError, DataError
-from clusterbench.precision import DEFAULT_PRECISION, autocast_for
+from clusterbench.precision import DEFAULT_PRECISION, autocast_for, precision_of
 from clusterbench.runtime import seed_everything, torch_device
 from clusterbench.training.checkpoints import (
     CHECKPOINT_NAME,
@@ -202,7 +202,7 @@ def train(
             for m in model.nets.values():
                 m.to(memory_format=torch.channels_last)
         model.autocast = autocast_for(dev, options.amp)  # float32 unless amp=bf16 on CUDA
-        if options.amp != DEFAULT_PRECISION and not cuda:
+        if precision_of(options.amp) != DEFAULT_PRECISION and not cuda:
             warnings.warn(f"amp={options.amp} applies to CUDA runs only: this {dev.type} run computes in float32.",
                           stacklevel=2)
         if cuda and options.compile:
