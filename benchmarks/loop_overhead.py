@@ -67,7 +67,7 @@ def bare_epoch(X: np.ndarray, dev: torch.device, batch: int, seed: int) -> float
 def loop_epoch(X: np.ndarray, dev: torch.device, batch: int, seed: int) -> float:
     method = METHODS["dual-aae"](make_config(METHODS["dual-aae"].Config, {"pretrain_epochs": 0}))
     spec = resolve_arch(X.shape[1:], 10)
-    opts = LoopOptions(epochs=1, batch_size=batch, monitor_every=0, amp=False, channels_last=False,
+    opts = LoopOptions(epochs=1, batch_size=batch, monitor_every=0, amp="fp32", channels_last=False,
                        progress=False)
     res = train(lambda d: method.make_model(d, spec), X, options=opts, seed=seed, device=dev)
     return float(res.history[0]["seconds"])

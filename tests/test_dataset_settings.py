@@ -43,8 +43,11 @@ def test_every_entry_names_a_method_a_data_set_and_config_fields_that_round_trip
 def test_papers_latent_sizes():
     ds = plugins.dataset_settings
     assert ds("dls", "fashion-mnist") == {"latent_dim": 40} and ds("dls", "mnist") == {"latent_dim": 25}
-    assert ds("dls", "ytf") == {"latent_dim": 60} and ds("dls", "pendigits") == {"latent_dim": 5}
-    assert ds("dls", "10x_73k") == {"latent_dim": 30} and ds("dc3-gan", "cifar10") == {"latent_dim": 128}
+    assert ds("dls", "ytf") == {"latent_dim": 60} and ds("dls", "pendigits")["latent_dim"] == 5
+    assert ds("dls", "10x_73k")["latent_dim"] == 30 and ds("dc3-gan", "cifar10")["latent_dim"] == 128
+    # the DLS reference code's per-data-set lengths (issue 28 item 8), for DLS and DC3-GAN
+    for m in ("dls", "dc3-gan"):
+        assert ds(m, "pendigits")["iterations"] == 500_000 and ds(m, "10x_73k")["iterations"] == 100_000
     assert ds("clustergan", "fashion-mnist") == {"latent_dim": 40, "beta_n": 0.0}
     assert ds("clustergan", "mnist") == {"latent_dim": 30}
     assert ds("kmeans", "fashion-mnist") == {} and ds("dls", "digits") == {} and ds(None, "mnist") == {}
@@ -123,3 +126,63 @@ def test_a_run_made_with_the_fill_command_fills_its_cell(cb_home):
     before = len(load_results(paths.results_home()).frame)
     main(["run", "dls", "--dataset", "fashion-mnist", *short])
     assert len(load_results(paths.results_home()).frame) == before
+
+
+def _fill_command_sets(cmd: str) -> tuple[str, str, list[str]]:
+    """(method, data set, --set items) of the first command of a fill command."""
+    import shlex
+
+    args = shlex.split(cmd.split(" && ")[0])
+    sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
+    return args[2], args[args.index("--dataset") + 1], sets
+
+
+def test_no_set_gives_the_papers_setting_on_every_table_pair():
+    """Issue 28 defect 4: for every (method, data set) a table names, `clusterbench run M -d D`
+    without --set resolves to the config of the cell's fill command, up to the evaluators'
+    options (what is measured after fit), the model selection, the retrieval command's --bits
+    and the switches a paper declares for its ablation rows (``[paper.method_defaults]``)."""
+    from clusterbench.evaluate import EVAL_OPTION_KEYS
+    from clusterbench.results.records import SELECTION_KEY
+    from clusterbench.runner.spec import resolve_configs
+
+    free = {*EVAL_OPTION_KEYS, SELECTION_KEY}
+    checked, variants = set(), set()
+    for t in S.all_tables():
+        for row in t.cells:
+            for c in row:
+                if c.reported or not c.method or c.method not in plugins.BUILTIN_METHODS:
+                    continue
+                method, dataset, sets = _fill_command_sets(fill_command(c, t.seeds, t.command))
+                assert (method, dataset) == (c.method, c.dataset)
+                [(_, plain)] = resolve_configs([method], None, dataset).values()
+                [(_, filled)] = resolve_configs([method], sets, dataset).values()
+                differ = {k for k in plain if plain[k] != filled[k]} - free
+                if t.command == "retrieval":
+                    differ -= {"hash_bits"}
+                switches = set(t.method_defaults.get(method, {}))
+                assert differ <= switches, (t.paper, t.number, method, dataset, {k: (plain[k], filled[k]) for k in differ})
+                (variants if differ else checked).add((method, dataset))
+    assert ("dc3-gan", "cifar10-test") in checked and ("clustergan", "10x_73k") in checked
+    assert ("dc3-gan", "mnist") in checked and ("dc3-gan", "mnist") in variants  # Table 8's ablations
+
+
+def test_clustergan_10x_73k_has_the_references_latent_size():
+    """Issue 28 defect 2: the reference README and gene script use --dz 30 on 10x_73k."""
+    from clusterbench.runner.spec import resolve_configs
+
+    cells = [c for t in S.all_tables() for row in t.cells for c in row
+             if c.method == "clustergan" and c.dataset == "10x_73k" and not c.reported]
+    assert cells
+    for c in cells:
+        method, dataset, sets = _fill_command_sets(fill_command(c, 5))
+        [(_, cfg)] = resolve_configs([method], sets, dataset).values()
+        assert cfg["latent_dim"] == 30 and cfg["iterations"] == 100_000
+
+
+def test_cifar10_settings_are_the_settings_files():
+    from clusterbench.methods.gan.dc3.cifar import CIFAR10_SETTINGS
+
+    assert CIFAR10_SETTINGS["variant"] == "cifar10" and CIFAR10_SETTINGS["iterations"] == 500_000
+    for split in ("cifar10", "cifar10-train", "cifar10-test"):
+        assert plugins.dataset_settings("dc3-gan", split) == {"latent_dim": 128, **CIFAR10_SETTINGS}

@@ -223,3 +223,21 @@ def test_simclr_cache_lookup_prefers_the_default_configuration(cb_home, tmp_path
     assert simclr.resolve_weights("simclr-" + "b" * 16)["config"]["epochs"] == 7
     with pytest.raises(DataError, match="holds none"):
         simclr.resolve_weights("cifar10-train", seed=1)
+
+
+def test_generator_gets_gradient_from_the_cycle_terms_through_the_frozen_encoder(checkpoint):
+    """Issue 28 defect 1: DC3 Algorithm 1 line 14 updates G with L_n and L_CE, which reach G only
+    through E(G(z)); the frozen SimCLR backbone must keep the graph (weights frozen, not no_grad)."""
+    X = np.random.default_rng(0).random((8, 3, 32, 32), dtype=np.float32)
+    method = DC3GAN(_cfg(simclr=checkpoint))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tiny settings differ from the paper's (said in a warning)
+        spec = method.resolve_spec(X, 10)
+    torch.manual_seed(0)
+    model = method.make_model(torch.device("cpu"), spec)
+    terms = model.loss_terms(torch.from_numpy(X), model.draw(8))
+    (terms["n"] + terms["ce"]).backward()  # L_n and L_CE alone
+    grads = [p.grad for p in model.G.parameters() if p.requires_grad]
+    assert grads and all(g is not None for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+    assert all(p.grad is None for p in model.E.backbone.parameters())  # the backbone stays frozen

@@ -138,7 +138,7 @@ def test_the_checker_sees_what_it_should(tmp_path):
 #: public facade (``__version__``, ``load``).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("clusterbench", "clusterbench.errors", "clusterbench.paths", "clusterbench.fsutil", "clusterbench.runtime",
-     "clusterbench.plugins", "clusterbench.progress"),
+     "clusterbench.precision", "clusterbench.plugins", "clusterbench.progress"),
     ("clusterbench.data", "clusterbench.metrics", "clusterbench.results"),
     ("clusterbench.evaluate",),
     ("clusterbench.nn",),

@@ -29,17 +29,28 @@ Families (``arch``):
     Channel widths: :data:`DCGAN128_CHANNELS`. z_c = K (100 for COIL-100), z_n from the table
     (DC3 Table 9: 100).
 ``mlp``    Table 1's Pendigits / 10x_73k rows, for vectors: G z-256-256-d (BN-ReLU), D d-256-256-1
-    (LReLU 0.2).
+    (LReLU 0.2). This is the conv nets' rule (below) applied to vectors, and it matches neither
+    reference (issue 28 item 7): the Pendigits code has batch norm and LeakyReLU in G, D and E;
+    the 10x_73k code has no batch norm and LeakyReLU in G. Kept as one family for both vector
+    data sets (the papers' Table 1 prints only the layer widths), with WGAN-GP's requirement of a
+    critic without batch norm; the table notes of DLS Table 3 and DC3 Table 4 say so on their
+    Pendigits and 10x_73k cells.
 
 E = D's body with a (d_n + K) head: ``E(x) -> (z_n: B x d_n, logits: B x K)``; softmax on the K
 logits gives the cluster posterior (DLS §4.2).
 
 Choices where the papers are silent or disagree with the code: batch norm in G only (the
-reference D and E have none, and a batch-normalised critic breaks the per-sample gradient
-penalty of WGAN-GP); ReLU in G, LeakyReLU 0.2 in D and E (DCGAN, as the reference code; the
-paper's "leaky ReLU 0.2" is D's); G ends with a sigmoid when the data lie in [0, 1] (images as
-stored here; the reference MNIST code too), linear otherwise. Initialisation N(0, 0.02) of every
-linear/conv weight, zero biases (§4.2 "random normal"; reference ``stddev=0.02``).
+reference conv D and E have none, and a batch-normalised critic breaks the per-sample gradient
+penalty of WGAN-GP; the vector nets differ, see ``mlp``); ReLU in G, LeakyReLU 0.2 in D and E
+(DCGAN, as the reference conv code; the paper's "leaky ReLU 0.2" is D's); G ends with a sigmoid
+when the data lie in [0, 1] (images as stored here; the reference MNIST code too), linear
+otherwise. G's batch norm after its second fully connected layer normalises each of the
+128 x H/4 x W/4 units (BatchNorm1d, ``conv4``); the reference reshapes that layer's output into
+128 maps first and normalises per channel (a difference kept: the same layer with finer
+statistics; issue 28 item 11). Initialisation N(0, 0.02) of every linear/conv weight,
+output heads included, zero biases (§4.2 "random normal"; the reference's ``stddev=0.02`` hidden
+layers; its output heads keep TensorFlow's default Glorot-uniform initialisation, a difference we
+keep: the paper says "random normal").
 
 Latent size d_n (DLS Table 2 = DC3 Table 9; ClusterGAN's from its README) per sample shape: each
 method passes its own table; ``latent_dim`` overrides it. On the papers' data sets the run's

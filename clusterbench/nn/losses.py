@@ -17,6 +17,8 @@ import math
 import torch
 from torch import nn
 
+from clusterbench.precision import float32
+
 
 def critic_accuracy(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """How well a critic tells prior samples (``d_real``, B) from encodings (``d_fake``, B): the
@@ -27,6 +29,7 @@ def critic_accuracy(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     return 0.5 * ((d_real > t).float().mean() + (d_fake <= t).float().mean())
 
 
+@float32  # logs of probabilities: float32 under any autocast
 def entropy_terms(p: torch.Tensor, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
     """For a B x K posterior: (H of the batch marginal mean_b p, mean_b H(p_b)), natural log."""
     marginal = p.mean(0)

@@ -29,8 +29,10 @@ Choices where the table and paper are silent (ours):
 * Spectral normalisation (``torch.nn.utils.parametrizations.spectral_norm``, one power iteration)
   on every conv and linear layer of G and D, but not on the CBN's gamma/beta maps.
 * The encoder's MLP: Linear(512, 512) -> ReLU -> Linear(512, 138), no normalisation; outputs
-  split as z_n (128) and the K = 10 logits of z_c. The SimCLR backbone is frozen: no gradients,
-  and kept in eval mode (its batch-norm statistics never change).
+  split as z_n (128) and the K = 10 logits of z_c. The SimCLR backbone is frozen: its weights
+  take no gradient (``requires_grad_(False)``) and it is kept in eval mode (its batch-norm
+  statistics never change), but it runs WITH the autograd graph, so a loss on E(G(z)) (DC3's L_n
+  and L_CE, Algorithm 1 line 14) trains G through it, as in the authors' compare_gan code.
 """
 
 from __future__ import annotations
@@ -154,9 +156,9 @@ class SimCLREncoder(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
-            f = self.backbone(x)
-        out = self.mlp(f)
+        # no torch.no_grad() here: the frozen weights take no gradient, but the input's does flow
+        # (G is trained through E(G(z)); a no_grad would cut L_n and L_CE off from G)
+        out = self.mlp(self.backbone(x))
         return out[:, : self.z_dim], out[:, self.z_dim :]
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from clusterbench.evaluate import FID_NETWORK_OPTIONS, requested
+from clusterbench.precision import DEFAULT_PRECISION, check_precision
 
 Monitor = Callable[[np.ndarray], dict[str, float]]
 
@@ -26,7 +27,7 @@ class DeepModel:
     Subclasses fill ``self.nets`` (name -> ``nn.Module``) and ``self.optims`` (name -> optimizer,
     one per loss group) in ``__init__`` and implement :meth:`training_step` and :meth:`predict`.
     ``self.device`` is the torch device the loop chose; ``self.autocast`` is the context manager
-    the step may use around forward passes (a no-op on CPU).
+    the step may use around forward passes (a no-op unless ``amp=bf16`` on CUDA).
     """
 
     #: number of pre-training epochs run with :meth:`pretrain_step` before training.
@@ -102,7 +103,8 @@ class DeepModel:
             # here: loss.backward() ran outside autocast, then each optimizer stepped
 
         On entry: ``zero_grad(set_to_none=True)`` on those optimizers and the loop's autocast
-        (bf16 on CUDA, a no-op on CPU; ``autocast=False`` for steps that must stay float32). On a
+        (bf16 on CUDA with ``amp=bf16``, a no-op otherwise; ``autocast=False`` for steps that must
+        stay float32; losses that must be float32 are ``clusterbench.precision.float32``). On a
         normal exit: ``backward`` of the loss given to ``opt.backward`` (exactly once), then
         ``step()`` of each optimizer, then the callables in ``opt.after_step`` (e.g. weight
         clipping). An exception inside the block steps nothing.
@@ -177,7 +179,9 @@ class DeepConfig:
     style_dim / noise_dim: sizes of h and z (None: the architecture's Appendix-A values).
     epochs, batch_size, pretrain_epochs: see each method. checkpoint_every: epochs between
     checkpoints in the workdir. monitor_every: epochs between ACC/NMI evaluations (0: never).
-    amp, channels_last, compile: CUDA-only speed-ups (CPU runs are exact float32).
+    amp: precision, "fp32" (the papers'; TF32 matrix products allowed on CUDA) or "bf16" (CUDA bf16
+    autocast, an opt-in: ``clusterbench.precision``). channels_last, compile: CUDA-only speed-ups
+    (CPU runs are exact float32).
     save_samples: write the Fig. 7/8 PNGs (image data only).
 
     Evaluator options (read by the runner's evaluators after ``fit``, ``clusterbench.evaluate``;
@@ -208,7 +212,8 @@ class DeepConfig:
         default=10, metadata={"help": "epochs between checkpoints in the run's folder (0: only at the end)"})
     monitor_every: int = field(
         default=1, metadata={"help": "epochs between ACC/NMI evaluations in the history (0: never)"})
-    amp: bool = field(default=True, metadata={"help": "CUDA only: bfloat16 autocast"})
+    amp: str = field(
+        default=DEFAULT_PRECISION, metadata={"help": "CUDA numerics: fp32 (default, TF32 products, as the papers) or bf16 autocast (opt-in)"})
     channels_last: bool = field(
         default=True, metadata={"help": "CUDA only: channels-last memory layout for convolutions"})
     compile: bool = field(default=False, metadata={"help": "CUDA only: torch.compile the networks"})
@@ -240,6 +245,7 @@ class DeepConfig:
         from clusterbench.nn.dual_aae import ARCHS  # imported on first use (kept lazy by the split of methods/training.py)
 
         requested({"evaluate": self.evaluate, "count_modes": self.count_modes})
+        check_precision(self.amp)
         if self.fid_network not in FID_NETWORK_OPTIONS:
             raise ValueError(f"fid_network must be one of {', '.join(FID_NETWORK_OPTIONS)}, got {self.fid_network!r}")
         for k in ("mode_samples", "fid_samples", "ssim_pairs"):

@@ -9,8 +9,9 @@ an optional ``pretrain_step`` and ``predict``). :func:`train` owns everything el
 * seeding (``random``, ``numpy``, ``torch`` from the run's seed) *before* the networks are built,
   ``torch.use_deterministic_algorithms`` on CPU (restored afterwards),
 * the device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"``),
-* CUDA-only speed-ups: bf16 autocast (no loss scaler needed), channels-last, ``torch.compile``;
-  CPU runs are exact float32,
+* precision (``clusterbench.precision``): float32 by default (TF32 matrix products and
+  convolutions allowed on CUDA), bf16 autocast on CUDA only as the recorded opt-in ``amp=bf16``;
+  CUDA-only speed-ups: channels-last, ``torch.compile``; CPU runs are exact float32,
 * batching from a float32 numpy array (or a CSR matrix, densified per batch, or a
   :class:`~clusterbench.data.hdf5.StoredArray` -- X left in its HDF5 file, rows read and decoded
   to float32 per batch, out-of-core) with a seeded shuffle per epoch
@@ -46,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,7 @@ import torch
 from clusterbench import progress, step_probe
 from clusterbench.device_settings import device_settings
 from clusterbench.errors import ConfigError, DataError
+from clusterbench.precision import DEFAULT_PRECISION, autocast_for, precision_of
 from clusterbench.runtime import seed_everything, torch_device
 from clusterbench.training.checkpoints import (
     CHECKPOINT_NAME,
@@ -89,7 +92,8 @@ class LoopOptions:
     checkpoint_seconds: also checkpoint at the end of an epoch when the last save is this old
     (wall time; 0: by epochs only), so that a long run interrupted loses minutes, not hours.
     monitor_every: epochs between monitor calls (0: never).
-    amp / channels_last / compile: CUDA only (ignored on CPU, which stays exact).
+    amp: "fp32" (default; TF32 allowed on CUDA) or "bf16" (CUDA bf16 autocast; CPU stays float32).
+    channels_last / compile: CUDA only (ignored on CPU, which stays exact).
     progress: None = a Rich bar when stderr is a terminal, plain lines otherwise; False = silent.
     keep_checkpoint: keep the full ``checkpoint.pt`` (optimizers, RNG states) after training ends;
     by default only the final weights ``model.pt`` stay.
@@ -105,7 +109,7 @@ class LoopOptions:
     drop_last: bool = True
     checkpoint_every: int = 10
     monitor_every: int = 1
-    amp: bool = True
+    amp: str = DEFAULT_PRECISION
     channels_last: bool = True
     compile: bool = False
     progress: bool | None = None
@@ -208,8 +212,10 @@ def train(
         if channels_last:
             for m in model.nets.values():
                 m.to(memory_format=torch.channels_last)
-        if cuda and options.amp:
-            model.autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+        model.autocast = autocast_for(dev, options.amp)  # float32 unless amp=bf16 on CUDA
+        if precision_of(options.amp) != DEFAULT_PRECISION and not cuda:
+            warnings.warn(f"amp={options.amp} applies to CUDA runs only: this {dev.type} run computes in float32.",
+                          stacklevel=2)
         if cuda and options.compile:
             for m in model.nets.values():
                 m.compile()

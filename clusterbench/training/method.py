@@ -14,6 +14,7 @@ import torch
 
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.evaluate import EVAL_OPTION_KEYS
+from clusterbench.precision import describe as describe_precision
 from clusterbench.training.artifacts import generation_artifacts
 from clusterbench.training.contract import DeepConfig, DeepModel, Monitor
 from clusterbench.training.data import _unit_range
@@ -104,6 +105,7 @@ class DeepMethod:
             "resumed_from_epoch": res.resumed_from_epoch,
             **({"fit_s_before_resume": res.fit_s_before} if res.resumed_from_epoch else {}),
             "device": str(res.model.device),
+            "precision": describe_precision(res.model.device, cfg.amp),
         }
         if res.weights is not None:
             out.artifacts["model"] = res.weights

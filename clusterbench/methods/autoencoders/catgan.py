@@ -14,6 +14,14 @@ With H the entropy and p(y|x) the classifier's softmax (Springenberg Eqs. 7-8, a
 Clustering: argmax p(y|x). Choices: Adam lr 2e-4, betas (0.5, 0.999) for both (the reference
 PyTorch port; Springenberg used Adam too); marginal entropies from the batch; epochs 300 and batch
 100 as Dual-AAE; no pre-training.
+
+Batch-norm statistics (issue 28 item 5, kept): D is Dual-AAE's encoder body, which has batch norm
+(the paper: the baselines use "the same network architecture"). Each step runs it in train mode on
+one real and two generated batches (D step: x and G(noise); G step: G(noise)), so its running
+statistics, which the clustering reads (``predict`` runs in eval mode on the real data), come
+two-thirds from generated batches. Kept: it is the stated architecture and the usual inference
+convention, and changing it would move the CPU results; the table notes of the tables with CatGAN
+rows say so on their cells.
 """
 
 from __future__ import annotations

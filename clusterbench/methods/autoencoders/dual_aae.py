@@ -45,8 +45,15 @@ Other choices where the paper is silent or differs from the code:
   ``critic_acc`` 0.08 and ``adv`` 0.3-0.5: the penalised critic's gradient is strong enough to move
   Q, which then out-runs the one critic step per batch (critic_acc below 0.5 = it scores encodings
   above prior samples), and the matched style prior does not improve the partition.
-* the critic's input: the paper's (h, z) (Eq. 10); the code's critic sees only its 4-d h (it has
-  no separate z).
+* the critic's input: the paper's (h, z) (Eq. 10). The code has no h/z split: its encoder has one
+  4-d continuous code next to y, matched as a whole to N(0, I) by its critic (an MLP 4-100-100-1
+  with dropout 0.2), and its info loss reconstructs that code's dimensions 2-4 only.
+* conv biases: the code's convolutions after the first (encoder) and all its transposed
+  convolutions (decoder) have ``bias=False`` (each is followed by batch norm, which makes a bias
+  redundant), and its encoder has no batch norm after the first convolution; the suite's Appendix-A
+  networks (``nn.dual_aae.build_encoder`` / ``build_decoder``) keep PyTorch's default biases and put batch
+  norm after every hidden layer. Kept (issue 28 item 11): the paper's Appendix A prints no bias
+  rule, and a bias before batch norm changes nothing but the parameter count.
 * D-AE's squared error covers all h dimensions (paper); the code skips h's first dimension.
 * epochs 300 and batch 100 (code; the paper gives neither). The code trains on the 60k MNIST
   training split and reports ACC on the 10k test split; the paper (Table I) clusters all 70k. The

@@ -20,6 +20,18 @@ Choices: Adam betas (0.5, 0.999), lr 2e-4 for D/Q and 1e-3 for G, lam_info 1, la
 (InfoGAN paper's MNIST settings); epochs 300 and batch 100 as Dual-AAE (the paper does not give
 InfoGAN's); the noise z has Dual-AAE's size (InfoGAN used 62 dims on MNIST) so the networks are
 identical; no pre-training.
+
+Batch-norm statistics (issue 28 item 5, kept): D/Q is Dual-AAE's encoder body, which has batch
+norm (the paper: the baselines use "the same network architecture"). Each step runs it in train
+mode on one real and two generated batches (D/Q step: x and G(c); G step: G(c)), so its running
+statistics, which the clustering reads (``predict`` runs in eval mode on the real data), come
+two-thirds from generated batches. Kept: it is the stated architecture and the usual inference
+convention, and changing it would move the CPU results; the table notes of the tables with InfoGAN
+rows say so on their cells.
+
+Samples for FID (issue 28 item 10, kept): G generates in eval mode (batch norm's running
+statistics, ``training.make_generator``); TensorFlow GAN code usually samples with batch
+statistics. The DC3 Table 1 note says so on its FID cells.
 """
 
 from __future__ import annotations

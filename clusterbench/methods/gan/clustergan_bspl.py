@@ -128,6 +128,7 @@ from clusterbench.nn.triple_gan import (
 from clusterbench.training.artifacts import save_grid_png
 from clusterbench.training.contract import DeepConfig, DeepModel
 from clusterbench.training.method import DeepMethod
+from clusterbench.precision import float32
 
 _bce = nn.functional.binary_cross_entropy_with_logits
 
@@ -139,6 +140,7 @@ def code_blocks(m: int, c: int) -> list[tuple[int, int]]:
     return [(int(s), int(s + n)) for s, n in zip(starts, sizes)]
 
 
+@float32  # 1 - 1e-6 is 1.0 in bf16: log(1 - a) would be -inf (issue 28 defect 3)
 def entropy_losses(z_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Per-sample l_i of Eq. (4) on the batch's cosine-similarity adjacency: B x m -> (B,), the mean
     over j != i of the binary entropy of a_ij (natural log)."""
@@ -150,6 +152,7 @@ def entropy_losses(z_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return (h * off).sum(1) / max(b - 1, 1)
 
 
+@float32  # logs of probabilities: float32 under any autocast
 def block_information(logits: torch.Tensor, member: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Option ``mi`` (not in the paper): − I(x; block) of the batch, IMSAT's mutual information
     (Hu et al. 2017) on the block assignment q_i = softmax over the c blocks of the block means of

@@ -20,9 +20,11 @@ z^r uses the softmax of E's logits (reference code: ``G(E_n(x), softmax E_c(x))`
 
 Defaults (DLS §4.2, Tables 1-2; reference code ``ifding/DLS-Clustering``, metrics-reference §9):
 beta1 = beta2 = 1, beta3 = beta4 = 10, lambda = 10 (one eps per batch), M = 5, Adam 1e-4 (0.5, 0.9),
-batch 64, sigma 0.10, 150,000 generator iterations (``num_batches``), d_n from Table 2 per data set
-(``methods/dataset_settings.toml``, written into the run's config at plan time: MNIST 25,
-Fashion-MNIST 40, YTF 60, Pendigits 5, 10x_73k 30, COIL-100 100), by sample shape elsewhere. The reference README's
+batch 64, sigma 0.10, 150,000 generator iterations (``num_batches``; the reference's Pendigits and
+10x_73k scripts use 500,000 and 100,000, ``Pen_Cluster.py`` / ``Seq_Cluster.py``: set per data set
+with d_n), d_n from Table 2 per data set (``methods/dataset_settings.toml``, written into the run's
+config at plan time: MNIST 25, Fashion-MNIST 40, YTF 60, Pendigits 5, 10x_73k 30, COIL-100 100),
+by sample shape elsewhere. The reference README's
 MNIST command uses beta_n = 1, beta_c = 10: the same. ``ae_loss=l1`` gives the L1 reconstruction
 of the DC3-GAN paper (Algorithm 1 there), for reuse.
 """

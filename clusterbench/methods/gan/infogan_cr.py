@@ -26,6 +26,18 @@ G and D, CR weight 2.0 switched on after 288,000 G steps (of 28 × 11,520 = 322,
 progressive gap). Choices of ours: the CR discriminator's architecture (see nn/dsprites.py) and
 Adam beta2 0.999 (TensorFlow's default, which the reference code leaves unset).
 
+Differences from the InfoGAN-CR code (issue 28 items 5 and 9, kept; the DC3 Table 3 note says so
+on its InfoGAN and InfoGAN-CR + MC cells, whose printed values are that code's):
+
+* D/E: DC3's Table 11 trunk with batch norm (the paper; the code has spectral normalisation and no
+  batch norm in D/E). D/E runs in train mode on one real and two generated batches per step, so
+  the running statistics that the encoder's eval-mode codes (the disentanglement scores) read
+  come two-thirds from generated batches.
+* one G update per batch (the code takes two), one noise draw per image of a CR pair (the code
+  shares the noise within a pair), and the step order D/E -> CR -> G (the code: CR -> D -> G).
+Kept because DC3 Table 11 gives the networks and the rest is not in either paper; changing them
+would need dSprites runs on a GPU to show they matter.
+
 Capabilities: ``generative`` (``MethodOutput.generator``), ``clusters = False`` (continuous
 codes, no cluster posterior: the record has no ACC/NMI), images of 64 x 64 only
 (:meth:`InfoGANCRMethod.incompatibility`). ``fit`` also hands back ``MethodOutput.encoder`` (E's
@@ -66,6 +78,7 @@ from clusterbench.evaluate import EVAL_OPTION_KEYS, requested
 from clusterbench.methods.base import Method, MethodOutput, config_dict
 from clusterbench.nn.dsprites import IMAGE_SIZE, CRDiscriminator, DiscriminatorEncoder, Generator
 from clusterbench.plugins import load_ref
+from clusterbench.precision import DEFAULT_PRECISION, check_precision
 from clusterbench.runtime import torch_device
 from clusterbench.training.checkpoints import MODEL_FORMAT, safe_load
 from clusterbench.training.contract import DeepModel, Monitor
@@ -106,7 +119,8 @@ class DSpritesGANConfig:
     beta2: float = field(default=0.999, metadata={"help": "Adam's beta2"})
     info_weight: float = field(default=0.05, metadata={"help": "weight of the InfoGAN mutual-information term"})
     checkpoint_every: int = field(default=1, metadata={"help": "epochs between checkpoints"})
-    amp: bool = field(default=True, metadata={"help": "CUDA only: bfloat16 autocast"})
+    amp: str = field(
+        default=DEFAULT_PRECISION, metadata={"help": "CUDA numerics: fp32 (default, TF32 products, as the papers) or bf16 autocast (opt-in)"})
     channels_last: bool = field(default=True, metadata={"help": "CUDA only: channels-last memory layout"})
     compile: bool = field(default=False, metadata={"help": "CUDA only: torch.compile the networks"})
     evaluate: tuple[str, ...] = field(default=(), metadata={"help": "evaluators after fit: disentanglement, fid"})
@@ -119,6 +133,7 @@ class DSpritesGANConfig:
 
     def __post_init__(self) -> None:
         requested({"evaluate": self.evaluate})
+        check_precision(self.amp)
         if self.model_selection not in MODEL_SELECTIONS:
             raise ValueError(f"model_selection must be one of {', '.join(MODEL_SELECTIONS)}, got {self.model_selection!r}")
         if self.n_codes < 2:

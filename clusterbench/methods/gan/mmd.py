@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from clusterbench.precision import float32
+
 
 def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """n x d, m x d -> n x m matrix of squared Euclidean distances (clamped at 0)."""
@@ -30,6 +32,7 @@ def median_bandwidth(d_qp: torch.Tensor, d_qq: torch.Tensor) -> torch.Tensor:
     return torch.topk(d_qp.reshape(-1), h).values[-1] + torch.topk(d_qq.reshape(-1), h).values[-1]
 
 
+@float32  # squared distances by a matrix product and their exp: float32 under any autocast
 def mmd_rbf(q: torch.Tensor, p: torch.Tensor, *, bandwidth: float | torch.Tensor | None = None) -> torch.Tensor:
     """Unbiased MMD^2 estimate between samples q and p (n x d each) with the RBF kernel; the
     bandwidth sigma_k^2 is WAE's median heuristic unless given. Returns a scalar (can be slightly

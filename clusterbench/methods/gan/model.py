@@ -11,6 +11,14 @@ batch and the generator step every M-th batch (``wgan.CriticSchedule``).
 :class:`GANMethod` (with :class:`GANConfig`) counts the training length in generator iterations
 (``iterations``; the reference code's ``num_batches``) and resolves the networks with the method's
 latent-size table.
+
+Samples (issue 28 item 10, kept): :meth:`GANModel.sample` (FID, SSIM, mode counts, the PNGs) runs
+G in eval mode, so its batch norms use their running statistics; both TensorFlow references
+(``sudiptodip15/ClusterGAN``, ``ifding/DLS-Clustering``) build G with ``tcl.batch_norm`` left in
+training mode and so always sample with the batch's own statistics. Kept: eval-mode sampling is
+the usual convention and makes a sample independent of the others in its batch (the running
+statistics are those of G's training inputs); the FID and SSIM tables' notes (DC3 Tables 1, 2
+and 7) say so.
 """
 
 from __future__ import annotations

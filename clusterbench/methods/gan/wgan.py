@@ -20,12 +20,15 @@ from dataclasses import dataclass
 
 import torch
 
+from clusterbench.precision import float32
+
 #: DLS §4.2 / ClusterGAN code: gradient-penalty weight.
 GP_WEIGHT = 10.0
 #: DLS Algorithm 1 (M) / reference code (5 critic steps per generator step).
 CRITIC_ITERS = 5
 
 
+@float32  # the critic's input gradient norms (and the critic pass on x^): float32 under any autocast
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      *, per_sample_eps: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
     """E[(||grad D(x^)||_2 - 1)^2] on x^ = eps x + (1 - eps) fake (B x sample shape each).

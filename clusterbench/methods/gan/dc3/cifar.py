@@ -1,6 +1,9 @@
 """DC3-GAN's CIFAR-10 setting (paper 003 §3.4 "CIFAR-10", Appendix A.2 last paragraph, Table 12):
-``clusterbench run dc3-gan --set variant=cifar10 ...`` (the variant is named, never guessed from the
-data's shape: the Table 6/7 specs name it with the paper's values, :data:`CIFAR10_SETTINGS`).
+``variant=cifar10`` with the paper's values (:data:`CIFAR10_SETTINGS`). The variant is never
+guessed from the data's shape: it follows from the data set, through the per-data-set settings
+file (``methods/dataset_settings.toml``), so ``clusterbench run dc3-gan -d cifar10-test`` (or
+``cifar10`` / ``cifar10-train``) without ``--set`` is the paper's CIFAR-10 run; on other 3 x 32 x 32
+data ``--set variant=cifar10`` (and the values) name it.
 
 Networks (``nn.sn_resnet``):
 
@@ -57,13 +60,13 @@ from clusterbench.methods.gan.wgan import CriticSchedule, gradient_penalty
 from clusterbench.nn.gan import GANSpec
 from clusterbench.nn.sn_resnet import ResNetDiscriminator, ResNetGenerator, SimCLREncoder
 from clusterbench.training.contract import DeepModel
+from clusterbench.plugins import dataset_settings
 
 #: The paper's CIFAR-10 values that differ from dc3-gan's defaults (Appendix A.2; the loss and the
-#: length from the authors' compare_gan gin file). The Table 6/7 specs set exactly these.
-CIFAR10_SETTINGS: dict[str, Any] = {
-    "variant": "cifar10", "lr": 0.0002, "adam_beta2": 0.999, "beta1": 1.0, "beta2": 1.0, "beta3": 1.0,
-    "gan_loss": "non-saturating", "gp_weight": 0.0, "iterations": 500_000,
-}
+#: length from the authors' compare_gan gin file): read from the per-data-set settings file
+#: (``methods/dataset_settings.toml``, ``[dc3-gan] cifar10``), which gives them at plan time to every
+#: run on a CIFAR-10 split, so the Table 6/7 runs need no ``--set``.
+CIFAR10_SETTINGS: dict[str, Any] = {k: v for k, v in dataset_settings("dc3-gan", "cifar10").items() if k != "latent_dim"}
 #: The sample shape of the variant (Table 12: 32 x 32 x 3).
 SAMPLE_SHAPE = (3, 32, 32)
 #: z_n of CIFAR-10 (Table 9).

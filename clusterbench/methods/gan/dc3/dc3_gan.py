@@ -20,21 +20,25 @@ uses the softmax of E's logits (DLS reference code: ``G(E_n(x), softmax E_c(x))`
 z^r = (z^r_c, z^r_n) without saying).
 
 Defaults: lambda = 10, beta1 = beta2 = 0.1, beta3 = 10 ("Implementation Details", Section 3);
-sigma 0.10 (ibid.); d_n from Table 9 by sample shape (MNIST 25 -- Fashion-MNIST has MNIST's shape:
-``--set latent_dim=40`` --, YTF 60, Pendigits 5, 10x_73k 30, COIL-100 100, CIFAR-10 128) and the
+sigma 0.10 (ibid.); d_n from Table 9 per data set (``methods/dataset_settings.toml``, written into
+the run's config at plan time: MNIST 25, Fashion-MNIST 40, YTF 60, Pendigits 5, 10x_73k 30,
+COIL-100 100, CIFAR-10 128; by sample shape for other data sets) and the
 networks of Table 10 (``gan.nets``: conv4 for MNIST/Fashion, conv5 for YTF, MLP 256-256 for
 vectors). The paper is silent on the optimiser, batch size, M and the training length: the DLS
 reference code's values are used (Adam 1e-4, betas (0.5, 0.9), batch 64, M = 5, one
-gradient-penalty eps per batch, 150,000 generator iterations).
+gradient-penalty eps per batch, 150,000 generator iterations; Pendigits 500,000 and 10x_73k
+100,000, the DLS reference's per-data-set scripts, from the settings file).
 
 Ablations (Table 8) are the switches the report's table spec names (``report/tables/dc3.toml``):
 ``--set loss_ce=false`` / ``loss_n=false`` / ``loss_mmd=false`` / ``loss_ae=false`` (one command
 per row); a switched-off term's weight is 0 and it is left out of the sum; everything else is
 unchanged.
 
-CIFAR-10 (Tables 6-7, Appendix A.2, Table 12): ``--set variant=cifar10`` with the paper's values
-(``cifar.CIFAR10_SETTINGS``, which the Table 6/7 specs set): SN-ResNet G/D, a frozen
-SimCLR encoder with a trainable MLP, non-saturating loss (``methods.gan.dc3.cifar``).
+CIFAR-10 (Tables 6-7, Appendix A.2, Table 12): ``variant=cifar10`` with the paper's values
+(``cifar.CIFAR10_SETTINGS``), given at plan time to every run on a CIFAR-10 split by the
+per-data-set settings file (``methods/dataset_settings.toml``), so ``clusterbench run dc3-gan -d
+cifar10-test`` needs no ``--set``: SN-ResNet G/D, a frozen SimCLR encoder with a trainable MLP,
+non-saturating loss (``methods.gan.dc3.cifar``).
 """
 
 from __future__ import annotations

@@ -36,6 +36,11 @@ the unit weight of L_AE (Eq. 7), the MMD on all 10 dimensions, the ½-sum form o
 ``beta_n = ae_weight = beta_mmd = 0`` the objective is plain InfoGAN's, ``infogan-cr --set
 cr_weight=0``), and E's codes of step 1 reused in step 2. The disentanglement scores use E's 5
 code means (as InfoGAN-CR's), not the recovered noise.
+
+Batch-norm statistics (issue 28 item 5, kept): D/E (Table 11, with batch norm) runs in train mode
+on real and generated batches each step, so the running statistics that E's eval-mode codes
+(the disentanglement scores) read come mostly from generated batches (InfoGAN-CR's code has no
+batch norm in D/E; ``methods.gan.infogan_cr`` module docstring). The DC3 Table 3 note says so.
 """
 
 from __future__ import annotations
