@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mnist", type=Path, default=None, help="a clusterbench HDF5 file of MNIST")
     ap.add_argument("--no-dual-aae", action="store_true", help="skip the real-data Dual-AAE run")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a config value for every method whose config has the key (e.g. amp=false)")
+                    help="a config value for every method whose config has the key (e.g. amp=bf16)")
     ap.add_argument("--out", type=Path, default=Path("device_check"))
     args = ap.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() and not args.quick else "cpu")

@@ -105,7 +105,12 @@ def emulate_cuda(model: Any, options: Any, device: torch.device) -> None:
     """Apply the settings the loop uses on CUDA to a model built on the CPU, so that the counted
     operators are those of a CUDA run: bf16 autocast with ``amp``; ``device_settings`` (fused
     optimizers) where the code has it; else the optimizers' CUDA default, foreach."""
-    if options.amp:
+    try:
+        from clusterbench.precision import precision_of
+    except ImportError:  # d707f52: amp was a bool (True: bf16 autocast on CUDA)
+        def precision_of(amp):
+            return "bf16" if amp else "fp32"
+    if precision_of(options.amp) == "bf16":
         model.autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
     try:
         from clusterbench.device_settings import device_settings
@@ -301,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", type=Path, default=None)
     ap.add_argument("--title", default="")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a config value for every method whose config has the key (e.g. amp=false)")
+                    help="a config value for every method whose config has the key (e.g. amp=bf16)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # counts do not depend on threads; a shared machine oversubscribes them
     settings = dict(kv.split("=", 1) for kv in args.set)
