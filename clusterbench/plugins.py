@@ -23,6 +23,8 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
+from clusterbench.paths import name_problem
+
 #: Entry-point group of each plug-in kind.
 GROUPS: dict[str, str] = {
     "methods": "clusterbench.methods",
@@ -97,6 +99,10 @@ def method_refs() -> dict[str, str]:
     """Every method id -> ``"module:Class"``: the built-ins, then installed plug-ins."""
     refs = dict(BUILTIN_METHODS)
     for name, ep in plugin_entry_points("methods").items():
+        if name_problem(name) is not None:  # the name is a folder of the results home
+            warnings.warn(f"Plug-in method {name!r} ({ep.value}) is left out: its name cannot be a folder name "
+                          f"({name_problem(name)}). Rename the entry point.", stacklevel=2)
+            continue
         if name in refs:
             warnings.warn(f"Plug-in method {name!r} ({ep.value}) has the name of a built-in method; "
                           "the built-in is used. Rename the entry point.", stacklevel=2)

@@ -40,3 +40,81 @@ def test_in_place_change_with_mtime_restored_is_not_trusted(tmp_path):
     assert (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
     with pytest.raises(DataError, match="was changed after clusterbench wrote it"):
         verify_content(path)
+
+
+# --------------------------------------------------------------------------- 2. names as paths
+
+
+@pytest.fixture
+def entry_points_of(monkeypatch):
+    """Pretend these entry points are installed: {group kind: {name: "module:attr"}}."""
+    from importlib.metadata import EntryPoint
+
+    from clusterbench import plugins
+    from clusterbench.metrics import catalog
+    from clusterbench.report import spec
+
+    def install(eps: dict[str, dict[str, str]]) -> None:
+        def fake(kind: str):
+            return {n: EntryPoint(name=n, value=v, group=plugins.GROUPS[kind]) for n, v in eps.get(kind, {}).items()}
+
+        for mod in (plugins, catalog, spec):
+            monkeypatch.setattr(mod, "plugin_entry_points", fake)
+        catalog._catalogue.cache_clear()
+        spec._plugin_papers.cache_clear()
+
+    yield install
+    catalog._catalogue.cache_clear()
+    spec._plugin_papers.cache_clear()
+
+
+def test_plugin_method_named_like_a_path_is_left_out(entry_points_of, capsys, tmp_path):
+    entry_points_of({"methods": {"../../escape": "clusterbench.methods.baselines:KMeansMethod"}})
+    res = tmp_path / "a" / "b" / "res"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rc, out, err = run_cli(capsys, "run", "../../escape", "-d", "digits", "--subset", "100",
+                               "--results", str(res))
+    assert rc == 1 and "Traceback" not in err, err
+    assert not list(tmp_path.rglob("*.json")), list(tmp_path.rglob("*.json"))
+    assert any("../../escape" in str(w.message) and "left out" in str(w.message) for w in caught)
+
+
+def test_registry_entry_named_like_a_path_is_refused(capsys, cb_home, tmp_path):
+    """A registry.toml entry ["../../regescape"] (a user's entry renamed by hand)."""
+    np.savez(tmp_path / "x.npz", X=np.random.default_rng(0).random((40, 3)).astype(np.float32), y=np.arange(40) % 2)
+    rc, _, err = run_cli(capsys, "fetch", "--from", str(tmp_path / "x.npz"), "--name", "okname")
+    assert rc == 0, err
+    reg = cb_home / "registry.toml"
+    reg.write_text(reg.read_text().replace("[okname", '["../../regescape"'))
+    for args in (["fetch", "../../regescape"], ["run", "kmeans", "-d", "../../regescape"], ["datasets"]):
+        rc, out, err = run_cli(capsys, *args)
+        assert rc == 1 and "Traceback" not in err, err
+        assert "'../../regescape'" in err and "cannot be used" in err, err
+    assert "registry.toml" in err  # `datasets` reads the registry: the error says which file
+    assert not list(tmp_path.rglob("regescape*"))
+
+
+def test_record_path_refuses_path_names(tmp_path):
+    from clusterbench.errors import ConfigError
+    from clusterbench.results.records import record_path
+
+    for method, dataset in (("../x", "digits"), ("kmeans", "/abs"), ("kmeans", "..")):
+        with pytest.raises(ConfigError, match="cannot be used"):
+            record_path(tmp_path, method, dataset, "0" * 64)
+
+
+def test_plugin_table_with_a_path_paper_id_is_left_out(entry_points_of, tmp_path, monkeypatch):
+    pkg = tmp_path / "site" / "evilplug"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "t.toml").write_text('[paper]\nid = "../../evil"\ntitle = "x"\n')
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    entry_points_of({"tables": {"evil": "evilplug"}})
+    from clusterbench.report.spec import load_papers
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        papers = load_papers()
+    assert "../../evil" not in papers
+    assert any("evil" in str(w.message) and "left out" in str(w.message) for w in caught)

@@ -41,7 +41,7 @@ def _spec(name: str) -> FileSpec:
 
 def weights_dir(name: str) -> Path:
     """``<CLUSTERBENCH_HOME>/models/<name>``."""
-    return paths.models_dir() / name
+    return paths.models_dir() / paths.check_name("weights", name)
 
 
 def weights_path(name: str) -> Path:

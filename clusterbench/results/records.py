@@ -40,6 +40,7 @@ import numpy as np
 
 from clusterbench.errors import DataError
 from clusterbench.fsutil import atomic_path, write_json_atomic
+from clusterbench.paths import check_name, name_problem
 
 if TYPE_CHECKING:  # pandas is imported by records_frame only: `clusterbench runs` starts without it
     import pandas as pd
@@ -115,8 +116,8 @@ def _is_num(v: Any) -> bool:
 #: dataclass default, except the required ones.
 _SCHEMA: dict[str, tuple[Any, str]] = {
     "key": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "method": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "dataset": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "method": (lambda v: name_problem(v) is None, "a plain name (one path component)"),
+    "dataset": (lambda v: name_problem(v) is None, "a plain name (one path component)"),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
     "status": (lambda v: v in ("ok", "failed"), '"ok" or "failed"'),
     "config": (lambda v: isinstance(v, dict), "an object"),
@@ -164,6 +165,12 @@ def record_problem(d: Any) -> str | None:
 
 
 def record_path(home: Path, method: str, dataset: str, key: str) -> Path:
+    """``<home>/<method>/<dataset>/<key>.json``; names that are not one plain path component are
+    refused (:func:`clusterbench.paths.check_name`), so a record never lands outside ``home``."""
+    check_name("method", method)
+    check_name("data set", dataset)
+    if not isinstance(key, str) or name_problem(key) is not None:
+        raise DataError(f"The run key {key!r} cannot be a file name.", hint="This is a bug; please report it.")
     return Path(home) / method / dataset / f"{key}.json"
 
 
@@ -358,9 +365,6 @@ def recompute_metrics(record_file: Path, *, update: bool = False) -> dict[str, f
 
 #: A run key: the sha256 hex digest of the run's identity (``clusterbench.runner.spec``).
 KEY_RE = re.compile(r"[0-9a-f]{64}")
-#: A method or data set name as a folder of a results home: one path component, never "." or
-#: "..", no separator (``byod`` names and built-in/plug-in names all fit).
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
 @dataclass
@@ -402,7 +406,7 @@ def merge_problem(src_home: Path, path: Path, rec: RunRecord, into: Path) -> str
     if not isinstance(rec.key, str) or not KEY_RE.fullmatch(rec.key):
         return f"its key {rec.key!r} is not a 64-character hex run key"
     for what, v in (("method", rec.method), ("data set", rec.dataset)):
-        if not isinstance(v, str) or not NAME_RE.fullmatch(v):
+        if name_problem(v) is not None:
             return f"its {what} name {v!r} is not a plain name"
     rel = path.relative_to(src_home)
     if rel.parts != (rec.method, rec.dataset, f"{rec.key}.json"):
