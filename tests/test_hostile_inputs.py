@@ -118,3 +118,76 @@ def test_plugin_table_with_a_path_paper_id_is_left_out(entry_points_of, tmp_path
         papers = load_papers()
     assert "../../evil" not in papers
     assert any("evil" in str(w.message) and "left out" in str(w.message) for w in caught)
+
+
+# --------------------------------------------------------------------------- 3. artifacts of records
+
+
+def _ok_record(home: Path, *, artifacts: dict[str, str], key: str = "a" * 64) -> Path:
+    from clusterbench.results.records import RunRecord, write_record
+
+    rec = RunRecord(key=key, method="kmeans", dataset="digits", seed=0, status="ok", config={},
+                    metrics={"acc": 0.5}, artifacts=artifacts, created="2026-01-01T00:00:00+00:00")
+    return write_record(home, rec)
+
+
+def _png(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n secret")
+    return path
+
+
+def test_report_all_copies_only_artifacts_inside_the_runs_folder(tmp_path, capsys):
+    res = tmp_path / "res"
+    secret = _png(tmp_path / "secret.png")
+    rec = _ok_record(res, artifacts={"up": "../../../secret.png", "abs": str(secret), "own": "a" * 64 + "/grid.png"})
+    _png(rec.with_suffix("") / "grid.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rc, out, err = run_cli(capsys, "report", "--all", "--out", str(tmp_path / "rep"), "--results", str(res))
+    assert rc == 0, err
+    copied = sorted(p.name for p in (tmp_path / "rep" / "figures" / "samples").glob("*.png"))
+    assert copied == ["kmeans_digits_s0_own.png"], copied
+    msgs = [str(w.message) for w in caught]
+    for name in ("'up'", "'abs'"):
+        assert any(str(rec) in m and name in m for m in msgs), msgs
+
+
+def test_merge_refuses_records_whose_artifacts_leave_the_run_folder(tmp_path):
+    from clusterbench.results.records import merge_homes
+
+    src, into = tmp_path / "src", tmp_path / "into"
+    _png(tmp_path / "secret.png")
+    bad = _ok_record(src, artifacts={"up": "../../../secret.png"}, key="b" * 64)
+    bad2 = _ok_record(src, artifacts={"abs": str(tmp_path / "secret.png")}, key="c" * 64)
+    good = _ok_record(src, artifacts={"grid": f"{'d' * 64}/grid.png"}, key="d" * 64)
+    _png(good.with_suffix("") / "grid.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = merge_homes([src], into)
+    assert (rep.added, rep.refused) == (1, 2)
+    msgs = [str(w.message) for w in caught]
+    assert any(str(bad) in m and "outside the run's folder" in m for m in msgs), msgs
+    assert any(str(bad2) in m and "absolute" in m for m in msgs), msgs
+    assert (into / "kmeans" / "digits" / f"{'d' * 64}.json").exists()
+
+
+# --------------------------------------------------------------------------- 4. deeply nested records
+
+
+@pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000,
+                                  '{"key": "x", "config": ' + '{"a": ' * 990 + "1" + "}" * 990 + "}"])
+def test_deeply_nested_record_is_skipped_with_a_warning(tmp_path, capsys, body):
+    res = tmp_path / "res"
+    _ok_record(res, artifacts={})
+    deep = res / "kmeans" / "digits" / f"{'e' * 64}.json"
+    deep.write_text(body)
+    commands = [["runs"], ["summary"], ["report", "-t", "1"], ["report", "--all", "--out", str(tmp_path / "rep")],
+                ["merge", str(res), "--into", str(tmp_path / "into")]]
+    for args in commands:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rc, out, err = run_cli(capsys, *args, *(["--results", str(res)] if args[0] != "merge" else []))
+        said = err + " ".join(str(w.message) for w in caught)
+        assert rc == 0 and "Traceback" not in err and "RecursionError" not in said, (args, err)
+        assert str(deep) in said or deep.name in said, (args, said)

@@ -216,6 +216,23 @@ def write_record(home: Path, record: RunRecord) -> Path:
     return path
 
 
+#: The deepest nesting of lists/objects a record may have (the suite's own are under 10 deep).
+MAX_DEPTH = 64
+
+
+def _depth(obj: Any) -> int:
+    """Nesting depth of a JSON value (iterative: no recursion on hostile input)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, (dict, list)):
+            deepest = max(deepest, d)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack.extend((v, d + 1) for v in (o.values() if isinstance(o, dict) else o))
+    return deepest
+
+
 def read_record(path: Path) -> RunRecord:
     """Read and validate one record; :class:`InvalidRecord` (a ValueError) names the file and the
     problem for unparsable JSON or a record that does not follow the schema."""
@@ -224,6 +241,10 @@ def read_record(path: Path) -> RunRecord:
             d = json.load(fh)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise InvalidRecord(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # hostile nesting ([[[[...]]]]) overflows the parser's stack
+        raise InvalidRecord(f"{path}: nested deeper than the JSON parser can follow") from None
+    if _depth(d) > MAX_DEPTH:  # would overflow later (copies, json.dumps of the config, pandas)
+        raise InvalidRecord(f"{path}: nested deeper than {MAX_DEPTH} levels; a run record is a few levels deep")
     try:
         return RunRecord.from_dict(d)
     except InvalidRecord as exc:
@@ -395,6 +416,24 @@ def _within(path: Path, root: Path) -> bool:
     return True
 
 
+def artifact_problem(record_file: Path, name: str, rel: str) -> str | None:
+    """Why the artifact ``name -> rel`` of the record ``record_file`` must not be read, copied or
+    merged, or None. An artifact lies in the run's own folder, the record's ``<method>/<dataset>/``
+    (its ``<key>/`` folder; a ``model-centrality`` record names the selected run's ``model.pt``
+    beside it): ``rel`` is relative, has no ``..`` that leaves that folder, and does not resolve
+    outside it through a symbolic link."""
+    folder = Path(record_file).parent
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        return f"its artifact {name!r} is not a file name"
+    if os.path.isabs(rel):
+        return f"its artifact {name!r} is an absolute path ({rel})"
+    if os.path.normpath(rel).split(os.sep)[0] == "..":
+        return f"its artifact {name!r} ({rel}) points outside the run's folder {folder}"
+    if not _within(folder / rel, folder):
+        return f"its artifact {name!r} ({rel}) resolves outside the run's folder {folder} (a symbolic link)"
+    return None
+
+
 def merge_problem(src_home: Path, path: Path, rec: RunRecord, into: Path) -> str | None:
     """Why the record ``path`` of ``src_home`` must not be merged into ``into``, or None.
 
@@ -416,6 +455,10 @@ def merge_problem(src_home: Path, path: Path, rec: RunRecord, into: Path) -> str
             return f"{p} is a symbolic link"
     if not _within(path, src_home):
         return "it lies outside its results home"
+    for name, rel in rec.artifacts.items():
+        problem = artifact_problem(path, name, rel)
+        if problem is not None:
+            return problem
     dst = record_path(into, rec.method, rec.dataset, rec.key)
     for p in (dst, outputs_path(dst), artifacts_dir(dst)):
         if not _within(p, into):
