@@ -191,3 +191,28 @@ def test_deeply_nested_record_is_skipped_with_a_warning(tmp_path, capsys, body):
         said = err + " ".join(str(w.message) for w in caught)
         assert rc == 0 and "Traceback" not in err and "RecursionError" not in said, (args, err)
         assert str(deep) in said or deep.name in said, (args, said)
+
+
+# --------------------------------------------------------------------------- 6. Rich markup
+
+
+def test_error_and_hint_texts_are_not_rich_markup(capsys, tmp_path, monkeypatch):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[[datasets]]\nname = "digits"\n[methods.kmeans]\nfoo = 1\n')
+    rc, _, err = run_cli(capsys, "check", "--grid", str(grid))
+    assert rc == 1 and "[methods.kmeans]" in err, err  # section names were swallowed as markup tags
+
+    monkeypatch.setitem(__import__("sys").modules, "submitit", None)  # not installed
+    rc, _, err = run_cli(capsys, "run", "kmeans", "--subset", "100", "--executor", "slurm",
+                         "--results", str(tmp_path / "r"))
+    assert rc == 1 and "clusterbench[slurm]" in err, err
+
+    rc, _, err = run_cli(capsys, "run", "kmeans", "-d", "[/x]")
+    assert rc == 1 and "Unknown data set '[/x]'" in err and "MarkupError" not in err, err
+
+
+def test_paths_with_brackets_print_as_given(capsys, tmp_path):
+    odd = tmp_path / "no[/such]"
+    rc, out, err = run_cli(capsys, "runs", "--results", str(odd))
+    assert rc == 0 and "MarkupError" not in err, err
+    assert "no[/such]" in out.replace("\n", ""), out

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from clusterbench.errors import UnknownNameError
@@ -104,8 +105,8 @@ def methods(
         for c in ("method", "kind", "generative", "input", "papers' tables", "what it is"):
             t.add_column(c, overflow="fold")
         for r in rows:
-            t.add_row(r["method"], r["kind"], "yes" if r["generative"] else ("only" if not r["clusters"] else "no"),
-                      ", ".join(r["inputs"]), "; ".join(r["tables"]) or "-", r["summary"])
+            t.add_row(escape(r["method"]), r["kind"], "yes" if r["generative"] else ("only" if not r["clusters"] else "no"),
+                      ", ".join(r["inputs"]), escape("; ".join(r["tables"]) or "-"), escape(r["summary"]))
         out.print(t)
         return
     try:
@@ -117,12 +118,12 @@ def methods(
     if json_out:
         typer.echo(json.dumps({**info, "options": rows}, indent=2, default=str))
         return
-    out.print(f"[bold]{name}[/] — {info['summary']}", highlight=False)
+    out.print(f"[bold]{escape(name)}[/] — {escape(info['summary'])}", highlight=False)
     out.print(f"kind: {info['kind']}; generative: {info['generative']}; clusters: {info['clusters']}; "
-              f"input: {', '.join(info['inputs'])}; tables: {'; '.join(info['tables']) or '-'}", highlight=False)
-    t = Table(title=f"--set options of {name} (e.g. --set {name}.{rows[0]['key'] if rows else 'key'}=VALUE)")
+              f"input: {', '.join(info['inputs'])}; tables: {escape('; '.join(info['tables']) or '-')}", highlight=False)
+    t = Table(title=escape(f"--set options of {name} (e.g. --set {name}.{rows[0]['key'] if rows else 'key'}=VALUE)"))
     for c in ("key", "type", "default", "what it does"):
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(r["key"], r["type"], repr(r["default"]), r["doc"] or "-")
+        t.add_row(escape(r["key"]), escape(r["type"]), escape(repr(r["default"])), escape(r["doc"] or "-"))
     out.print(t)
