@@ -216,3 +216,84 @@ def test_paths_with_brackets_print_as_given(capsys, tmp_path):
     rc, out, err = run_cli(capsys, "runs", "--results", str(odd))
     assert rc == 0 and "MarkupError" not in err, err
     assert "no[/such]" in out.replace("\n", ""), out
+
+
+# --------------------------------------------------------------------------- 5. full disk
+
+
+@pytest.fixture
+def full_disk_for(monkeypatch):
+    """Writes of temporary files whose name starts with ``.<name>.`` go to /dev/full (ENOSPC from
+    the kernel, so torch's C++ writer fails too), as on a disk that fills while writing them."""
+    import tempfile
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full (Linux)")
+    real = tempfile.mkstemp
+
+    def install(name: str) -> None:
+        def mkstemp(suffix=None, prefix=None, dir=None, text=False):
+            fd, path = real(suffix=suffix, prefix=prefix, dir=dir, text=text)
+            if prefix and prefix.startswith(f".{name}."):
+                os.close(fd)
+                os.unlink(path)
+                os.symlink("/dev/full", path)
+                fd = os.open(path, os.O_RDWR)
+            return fd, path
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+    return install
+
+
+def test_full_disk_while_saving_model_pt_stops_the_run_naming_the_file(capsys, tmp_path, full_disk_for):
+    full_disk_for("model.pt")
+    res = tmp_path / "res"
+    rc, out, err = run_cli(capsys, "run", "infogan", "--subset", "100", "--set", "epochs=1", "--set", "batch_size=50",
+                           "--set", "save_samples=false", "--results", str(res))
+    assert rc == 1 and "Traceback" not in err and "unexpected pos" not in err, err
+    assert "disk is full" in err and "model.pt" in err, err
+    assert not list(res.rglob("*.json")) and not list(res.rglob("*.h5")), list(res.rglob("*"))
+    assert not [p for p in res.rglob("*") if p.is_file() and p.stat().st_size == 0]
+
+
+def test_full_disk_during_merge_leaves_nothing_half_written(capsys, tmp_path, monkeypatch):
+    import shutil
+
+    src, into = tmp_path / "src", tmp_path / "into"
+    rec = _ok_record(src, artifacts={"grid": f"{'a' * 64}/grid.png"})
+    _png(rec.with_suffix("") / "grid.png")
+    rec.with_suffix(".h5").write_bytes(b"outputs")
+    real = shutil.copyfile
+
+    def copyfile(s, d, *a, **k):
+        if str(s).endswith(".png"):  # the disk fills while copying the artifact
+            Path(d).write_bytes(b"")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(s, d, *a, **k)
+
+    monkeypatch.setattr(shutil, "copyfile", copyfile)
+    rc, out, err = run_cli(capsys, "merge", str(src), "--into", str(into))
+    assert rc == 1 and "Traceback" not in err and "shutil.Error" not in err, err
+    assert "disk is full" in err and "grid.png" in err, err
+    left = [p for p in into.rglob("*")] if into.exists() else []
+    assert not [p for p in left if p.is_file()], left  # no sidecar without record, no 0-byte files
+
+
+def test_full_disk_during_report_all_names_the_file(capsys, tmp_path, monkeypatch):
+    res = tmp_path / "res"
+    _ok_record(res, artifacts={})
+    out_dir = tmp_path / "rep"
+    real = Path.write_bytes
+
+    def write_bytes(self, data):
+        if self.name.startswith(".table-1.md."):
+            real(self, b"")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    rc, out, err = run_cli(capsys, "report", "--all", "--out", str(out_dir), "--results", str(res))
+    assert rc == 1 and "Traceback" not in err, err
+    assert "disk is full" in err and "table-1.md" in err, err
+    assert not out_dir.exists() and not list(tmp_path.glob(".rep.*"))

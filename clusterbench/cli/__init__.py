@@ -84,6 +84,12 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # a place the user named cannot be written (read-only, under a file, full)
         if exc.errno not in _USER_FS_ERRORS:
             raise  # anything else is a bug: keep the traceback
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) and exc.filename:
+            from clusterbench.fsutil import disk_full_error
+
+            err_console.print(f"[bold red]Error:[/] {escape(str(disk_full_error(exc.filename)))}", highlight=False,
+                              soft_wrap=True)
+            sys.exit(1)
         where = exc.filename or "a file"
         err_console.print(
             f"[bold red]Error:[/] Cannot write {escape(str(where))}: {escape(str(exc.strerror or exc))}. Check that the folder exists, is a "

@@ -42,6 +42,7 @@ unpickler is refused with a :class:`DataError`).
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import pickle
@@ -384,6 +385,14 @@ def _set_rng_state(st: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
+def _serialized(state: dict[str, Any]) -> bytes:
+    """``torch.save`` into memory: the file is then written with one plain write, so a full disk
+    is an OSError naming the file (torch's own writer says "unexpected pos" and names none)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
 def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict) -> None:
     """Atomically write the full training state (``epoch_done`` counts pretrain + train epochs)."""
     state = {
@@ -394,7 +403,7 @@ def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: l
         "rng": _rng_state(),
     }
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(_serialized(state))
 
 
 def save_final_weights(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict) -> None:
@@ -402,7 +411,7 @@ def save_final_weights(path: Path, *, model: DeepModel, epoch_done: int, history
     state = {"format": MODEL_FORMAT, "nets": model.weights(), "fingerprint": fingerprint,
              "epoch_done": epoch_done, "history": history}
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(_serialized(state))
 
 
 def safe_load(path: Path) -> dict[str, Any]:

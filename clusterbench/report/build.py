@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clusterbench.fsutil import staged_dir, write_text_atomic
+from clusterbench.fsutil import disk_full_error, is_disk_full, staged_dir, write_text_atomic
 from clusterbench.report.figures import FigureReport, make_figures
 from clusterbench.report.render import Results, TableResult, fill_table, render_latex, render_markdown
 from clusterbench.report.spec import load_papers
@@ -24,8 +24,17 @@ def write_all(out: Path, results: Results, *, implemented: set[str] | None = Non
     moved into place only when complete (``fsutil.staged_dir``): a failure leaves ``out`` as it
     was, never half-written. Returns what was written (paths under ``out``)."""
     final = Path(out)
-    with staged_dir(final) as tmp:
-        rep = _write_into(tmp, results, implemented=implemented)
+    tmp: Path | None = None
+    try:
+        with staged_dir(final) as tmp:
+            rep = _write_into(tmp, results, implemented=implemented)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        where = Path(exc.filename) if exc.filename else final
+        if tmp is not None and where.is_relative_to(tmp):  # name the file as the user will look for it
+            where = final / where.relative_to(tmp)
+        raise disk_full_error(where, what=f"nothing was written: {final} is as it was") from None
     rep.files = [final / p.relative_to(tmp) for p in rep.files]
     rep.figures.made = [final / p.relative_to(tmp) for p in rep.figures.made]
     return rep

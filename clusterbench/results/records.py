@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal
 import numpy as np
 
 from clusterbench.errors import DataError
-from clusterbench.fsutil import atomic_path, write_json_atomic
+from clusterbench.fsutil import atomic_path, disk_full_error, is_disk_full, named, temp_beside, write_json_atomic
 from clusterbench.paths import check_name, name_problem
 
 if TYPE_CHECKING:  # pandas is imported by records_frame only: `clusterbench runs` starts without it
@@ -468,39 +467,74 @@ def merge_problem(src_home: Path, path: Path, rec: RunRecord, into: Path) -> str
     return None
 
 
-def _no_links(src: str, names: list[str]) -> list[str]:
-    """``copytree`` ignore function: never copy symbolic links (they could point anywhere)."""
-    return [n for n in names if os.path.islink(os.path.join(src, n))]
+def _copy_file(src: Path, dst: Path) -> None:
+    try:
+        shutil.copyfile(src, dst)
+    except OSError as exc:
+        raise named(exc, dst) from None
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Copy the folder ``src`` into the existing empty folder ``dst``; symbolic links (they could
+    point anywhere) are never copied; the first error stops the copy (no error list)."""
+    for entry in sorted(src.iterdir()):
+        if entry.is_symlink():
+            continue
+        if entry.is_dir():
+            (dst / entry.name).mkdir()
+            _copy_tree(entry, dst / entry.name)
+        elif entry.is_file():
+            _copy_file(entry, dst / entry.name)
 
 
 def _copy_run(src_file: Path, dst_file: Path) -> None:
-    """Copy a record with its sidecar and artifact folder; every file lands atomically.
+    """Copy a record with its sidecar and artifact folder, all or nothing.
 
-    Only the suite's own files are ever removed: the sidecar ``<key>.h5`` and artifact folder
-    ``<key>/`` of the run being replaced, at paths :func:`merge_problem` checked to lie in the
-    target (a symlink there is refused before, so nothing outside is followed).
+    Everything is first copied to temporaries beside the destination; only when all copies are
+    complete are they renamed into place (sidecar, artifacts, record last: a record is never
+    visible before its outputs). A failed copy (a full disk) removes the temporaries and leaves
+    the destination as it was. Only the suite's own files are ever removed: the sidecar
+    ``<key>.h5`` and artifact folder ``<key>/`` of the run being replaced, at paths
+    :func:`merge_problem` checked to lie in the target (a symlink there is refused before).
     """
     src_out, dst_out = outputs_path(src_file), outputs_path(dst_file)
-    if src_out.is_file():
-        with atomic_path(dst_out) as tmp:
-            shutil.copyfile(src_out, tmp)
+    src_art, dst_art = artifacts_dir(src_file), artifacts_dir(dst_file)
+    dst_file.parent.mkdir(parents=True, exist_ok=True)
+    staged: list[Path] = []
+    try:
+        out_tmp = art_tmp = None
+        if src_out.is_file():
+            out_tmp = temp_beside(dst_out)
+            staged.append(out_tmp)
+            _copy_file(src_out, out_tmp)
+        if src_art.is_dir():
+            art_tmp = temp_beside(dst_art, directory=True)
+            staged.append(art_tmp)
+            _copy_tree(src_art, art_tmp)
+        rec_tmp = temp_beside(dst_file)
+        staged.append(rec_tmp)
+        _copy_file(src_file, rec_tmp)
+    except BaseException:
+        for p in staged:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        raise
+    # every copy is complete: renames only from here
+    if out_tmp is not None:
+        os.replace(out_tmp, dst_out)
     elif dst_out.is_file():
         dst_out.unlink()
-    src_art, dst_art = artifacts_dir(src_file), artifacts_dir(dst_file)
-    if src_art.is_dir():
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dst_art.name}.", dir=dst_art.parent))
-        shutil.rmtree(tmp_dir)
-        shutil.copytree(src_art, tmp_dir, ignore=_no_links)
+    if art_tmp is not None:
         old = None
         if dst_art.is_dir():
             old = dst_art.with_name(f".{dst_art.name}.old-{os.getpid()}")
             dst_art.rename(old)
-        tmp_dir.rename(dst_art)
+        art_tmp.rename(dst_art)
         if old is not None:
             shutil.rmtree(old)
-    # the record last: a record is never visible before its outputs
-    with atomic_path(dst_file) as tmp:
-        shutil.copyfile(src_file, tmp)
+    os.replace(rec_tmp, dst_file)
 
 
 def merge_homes(sources: Iterable[Path], into: Path) -> MergeReport:
@@ -525,7 +559,8 @@ def merge_homes(sources: Iterable[Path], into: Path) -> MergeReport:
                 report.refused += 1
                 continue
             dst = record_path(into, rec.method, rec.dataset, rec.key)
-            if dst.exists():
+            old_exists = dst.exists()
+            if old_exists:
                 try:
                     old = read_record(dst)
                 except (OSError, ValueError, TypeError):
@@ -533,10 +568,16 @@ def merge_homes(sources: Iterable[Path], into: Path) -> MergeReport:
                 if old is not None and not _better(rec, old):
                     report.kept += 1
                     continue
+            try:
                 _copy_run(path, dst)
+            except OSError as exc:
+                if is_disk_full(exc):
+                    raise disk_full_error(Path(exc.filename or dst), what=(
+                        f"nothing of the run record {path} was merged, and the {report.added + report.replaced} "
+                        "record(s) merged before it are complete")) from None
+                raise
+            if old_exists:
                 report.replaced += 1
             else:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                _copy_run(path, dst)
                 report.added += 1
     return report
