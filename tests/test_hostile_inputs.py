@@ -297,3 +297,96 @@ def test_full_disk_during_report_all_names_the_file(capsys, tmp_path, monkeypatc
     assert rc == 1 and "Traceback" not in err, err
     assert "disk is full" in err and "table-1.md" in err, err
     assert not out_dir.exists() and not list(tmp_path.glob(".rep.*"))
+
+
+# --------------------------------------------------------------------------- 7. clear errors
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--queries", "0"], "--queries must be at least 1"),
+    (["--queries", "-5"], "--queries must be at least 1"),
+    (["--split-seed", "-1"], "--split-seed must be >= 0"),
+    (["--seeds", "0"], "--seeds must be at least 1"),
+    (["--seeds", "-2"], "--seeds must be at least 1"),
+    (["--seed-start", "4294967296"], "Seeds must be at most 4294967295"),
+])
+def test_retrieval_options_are_checked_before_anything_runs(capsys, tmp_path, monkeypatch, args, said):
+    from clusterbench import data
+
+    monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("data loaded before the options were checked"))
+    rc, out, err = run_cli(capsys, "retrieval", "lsh", "--subset", "200", "--bits", "8", *args,
+                           "--results", str(tmp_path / "res"))
+    assert rc == 1 and said in err and "Traceback" not in err, err
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_simclr_options_are_checked_before_the_data_loads(capsys, cb_home, monkeypatch):
+    from clusterbench import data
+
+    monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("data loaded before the options were checked"))
+    for args, said in ((["--set", "batch_size=0"], "batch_size must be at least 1"),
+                       (["--seed", "-1"], "--seed must be >= 0"),
+                       (["--seed", "4294967296"], "Seeds must be at most")):
+        rc, out, err = run_cli(capsys, "simclr", "digits", *args)
+        assert rc == 1 and said in err and "Traceback" not in err, (args, err)
+    monkeypatch.setitem(__import__("sys").modules, "torchvision", None)  # not installed
+    rc, out, err = run_cli(capsys, "simclr", "digits")
+    assert rc == 1 and "clusterbench[vision]" in err, err
+    assert not list((cb_home / "models").glob("simclr-*")) if (cb_home / "models").exists() else True
+
+
+def test_simclr_leaves_no_empty_cache_folder(tmp_path, monkeypatch):
+    from clusterbench.methods import simclr
+
+    def broken(*a, **k):
+        raise RuntimeError("the loop failed before its first checkpoint")
+
+    monkeypatch.setattr(simclr, "train", broken)
+    X = np.random.default_rng(0).random((8, 3, 32, 32)).astype(np.float32)
+    with pytest.raises(RuntimeError):
+        simclr.pretrain(X, simclr.SimCLRConfig(epochs=1, batch_size=4), directory=tmp_path)
+    assert not list(tmp_path.glob("simclr-*"))
+
+
+def test_huge_seed_counts_are_refused_in_run_and_check_grids(capsys, tmp_path):
+    rc, out, err = run_cli(capsys, "run", "kmeans", "--seeds", "100000000", "--results", str(tmp_path / "r"))
+    assert rc == 1 and "--seeds 100000000 is more seeds" in err and "Traceback" not in err, err
+    grid = tmp_path / "grid.toml"
+    grid.write_text('seeds = 100000000\n[[datasets]]\nname = "digits"\n')
+    rc, out, err = run_cli(capsys, "check", "--grid", str(grid), "--results", str(tmp_path / "c"))
+    assert rc == 1 and "more seeds" in err and "Traceback" not in err, err
+
+
+# --------------------------------------------------------------------------- 8. refused at plan time
+
+
+@pytest.mark.parametrize("sets, said", [
+    (["--set", "variant=cifar10"], "takes 3 x 32 x 32 images"),
+])
+def test_dc3_gan_options_that_cannot_work_are_refused_at_plan_time(capsys, tmp_path, sets, said):
+    res = tmp_path / "res"
+    rc, out, err = run_cli(capsys, "run", "dc3-gan", "--subset", "100", *sets, "--results", str(res))
+    assert rc == 1 and said in err and "Traceback" not in err, err
+    assert not list(res.rglob("*.json"))  # no failed record: nothing ran
+
+
+def test_missing_simclr_checkpoint_is_refused_at_plan_time(capsys, tmp_path):
+    from clusterbench.runner.spec import data_kind  # noqa: F401  (the plan reads the kind only)
+
+    res = tmp_path / "res"
+    # cifar10-shaped data of the user's own: 3 x 32 x 32 images
+    X = np.random.default_rng(0).random((40, 3, 32, 32)).astype(np.float32)
+    np.savez(tmp_path / "c.npz", X=X, y=np.arange(40) % 2)
+    assert run_cli(capsys, "fetch", "--from", str(tmp_path / "c.npz"), "--name", "tiny32")[0] == 0
+    rc, out, err = run_cli(capsys, "run", "dc3-gan", "-d", "tiny32", "--set", "variant=cifar10",
+                           "--set", f"simclr={tmp_path / 'missing.pt'}", "--set", "weight_decay=0",
+                           "--results", str(res))
+    assert rc == 1 and "missing.pt does not exist" in err and "Traceback" not in err, err
+    assert not list(res.rglob("*.json"))
+
+
+def test_check_grid_with_an_unknown_method_is_refused(capsys, tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[[datasets]]\nname = "digits"\n[methods.kmeens]\nseeds = 1\n')
+    rc, out, err = run_cli(capsys, "check", "--grid", str(grid), "--results", str(tmp_path / "c"))
+    assert rc == 1 and "[methods.kmeens] names no method" in err and "kmeans" in err, err

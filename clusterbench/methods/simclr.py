@@ -82,6 +82,11 @@ class SimCLRConfig:
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:
+        for k in ("epochs", "batch_size", "proj_hidden", "proj_dim"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.augment not in ("v2", "batched"):
             raise ValueError(f"augment must be 'v2' (per image, torchvision.transforms.v2) or 'batched', got {self.augment!r}")
 
@@ -292,8 +297,13 @@ def pretrain(X: np.ndarray, cfg: SimCLRConfig | None = None, *, seed: int = 0, d
     fingerprint = {"method": "simclr", "config": {k: v for k, v in asdict(cfg).items() if k != "checkpoint_every"},
                    "data": data_id}
     work.mkdir(parents=True, exist_ok=True)
-    res = train(lambda dev: SimCLRModel(dev, cfg, steps), X, options=options, seed=seed, device=device,
-                workdir=work, fingerprint=fingerprint)
+    try:
+        res = train(lambda dev: SimCLRModel(dev, cfg, steps), X, options=options, seed=seed, device=device,
+                    workdir=work, fingerprint=fingerprint)
+    except BaseException:
+        if not any(work.iterdir()):  # nothing to resume from: leave no empty cache folder
+            work.rmdir()
+        raise
     last = [r for r in res.history if r.get("phase") == "train"]
     write_json_atomic(root / f"simclr-{key}.json", {
         "key": key, "config": asdict(cfg), "data": data_id, "seed": int(seed), "n_samples": int(X.shape[0]),
@@ -356,8 +366,8 @@ def resolve_weights(ref: str, *, seed: int = 0) -> dict[str, Any]:
 
     ref = str(ref).strip()
     root = paths.models_dir()
-    if "/" in ref or ref.endswith((".pt", ".pth")):
-        path = Path(ref).expanduser()
+    path = checkpoint_path(ref)
+    if path is not None:
         if not path.is_file():
             raise DataError(f"The SimCLR checkpoint {path} does not exist.",
                             hint="Give the path of a ResNet-18 (3x3 stem, no max-pool) state dict, or pre-train one "
@@ -407,6 +417,13 @@ def resolve_weights(ref: str, *, seed: int = 0) -> dict[str, Any]:
     meta = found[0]
     path = root / f"simclr-{meta['key']}" / MODEL_NAME
     return {"source": "clusterbench simclr", "dataset": ref, "path": str(path), "sha256": _sha256(path), **_facts(meta)}
+
+
+def checkpoint_path(ref: str) -> Path | None:
+    """The file a ``simclr=`` reference names when it is a path (holds '/' or ends .pt/.pth), else
+    None (a data set id or a ``simclr-<key>`` cache entry)."""
+    ref = str(ref).strip()
+    return Path(ref).expanduser() if "/" in ref or ref.endswith((".pt", ".pth")) else None
 
 
 def _facts(meta: dict[str, Any]) -> dict[str, Any]:
