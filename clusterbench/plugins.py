@@ -125,8 +125,16 @@ def load_methods() -> dict[str, type]:
             out[name] = load_ref(ref)
             continue
         try:
-            out[name] = load_ref(ref)
+            obj = load_ref(ref)
         except Exception as exc:  # a broken plug-in must not take the suite down
             warnings.warn(f"Plug-in method {name!r} ({ref}) could not be imported "
                           f"({type(exc).__name__}: {exc}); it is left out.", stacklevel=2)
+            continue
+        from clusterbench.methods.base import Method  # lazily: plugins is imported by clusterbench.methods
+
+        if not (isinstance(obj, type) and issubclass(obj, Method)):
+            warnings.warn(f"Plug-in method {name!r} ({ref}) is a {type(obj).__name__}, not a subclass of "
+                          "clusterbench.methods.base.Method; it is left out.", stacklevel=2)
+            continue
+        out[name] = obj
     return out

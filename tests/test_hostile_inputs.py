@@ -390,3 +390,18 @@ def test_check_grid_with_an_unknown_method_is_refused(capsys, tmp_path):
     grid.write_text('[[datasets]]\nname = "digits"\n[methods.kmeens]\nseeds = 1\n')
     rc, out, err = run_cli(capsys, "check", "--grid", str(grid), "--results", str(tmp_path / "c"))
     assert rc == 1 and "[methods.kmeens] names no method" in err and "kmeans" in err, err
+
+
+# --------------------------------------------------------------------------- 9. plug-ins that are no method
+
+
+def test_plugin_that_is_not_a_method_is_left_out_with_a_warning(entry_points_of, capsys, tmp_path):
+    from clusterbench.plugins import load_methods
+
+    entry_points_of({"methods": {"notamethod": "clusterbench.errors:suggest", "alsonot": "clusterbench.errors"}})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        methods = load_methods()
+    assert "notamethod" not in methods and "alsonot" not in methods and "kmeans" in methods
+    assert any("'notamethod'" in str(w.message) and "left out" in str(w.message) for w in caught)
+    assert any("'alsonot'" in str(w.message) and "left out" in str(w.message) for w in caught)
