@@ -405,3 +405,54 @@ def test_plugin_that_is_not_a_method_is_left_out_with_a_warning(entry_points_of,
     assert "notamethod" not in methods and "alsonot" not in methods and "kmeans" in methods
     assert any("'notamethod'" in str(w.message) and "left out" in str(w.message) for w in caught)
     assert any("'alsonot'" in str(w.message) and "left out" in str(w.message) for w in caught)
+
+
+# --------------------------------------------------------------------------- 10. small ones
+
+
+@pytest.fixture
+def locked_folder(tmp_path, monkeypatch):
+    """A folder this user may not enter (simulated: the tests may run as root, who may)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    for meth in ("exists", "is_file", "is_dir", "stat"):
+        real = getattr(Path, meth)
+
+        def fake(self, *a, _real=real, **k):
+            if str(self).startswith(str(locked) + os.sep):
+                raise PermissionError(errno.EACCES, "Permission denied", str(self))
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(Path, meth, fake)
+    return locked
+
+
+@pytest.mark.parametrize("args", [["--name", "mine"], ["usps"]])
+def test_fetch_from_an_unreadable_folder_says_it_cannot_be_read(capsys, locked_folder, args):
+    rc, out, err = run_cli(capsys, "fetch", *(["--from", str(locked_folder / "x.npz")] + args
+                                               if args[0] == "--name" else [*args, "--from", str(locked_folder / "usps.bz2")]))
+    assert rc == 1 and "Traceback" not in err, err
+    assert "cannot be read" in err and "Cannot write" not in err, err
+
+
+def test_csv_renamed_npz_is_not_called_pickled_data(capsys, tmp_path):
+    f = tmp_path / "data.npz"
+    f.write_text("label,a,b\n0,1,2\n1,3,4\n0,2,2\n1,5,5\n")
+    rc, out, err = run_cli(capsys, "fetch", "--from", str(f), "--name", "mine")
+    assert rc == 1 and "not an .npz archive" in err and "CSV" in err, err
+    assert "allow_pickle" not in err and "pickled" not in err, err
+
+
+def test_fetch_weights_hints_name_fetch_weights_and_plural_is_right(capsys, tmp_path, monkeypatch):
+    import dataclasses
+
+    from clusterbench.evaluate import weights
+
+    fs = weights.WEIGHTS["inception-fid"]  # no network: a loopback port that refuses
+    monkeypatch.setitem(weights.WEIGHTS, "inception-fid", dataclasses.replace(fs, urls=("http://127.0.0.1:9/" + fs.name,)))
+    monkeypatch.setenv("CLUSTERBENCH_DOWNLOAD_RETRIES", "0")
+    rc, out, err = run_cli(capsys, "fetch-weights", "inception-fid", "--mirror", str(tmp_path))
+    assert rc == 1 and "clusterbench fetch-weights inception-fid" in err, err
+    assert "clusterbench fetch inception-fid" not in err, err
+    rc, out, err = run_cli(capsys, "fetch-weights", "inceptoin-fid")
+    assert rc == 1 and "Valid weights:" in err and "weightss" not in err, err
