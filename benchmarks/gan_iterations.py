@@ -1,5 +1,5 @@
 """Generator iterations per second of the GAN methods (issue 10, "Performance"): clusterbench's
-loop (``Method.fit`` -> ``training.train``: seeded batching, ``DeepModel.optimizing``, the M-critic
+loop (``Method.fit`` -> ``training.loop.train``: seeded batching, ``DeepModel.optimizing``, the M-critic
 schedule, loss bookkeeping, NaN check, history) against a bare PyTorch loop with the same networks
 and optimisers (built by the method's ``make_model``), the same batch size and M = 5 critic steps
 per generator step, the same loss functions, and hand-written zero_grad/backward/step.
@@ -30,7 +30,7 @@ import torch
 
 from clusterbench.methods import METHODS, make_config
 from clusterbench.methods.gan.wgan import critic_loss, generator_loss
-from clusterbench.methods.training import resolve_device, seed_everything
+from clusterbench.runtime import seed_everything, torch_device
 
 
 def bare_loop(name: str, X: np.ndarray, k: int, iterations: int, device: torch.device) -> float:
@@ -99,7 +99,7 @@ def main() -> None:
     args = ap.parse_args()
     shape = tuple(int(s) for s in args.shape.split("x"))
     torch.set_num_threads(args.threads)
-    dev = resolve_device(args.device)
+    dev = torch_device(args.device)
     X = np.random.default_rng(0).random((args.n, *shape), dtype=np.float32)
     k = 10
     batch = METHODS[args.method].Config().batch_size

@@ -1,6 +1,6 @@
 """Training-loop overhead and epoch times (Dual-AAE paper Table III).
 
-Default mode: one Dual-AAE epoch through clusterbench's loop (``training.train``: seeded shuffle,
+Default mode: one Dual-AAE epoch through clusterbench's loop (``training.loop.train``: seeded shuffle,
 batching, loss bookkeeping, NaN check, history) against a bare PyTorch loop that runs the same
 networks, the same ``training_step`` and the same batches on the same data. Prints both times and
 their ratio (target <= 1.10). Repeats alternate the order and the minimum of each is compared.
@@ -30,8 +30,9 @@ import numpy as np
 import torch
 
 from clusterbench.methods import METHODS, make_config
-from clusterbench.methods.nets import resolve_arch
-from clusterbench.methods.training import LoopOptions, resolve_device, seed_everything, train
+from clusterbench.nn.dual_aae import resolve_arch
+from clusterbench.runtime import seed_everything, torch_device
+from clusterbench.training.loop import LoopOptions, train
 
 
 def data(n: int, use_mnist: bool) -> np.ndarray:
@@ -73,7 +74,7 @@ def loop_epoch(X: np.ndarray, dev: torch.device, batch: int, seed: int) -> float
 
 
 def overhead(args: argparse.Namespace) -> None:
-    dev = resolve_device(args.device)
+    dev = torch_device(args.device)
     X = data(args.n, args.mnist)
     bare, loop = [], []
     for r in range(args.repeats):
@@ -88,7 +89,7 @@ def overhead(args: argparse.Namespace) -> None:
 
 
 def epoch_time(args: argparse.Namespace) -> None:
-    dev = resolve_device(args.device)
+    dev = torch_device(args.device)
     X = data(args.n, args.mnist)
     times = {}
     # "dual-aae (code)": the authors' five optimizers, each loss with its own forward/backward pass

@@ -193,7 +193,7 @@ def run_case(kind: str, n: int, pca: int | None, threads: int, knn: str = "auto"
     cfg = make_config(METHODS[method].Config, overrides, method=method)
     jit_s = 0.0
     if kind != "spectral" and backend == "pynndescent":  # numba compiles once per process: time it apart
-        from clusterbench.methods.ncuts import nndescent_knn_search
+        from clusterbench.methods.baselines.ncuts import nndescent_knn_search
 
         t0 = time.perf_counter()
         nndescent_knn_search(np.random.default_rng(0).random((2000, 50), dtype=np.float32), 10)
@@ -225,7 +225,7 @@ def recall_case(n: int, threads: int) -> dict:
     """Exact vs approximate k-NN lists on SVD-50 reuters-like tf-idf: seconds and recall@10."""
     from sklearn.decomposition import TruncatedSVD
 
-    from clusterbench.methods.ncuts import approx_knn_search, knn_search
+    from clusterbench.methods.baselines.ncuts import approx_knn_search, knn_search
 
     X, _ = synthetic_tfidf(n)
     Z = np.ascontiguousarray(TruncatedSVD(50, random_state=0).fit_transform(X), dtype=np.float32)
@@ -266,7 +266,7 @@ def recall_case(n: int, threads: int) -> dict:
 def fashion_knn_case(n: int, threads: int, seeds: int) -> dict:
     """Real Fashion-MNIST: exact vs approximate graph (searched once each), steps 3-5 per seed."""
     from clusterbench.methods import METHODS, make_config
-    from clusterbench.methods.baselines import prepare_input
+    from clusterbench.methods.baselines.classical import prepare_input
     from clusterbench.metrics import evaluate
 
     X, y, desc = load_images(n)

@@ -7,7 +7,7 @@ Cases (each measured in a fresh subprocess, so its peak RSS is its own):
             ``write_dataset`` (uint8 storage), with the peak RSS of that process. (The real
             archive cannot be downloaded here; ``clusterbench fetch`` adds only the download and
             its bookkeeping to these steps.)
-  epoch     one training epoch (``clusterbench.methods.training.train``) on a ``--subset`` of the
+  epoch     one training epoch (``clusterbench.training.loop.train``) on a ``--subset`` of the
             file written by the dsprites case: X in memory (float32, as ``load(mmap=False)`` gives)
             vs streamed per batch from the HDF5 file (``StoredArray``); samples/s of each and the
             ratio. ``--model linear`` (a soft-max regression on the 4,096 pixels: I/O-bound, the
@@ -107,7 +107,7 @@ class _Linear:
     def __call__(self, device):
         import torch
 
-        from clusterbench.methods.training import DeepModel
+        from clusterbench.training.contract import DeepModel
 
         d, k = self.d, self.k
 
@@ -133,7 +133,7 @@ class _Linear:
 
 def case_epoch(workdir: Path, subset: int, model: str, source: str) -> dict:
     from clusterbench.data.hdf5 import StoredArray
-    from clusterbench.methods.training import LoopOptions, train
+    from clusterbench.training.loop import LoopOptions, train
 
     S = StoredArray(workdir / "dsprites.h5")
     rows = np.sort(np.random.default_rng(0).choice(S.shape[0], size=min(subset, S.shape[0]), replace=False))

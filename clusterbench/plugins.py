@@ -34,27 +34,58 @@ GROUPS: dict[str, str] = {
 
 #: Built-in methods: id -> "module:Class". One line per method; the id is the ``run`` name.
 BUILTIN_METHODS: dict[str, str] = {
-    # Classical baselines (methods/baselines.py, methods/ncuts.py)
-    "kmeans": "clusterbench.methods.baselines:KMeansMethod",
-    "gmm": "clusterbench.methods.baselines:GMMMethod",
-    "ncuts": "clusterbench.methods.ncuts:NCutsMethod",
-    "nmf": "clusterbench.methods.baselines:NMFMethod",
-    "spectral": "clusterbench.methods.baselines:SpectralMethod",
-    "agglomerative": "clusterbench.methods.baselines:AgglomerativeMethod",
-    # Deep methods of the Dual-AAE paper and its comparison methods
-    "dual-aae": "clusterbench.methods.dual_aae:DualAAE",
-    "dual-aae-nocr": "clusterbench.methods.dual_aae:DualAAENoCR",
-    "aae": "clusterbench.methods.aae:AAE",
-    "infogan": "clusterbench.methods.infogan:InfoGAN",
-    "catgan": "clusterbench.methods.catgan:CatGAN",
+    # Classical baselines (methods/baselines/)
+    "kmeans": "clusterbench.methods.baselines.classical:KMeansMethod",
+    "gmm": "clusterbench.methods.baselines.classical:GMMMethod",
+    "ncuts": "clusterbench.methods.baselines.ncuts:NCutsMethod",
+    "nmf": "clusterbench.methods.baselines.classical:NMFMethod",
+    "spectral": "clusterbench.methods.baselines.classical:SpectralMethod",
+    "agglomerative": "clusterbench.methods.baselines.classical:AgglomerativeMethod",
+    # Deep methods of the Dual-AAE paper and its comparison methods (methods/autoencoders/)
+    "dual-aae": "clusterbench.methods.autoencoders.dual_aae:DualAAE",
+    "dual-aae-nocr": "clusterbench.methods.autoencoders.dual_aae:DualAAENoCR",
+    "aae": "clusterbench.methods.autoencoders.aae:AAE",
+    "infogan": "clusterbench.methods.autoencoders.infogan:InfoGAN",
+    "catgan": "clusterbench.methods.autoencoders.catgan:CatGAN",
     # GAN clustering of the DLS / DC3 papers (methods/gan/ holds the shared pieces)
-    "clustergan": "clusterbench.methods.clustergan:ClusterGAN",
-    "wgan-gp": "clusterbench.methods.wgan_gp:WGANGP",
-    "dls": "clusterbench.methods.dls:DLS",
-    "dc3-gan": "clusterbench.methods.dc3_gan:DC3GAN",
-    "clustergan-bspl": "clusterbench.methods.clustergan_bspl:ClusterGANBSPL",
-    "infogan-cr": "clusterbench.methods.infogan_cr:InfoGANCRMethod",
-    "dc3-gan-dsprites": "clusterbench.methods.dc3_dsprites:DC3GANDSprites",
+    "clustergan": "clusterbench.methods.gan.clustergan:ClusterGAN",
+    "wgan-gp": "clusterbench.methods.gan.wgan_gp:WGANGP",
+    "dls": "clusterbench.methods.gan.dls:DLS",
+    "dc3-gan": "clusterbench.methods.gan.dc3.dc3_gan:DC3GAN",
+    "clustergan-bspl": "clusterbench.methods.gan.clustergan_bspl:ClusterGANBSPL",
+    "infogan-cr": "clusterbench.methods.gan.infogan_cr:InfoGANCRMethod",
+    "dc3-gan-dsprites": "clusterbench.methods.gan.dc3.dsprites:DC3GANDSprites",
+}
+
+#: Built-in hash functions of the retrieval protocol (not methods: no cluster posterior; see
+#: ``clusterbench.methods.hashing``): id -> "module:Class", listed here so the report knows the
+#: ids without importing them.
+BUILTIN_HASHERS: dict[str, str] = {
+    "lsh": "clusterbench.methods.hashing.shallow:LSH",
+    "pcah": "clusterbench.methods.hashing.shallow:PCAH",
+    "itq": "clusterbench.methods.hashing.shallow:ITQ",
+    "speh": "clusterbench.methods.hashing.shallow:SpectralHashing",
+    "sphh": "clusterbench.methods.hashing.shallow:SphericalHashing",
+    "kmh": "clusterbench.methods.hashing.shallow:KMeansHashing",
+}
+
+#: Modules of built-in methods before issue 22 moved them into family folders: old -> new. A run
+#: spec's ``method_ref`` written before the move (a Slurm job queued then, a pool worker's spec)
+#: still imports its class (:func:`load_ref`).
+MOVED_MODULES: dict[str, str] = {
+    "clusterbench.methods.baselines": "clusterbench.methods.baselines.classical",
+    "clusterbench.methods.ncuts": "clusterbench.methods.baselines.ncuts",
+    "clusterbench.methods.dual_aae": "clusterbench.methods.autoencoders.dual_aae",
+    "clusterbench.methods.aae": "clusterbench.methods.autoencoders.aae",
+    "clusterbench.methods.infogan": "clusterbench.methods.autoencoders.infogan",
+    "clusterbench.methods.catgan": "clusterbench.methods.autoencoders.catgan",
+    "clusterbench.methods.clustergan": "clusterbench.methods.gan.clustergan",
+    "clusterbench.methods.wgan_gp": "clusterbench.methods.gan.wgan_gp",
+    "clusterbench.methods.dls": "clusterbench.methods.gan.dls",
+    "clusterbench.methods.dc3_gan": "clusterbench.methods.gan.dc3.dc3_gan",
+    "clusterbench.methods.clustergan_bspl": "clusterbench.methods.gan.clustergan_bspl",
+    "clusterbench.methods.infogan_cr": "clusterbench.methods.gan.infogan_cr",
+    "clusterbench.methods.dc3_dsprites": "clusterbench.methods.gan.dc3.dsprites",
 }
 
 #: The papers' per-data-set settings of methods (data; see the file's header and
@@ -81,8 +112,10 @@ def dataset_settings(method: str | None, dataset: str | None) -> dict[str, Any]:
 
 
 def load_ref(ref: str) -> Any:
-    """Import ``"package.module:Qual.Name"`` and return the object."""
+    """Import ``"package.module:Qual.Name"`` and return the object (a built-in method's module
+    from before the move to family folders is read as its new one, :data:`MOVED_MODULES`)."""
     module, _, qual = ref.partition(":")
+    module = MOVED_MODULES.get(module, module)
     obj: Any = importlib.import_module(module)
     for part in qual.split(".") if qual else ():
         obj = getattr(obj, part)
@@ -116,9 +149,10 @@ def method_names() -> tuple[str, ...]:
     return tuple(method_refs())
 
 
-def load_methods() -> dict[str, type]:
-    """Import every method class (built-ins and plug-ins). A plug-in that fails to import is
-    skipped with a warning naming it and the error; a built-in that fails is a bug and raises."""
+def load_methods(base: type | None = None) -> dict[str, type]:
+    """Import every method class (built-ins and plug-ins). A plug-in that fails to import, or
+    (with ``base``, the Method contract's class) that is not a subclass of ``base``, is skipped
+    with a warning naming it and why; a built-in that fails is a bug and raises."""
     out: dict[str, type] = {}
     for name, ref in method_refs().items():
         if name in BUILTIN_METHODS:
@@ -130,11 +164,9 @@ def load_methods() -> dict[str, type]:
             warnings.warn(f"Plug-in method {name!r} ({ref}) could not be imported "
                           f"({type(exc).__name__}: {exc}); it is left out.", stacklevel=2)
             continue
-        from clusterbench.methods.base import Method  # lazily: plugins is imported by clusterbench.methods
-
-        if not (isinstance(obj, type) and issubclass(obj, Method)):
+        if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
             warnings.warn(f"Plug-in method {name!r} ({ref}) is a {type(obj).__name__}, not a subclass of "
-                          "clusterbench.methods.base.Method; it is left out.", stacklevel=2)
+                          f"{base.__module__}.{base.__qualname__}; it is left out.", stacklevel=2)
             continue
         out[name] = obj
     return out

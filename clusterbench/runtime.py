@@ -4,6 +4,7 @@ every global random generator. torch is imported lazily (the classical path does
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,16 @@ def resolve_device(device: str) -> str:
             )
         return d
     raise ConfigError(f"Unknown device {device!r}.", hint="Use auto, cpu, cuda or cuda:N.")
+
+
+def torch_device(device: Any) -> Any:
+    """:func:`resolve_device` as a ``torch.device`` (a ``torch.device`` passes through unchanged):
+    what the training loop and model loaders take."""
+    import torch
+
+    if isinstance(device, torch.device):
+        return device
+    return torch.device(resolve_device(device))
 
 
 def seed_everything(seed: int) -> None:

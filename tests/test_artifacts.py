@@ -9,12 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from clusterbench.methods.artifacts import (
-    generation_artifacts,
-    save_grid_png,
-    tile_images,
-)
-from clusterbench.methods.nets import resolve_arch
+from clusterbench.nn.dual_aae import resolve_arch
+from clusterbench.training.artifacts import generation_artifacts, save_grid_png, tile_images
 
 
 def test_numpy_tiling_matches_torchvision_make_grid():
@@ -68,6 +64,6 @@ def test_generation_artifacts_label_rows_and_traversed_dimension(tmp_path):
 
 def test_grid_writing_lives_in_artifacts_only():
     """PNG grid writing moved out of nets.py (issue 9 item 5): nets has no copy left."""
-    from clusterbench.methods import nets
+    from clusterbench.nn import dual_aae as nets
 
     assert not any(hasattr(nets, n) for n in ("generation_artifacts", "save_png", "_tile"))

@@ -9,15 +9,15 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from method_data import accepts, tiny_sprites
 from sklearn.datasets import make_blobs
 
 import clusterbench
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.methods import METHODS, make_config
-from clusterbench.methods import baselines
-from clusterbench.methods.ncuts import _drop_self, approx_knn_search, knn_search, self_tuning_graph
+from clusterbench.methods.baselines import classical as baselines
+from clusterbench.methods.baselines.ncuts import _drop_self, approx_knn_search, knn_search, self_tuning_graph
 from clusterbench.metrics import acc
-from method_data import accepts, tiny_sprites
 
 N_TINY = 150
 
@@ -283,7 +283,7 @@ def test_ncuts_pynndescent_backend():
     """The default approximate backend (its first call in a process compiles numba code)."""
     X, y = make_blobs(300, n_features=2, centers=[[0, 0], [0, 6], [6, 0], [6, 6]], cluster_std=1.0, random_state=0)
     ie, _ = knn_search(X.astype(np.float32), 10)
-    from clusterbench.methods.ncuts import nndescent_knn_search
+    from clusterbench.methods.baselines.ncuts import nndescent_knn_search
 
     ia, da = nndescent_knn_search(X.astype(np.float32), 10)
     ia2, da2 = nndescent_knn_search(X.astype(np.float32), 10)  # single job, fixed random_state

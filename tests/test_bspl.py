@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from clusterbench.methods.bspl import (
+from clusterbench.methods.gan.bspl import (
     PaceSchedule,
     bspl_objective,
     bspl_weights,

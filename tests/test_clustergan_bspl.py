@@ -8,15 +8,8 @@ import torch
 
 from clusterbench.errors import ConfigError
 from clusterbench.methods import METHODS, make_config
-from clusterbench.methods.clustergan_bspl import (
-    build_clusterer,
-    build_discriminator,
-    build_generator,
-    code_blocks,
-    entropy_losses,
-    kmeans_posterior,
-    resolve_family,
-)
+from clusterbench.methods.gan.clustergan_bspl import code_blocks, entropy_losses, kmeans_posterior
+from clusterbench.nn.triple_gan import build_clusterer, build_discriminator, build_generator, resolve_family
 
 torch.set_num_threads(1)
 CLS = METHODS["clustergan-bspl"]
@@ -112,7 +105,7 @@ def test_fig2_ablations_train(over, players, losses):
 
 
 def test_block_information_is_zero_for_a_constant_and_minus_log_c_for_balanced_one_block_codes():
-    from clusterbench.methods.clustergan_bspl import block_information
+    from clusterbench.methods.gan.clustergan_bspl import block_information
 
     member = torch.zeros(6, 3)
     for k in range(3):
@@ -163,7 +156,7 @@ def test_same_seed_same_result():
 
 
 def test_colour_tanh_model_samples_in_unit_range_and_augments_by_shift_and_flip():
-    from clusterbench.methods.clustergan_bspl import ClusterGANBSPLModel
+    from clusterbench.methods.gan.clustergan_bspl import ClusterGANBSPLModel
 
     torch.manual_seed(0)
     cfg = make_config(CLS.Config, {"hash_bits": 8, "scale": "tanh"})

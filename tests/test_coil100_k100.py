@@ -10,8 +10,8 @@ import torch
 
 from clusterbench.data.registry import load_registry
 from clusterbench.methods import METHODS, make_config
-from clusterbench.methods.gan import nets
 from clusterbench.methods.gan.prior import sample_prior
+from clusterbench.nn import gan as nets
 from clusterbench.report import spec as S
 
 torch.set_num_threads(1)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from method_data import tiny_sprites
 
 from clusterbench.methods import METHODS
 from clusterbench.methods.base import make_config
-from clusterbench.methods.dc3_dsprites import DC3DSpritesConfig, DC3DSpritesModel, DC3GANDSprites
+from clusterbench.methods.gan.dc3.dsprites import DC3DSpritesConfig, DC3DSpritesModel, DC3GANDSprites
+from clusterbench.methods.gan.infogan_cr import load_model
 from clusterbench.methods.gan.mmd import mmd_rbf
-from clusterbench.methods.infogan_cr import load_model
-from clusterbench.methods.training import load_final_weights
-from method_data import tiny_sprites
+from clusterbench.training.checkpoints import load_final_weights
 
 torch.set_num_threads(1)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from clusterbench.methods import METHODS, make_config
-from clusterbench.methods.dc3_gan import ABLATIONS
+from clusterbench.methods.gan.dc3.dc3_gan import ABLATIONS
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,4 @@
-"""DC3-GAN's CIFAR-10 variant (``--set variant=cifar10``, methods/dc3_gan_cifar.py): the Table 12
+"""DC3-GAN's CIFAR-10 variant (``--set variant=cifar10``, methods/gan/dc3/cifar.py): the Table 12
 SN-ResNet G/D and the frozen SimCLR encoder trained through the single loop, its option and
 encoder errors, the CIFAR-10 test split, and DC3 Tables 6-7 filled by the printed command
 (SimCLR pre-trained on tiny data through ``clusterbench simclr``, FID with a random-weight
@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from fakes_images import fake_cifar10
 
 from clusterbench import paths
 from clusterbench.data.hdf5 import write_dataset
@@ -21,16 +22,14 @@ from clusterbench.data.preprocessors import PREPROCESSORS
 from clusterbench.data.registry import get_spec
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.evaluate import fid as F
-from clusterbench.methods import simclr
 from clusterbench.methods.base import make_config
-from clusterbench.methods.dc3_gan import DC3GAN
-from clusterbench.methods.dc3_gan_cifar import CIFAR10_SETTINGS
-from clusterbench.methods.training import load_final_weights
+from clusterbench.methods.gan.dc3.cifar import CIFAR10_SETTINGS
+from clusterbench.methods.gan.dc3.dc3_gan import DC3GAN
+from clusterbench.methods.pretrain import simclr
 from clusterbench.report import spec as S
 from clusterbench.report.render import fill_table, load_results
 from clusterbench.results.records import iter_records
-
-from fakes_images import fake_cifar10
+from clusterbench.training.checkpoints import load_final_weights
 from tests.cli_helper import run_cli
 
 #: tiny networks and schedule for CPU tests (everything else: the paper's CIFAR-10 settings)

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from clusterbench.data.hdf5 import Prepared, write_dataset
+from clusterbench.data.hdf5 import Prepared, StoredArray, write_dataset
 from clusterbench.errors import DataError
-from clusterbench.data.hdf5 import StoredArray
 from clusterbench.metrics.disentanglement_data import ArrayRows, dataset_scores, read_factors, scores
 
 SIZES = (1, 3, 4, 2, 4, 4)  # colour (constant), shape, scale, orientation, posX, posY
@@ -68,7 +67,7 @@ def test_perfect_encoder_scores_high_random_one_low(sprites_file):
 def test_an_infogan_cr_encoder_plugs_in(sprites_file):
     """The model's encode through the same rows reader and ground truth as dataset_scores (one
     cheap score here: the seven on a real encoder cost ~40 s of CPU)."""
-    from clusterbench.methods.infogan_cr import InfoGANCRConfig, InfoGANCRModel
+    from clusterbench.methods.gan.infogan_cr import InfoGANCRConfig, InfoGANCRModel
     from clusterbench.metrics.disentanglement import IndexedGroundTruth, mig_score
 
     torch.manual_seed(0)

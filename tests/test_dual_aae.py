@@ -10,14 +10,8 @@ import torch
 
 from clusterbench.errors import ConfigError
 from clusterbench.methods import METHODS, make_config
-from clusterbench.methods.nets import (
-    build_critic,
-    build_decoder,
-    build_encoder,
-    clustering_regularizer,
-    dual_ae_loss,
-    resolve_arch,
-)
+from clusterbench.nn.dual_aae import build_critic, build_decoder, build_encoder, resolve_arch
+from clusterbench.nn.losses import clustering_regularizer, dual_ae_loss
 
 torch.set_num_threads(1)
 K = 4
@@ -147,7 +141,7 @@ def test_full_convolutions_compute_what_the_ordinary_layers_compute(shape):
     nn.ConvTranspose2d with the same weights, forwards and backwards (and fall back elsewhere)."""
     from torch import nn
 
-    from clusterbench.methods.nets import FullConv2d, FullConvTranspose2d
+    from clusterbench.nn.dual_aae import FullConv2d, FullConvTranspose2d
 
     torch.manual_seed(0)
     c, h, w = shape
@@ -260,7 +254,7 @@ def test_recon_y_expect_is_the_posterior_weighted_error_of_each_one_hot_decoding
 
 
 def test_critic_accuracy_is_half_for_identical_scores_and_one_for_separated_ones():
-    from clusterbench.methods.nets import critic_accuracy
+    from clusterbench.nn.losses import critic_accuracy
 
     a = torch.randn(50)
     assert float(critic_accuracy(a + 10, a)) == 1.0

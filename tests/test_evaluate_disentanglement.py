@@ -15,7 +15,7 @@ import clusterbench
 from clusterbench import paths
 from clusterbench.data.hdf5 import StoredArray
 from clusterbench.evaluate import EVALUATORS, EvalContext, run_evaluators
-from clusterbench.methods.infogan_cr import DSpritesGANMethod
+from clusterbench.methods.gan.infogan_cr import DSpritesGANMethod
 from clusterbench.metrics.catalog import lookup
 
 KEYS = ("betavae", "factorvae", "dci", "sap", "mig", "modularity", "explicitness")

@@ -119,7 +119,7 @@ def test_generator_of_generative_methods(cb_home):
 
 def test_sample_of_one_cluster_uses_its_code():
     """DeepModel.sample(n, cluster) feeds the cluster's one-hot code to generate()."""
-    from clusterbench.methods.training import DeepModel
+    from clusterbench.training.contract import DeepModel
 
     class Toy(DeepModel):
         def prior(self, n):

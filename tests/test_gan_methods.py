@@ -9,7 +9,7 @@ import torch
 
 from clusterbench.errors import ConfigError
 from clusterbench.methods import METHODS, make_config
-from clusterbench.methods.training import DeepModel
+from clusterbench.training.contract import DeepModel
 
 torch.set_num_threads(1)
 GANS = ["clustergan", "wgan-gp", "dls"]

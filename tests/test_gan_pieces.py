@@ -8,9 +8,9 @@ from torch import nn
 
 from clusterbench.errors import ConfigError
 from clusterbench.methods.gan.mmd import mmd_rbf
-from clusterbench.methods.gan.nets import DLS_LATENT, Critic, Encoder, build_generator, resolve_gan_arch
 from clusterbench.methods.gan.prior import sample_prior
 from clusterbench.methods.gan.wgan import CriticSchedule, critic_loss, gradient_penalty
+from clusterbench.nn.gan import DLS_LATENT, Critic, Encoder, build_generator, resolve_gan_arch
 
 torch.set_num_threads(1)
 

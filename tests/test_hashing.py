@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clusterbench.errors import ConfigError
-from clusterbench.hashing import HASHERS, ITQ, SphericalHashing, evaluate_retrieval
+from clusterbench.methods.hashing.shallow import HASHERS, ITQ, SphericalHashing, evaluate_retrieval
 
 
 def _blobs(n_per=150, k=5, d=20, seed=0):
@@ -120,7 +120,7 @@ def test_table3_fills_from_retrieval_records(capsys, cb_home, tmp_path):
 
 
 def test_hashing_method_is_trained_on_the_gallery_and_encodes_queries():
-    from clusterbench.hashing import MethodHasher
+    from clusterbench.methods.hashing.shallow import MethodHasher
 
     X, y = _blobs(n_per=40)
     h = MethodHasher("clustergan-bspl", 8, n_clusters=5,
@@ -151,7 +151,7 @@ def test_kmeans_hashing_codewords_preserve_the_hamming_affinity():
     their indices; a sample's bits are the index of its nearest codeword; dimensions are split
     into balanced subspaces; it ranks digits better than PCAH (as in the KMH paper)."""
     from clusterbench.data import load
-    from clusterbench.hashing import KMeansHashing, _allocate_dims, _dist, _index_bits
+    from clusterbench.methods.hashing.shallow import KMeansHashing, _allocate_dims, _dist, _index_bits
 
     bits = _index_bits(16, 4)
     assert bits.shape == (16, 4) and len({tuple(r) for r in bits}) == 16 and list(bits[5]) == [0, 1, 0, 1]
@@ -175,3 +175,11 @@ def test_kmeans_hashing_codewords_preserve_the_hamming_affinity():
     kmh = evaluate_retrieval(X, y, HASHERS["kmh"](16), seed=0, n_query=500).metrics["map"]
     pcah = evaluate_retrieval(X, y, HASHERS["pcah"](16), seed=0, n_query=500).metrics["map"]
     assert kmh > pcah + 0.03, (kmh, pcah)
+
+
+def test_builtin_hasher_ids_name_the_hashers():
+    """The report reads the hasher ids from ``plugins.BUILTIN_HASHERS`` (it must not import
+    methods/): that list names exactly the classes of ``HASHERS``."""
+    from clusterbench.plugins import BUILTIN_HASHERS
+
+    assert BUILTIN_HASHERS == {k: f"{c.__module__}:{c.__qualname__}" for k, c in HASHERS.items()}

@@ -6,23 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from method_data import tiny_sprites
 
 from clusterbench.errors import DataError
 from clusterbench.methods.base import make_config
-from clusterbench.methods.infogan_cr import (
+from clusterbench.methods.gan.infogan_cr import (
     InfoGANCRConfig,
     InfoGANCRMethod,
     InfoGANCRModel,
     load_model,
     plain_infogan_config,
 )
-from clusterbench.methods.nets_dsprites import (
-    CRDiscriminator,
-    DiscriminatorEncoder,
-    Generator,
-)
-from clusterbench.methods.training import load_final_weights
-from method_data import tiny_sprites
+from clusterbench.nn.dsprites import CRDiscriminator, DiscriminatorEncoder, Generator
+from clusterbench.training.checkpoints import load_final_weights
 
 torch.set_num_threads(1)
 

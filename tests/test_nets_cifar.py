@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from clusterbench.methods import nets_cifar as N
-from clusterbench.methods import simclr
+from clusterbench.methods.pretrain import simclr
+from clusterbench.nn import sn_resnet as N
 
 torch.set_num_threads(1)
 
@@ -51,7 +51,7 @@ def test_encoder_is_frozen_simclr_plus_mlp(tmp_path):
     torch.manual_seed(0)
     backbone = simclr.resnet18_cifar()
     torch.save(backbone.state_dict(), tmp_path / "simclr.pt")
-    e = N.SimCLREncoder.from_checkpoint(tmp_path / "simclr.pt")
+    e = N.SimCLREncoder(simclr.load_encoder(tmp_path / "simclr.pt"))
     e.train()
     assert not e.backbone.training and e.mlp.training
     zn, zc = e(torch.rand(3, 3, 32, 32))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from clusterbench.errors import DataError
-from clusterbench.methods import simclr
+from clusterbench.methods.pretrain import simclr
 
 torch.set_num_threads(1)
 TINY = simclr.SimCLRConfig(epochs=1, batch_size=8, proj_hidden=32, proj_dim=16, checkpoint_every=1)

@@ -9,7 +9,10 @@ import torch
 
 from clusterbench.errors import ConfigError
 from clusterbench.methods import METHODS, make_config
-from clusterbench.methods.training import DeepModel, LoopOptions, batch_indices, resolve_device, train
+from clusterbench.runtime import torch_device
+from clusterbench.training.contract import DeepModel
+from clusterbench.training.data import batch_indices
+from clusterbench.training.loop import LoopOptions, train
 
 torch.set_num_threads(1)  # the CI and dev machines are small and shared
 
@@ -90,8 +93,8 @@ def test_cuda_without_gpu_is_a_config_error():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(ConfigError, match="cuda"):
-        resolve_device("cuda")
-    assert resolve_device("auto").type == "cpu"
+        torch_device("cuda")
+    assert torch_device("auto").type == "cpu"
 
 
 def test_same_seed_same_proba_on_cpu():
@@ -146,7 +149,7 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
 
 def test_optimizing_steps_only_named_optimizers_and_runs_after_step_hooks():
     """DeepModel.optimizing: zero_grad -> block -> backward -> step of the named optimizers only."""
-    from clusterbench.methods.training import DeepModel
+    from clusterbench.training.contract import DeepModel
 
     m = DeepModel(torch.device("cpu"))
     a, b = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
@@ -224,7 +227,7 @@ def test_package_never_unpickles():
 
 
 def test_finished_run_keeps_final_weights_only(tmp_path):
-    from clusterbench.methods.training import load_final_weights
+    from clusterbench.training.checkpoints import load_final_weights
 
     X = _tiny_images()
     m = _dual(epochs=2, checkpoint_every=1)
@@ -262,7 +265,7 @@ def _stored_images(tmp_path, n=64, seed=0):
 
 
 def test_stored_batches_equal_in_memory_batches(tmp_path):
-    from clusterbench.methods.training import _Data
+    from clusterbench.training.data import _Data
 
     X, S = _stored_images(tmp_path)
     mem, disk = _Data(X, torch.device("cpu"), False), _Data(S, torch.device("cpu"), False)

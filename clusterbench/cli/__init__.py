@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         if exc.errno not in _USER_FS_ERRORS:
             raise  # anything else is a bug: keep the traceback
         if exc.errno in (errno.ENOSPC, errno.EDQUOT) and exc.filename:
-            from clusterbench.fsutil import disk_full_error
+            from clusterbench.fsutil import disk_full_error  # lazily: only on this error path
 
             err_console.print(f"[bold red]Error:[/] {escape(str(disk_full_error(exc.filename)))}", highlight=False,
                               soft_wrap=True)

@@ -46,13 +46,13 @@ def retrieval(
     """Retrieval on the standard protocol; one run record per run (see the module docstring)."""
     # lazy: data, methods (torch) and scikit-learn only when the command runs (fast `--help`)
     from clusterbench.data import load
-    from clusterbench.hashing import HASHERS, MethodHasher, evaluate_retrieval
     from clusterbench.methods import METHODS
     from clusterbench.methods.base import config_dict
+    from clusterbench.methods.hashing.shallow import HASHERS, MethodHasher, evaluate_retrieval
     from clusterbench.results.records import RunRecord, has_ok_record, read_record, record_path, write_record
     from clusterbench.runner.execute import environment
-    from clusterbench.runner.spec import (SUBSET_SEED, RunSpec, code_version, parse_overrides, stratified_subset,
-                                          validate_seeds)
+    from clusterbench.runner.spec import SUBSET_SEED, RunSpec, code_version, parse_overrides, stratified_subset
+    from clusterbench.runner.spec import validate_seeds
     from clusterbench.runtime import resolve_device
 
     # every option is checked before anything is loaded or trained

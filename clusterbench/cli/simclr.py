@@ -1,5 +1,5 @@
 """``clusterbench simclr``: pre-train the SimCLR encoder of DC3-GAN's CIFAR-10 experiment on a
-fetched data set (cached by hash under the home's ``models/``; see clusterbench.methods.simclr)."""
+fetched data set (cached by hash under the home's ``models/``; see clusterbench.methods.pretrain.simclr)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Annotated, Optional
 import typer
 
 from clusterbench.errors import ConfigError
-
 
 def simclr(
     dataset: Annotated[str, typer.Argument(help="A fetched data set of 3 x 32 x 32 images (cifar10).")],
@@ -23,7 +22,7 @@ def simclr(
     # lazy: torch/torchvision and the data layer only when the command runs (fast `--help`)
     from clusterbench import data
     from clusterbench.methods.base import make_config
-    from clusterbench.methods.simclr import SimCLRConfig, pretrain
+    from clusterbench.methods.pretrain.simclr import SimCLRConfig, pretrain
     from clusterbench.runner.spec import parse_overrides, validate_seeds
 
     # every option is checked before the data set is loaded

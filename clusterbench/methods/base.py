@@ -10,7 +10,7 @@ A method is a class with
 ``monitor`` is an optional callable ``monitor(proba) -> dict[str, float]`` that the runner builds
 from the labels so deep methods can log ACC/NMI per epoch: a method never sees the labels.
 Deep methods do not write their own loop: they implement the training-step interface of
-``clusterbench.methods.training`` and call its single loop.
+``clusterbench.training.contract`` and call the single loop of ``clusterbench.training.loop``.
 """
 
 from __future__ import annotations

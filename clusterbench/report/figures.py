@@ -22,7 +22,7 @@ no input is listed as missing, with the reason.
   Made for every data set where at least one of the two methods has such a run.
 * ``samples/<method>_<dataset>_s<seed>_<name>.png`` — per-cluster sample grids (Figs. 7, 8):
   PNG artifacts the records list, copied (their rows are labelled by
-  ``clusterbench.methods.artifacts``: row k = cluster k).
+  ``clusterbench.training.artifacts``: row k = cluster k).
 * ``bspl_ablations_<dataset>.png`` — ClusterGAN-BSPL Fig. 2: ACC of each ablation (gan=false,
   self_paced=off, consistency=false, self_paced=spl) minus the full method's, from runs that
   share every other setting (:func:`bspl_ablation_figure`).

@@ -5,7 +5,8 @@ the matching ok runs aggregated as the paper did) -> a renderer. Every number co
 record (measured) or a table spec (paper); none is written here.
 
 Retrieval tables (``command = "retrieval"``) read the records ``clusterbench retrieval`` writes
-(hash functions are registered in :data:`clusterbench.hashing.HASHERS`, not as methods).
+(hash functions are registered in :data:`clusterbench.methods.hashing.shallow.HASHERS`, not as methods;
+their ids: :data:`clusterbench.plugins.BUILTIN_HASHERS`, which imports none of them).
 
 Which runs count for a cell: status ``ok``, full data set (``subset`` is None), same method,
 data set and metric, and a config that has every setting of the cell (``set``) and of the
@@ -41,10 +42,9 @@ import pandas as pd
 
 from clusterbench.errors import UnknownNameError
 from clusterbench.evaluate import FID_NETWORKS, evaluator_names
-from clusterbench.hashing import HASHERS
 from clusterbench.metrics.catalog import direction
 from clusterbench.metrics.catalog import lookup as metric_lookup
-from clusterbench.plugins import method_names
+from clusterbench.plugins import BUILTIN_HASHERS, method_names
 from clusterbench.report.spec import (
     MISSING_MARKS,
     CellSpec,
@@ -259,8 +259,8 @@ def fill_table(spec: TableSpec, results: Results, *, implemented: set[str] | Non
     no method module)."""
     if implemented is None:
         implemented = set(method_names())
-        if spec.command == "retrieval":  # hash functions are not methods (clusterbench.hashing)
-            implemented |= set(HASHERS)
+        if spec.command == "retrieval":  # hash functions are not methods (clusterbench.methods.hashing)
+            implemented |= set(BUILTIN_HASHERS)
     cells = [[fill_cell(spec, c, results, implemented) for c in row] for row in spec.cells]
     return TableResult(spec, cells)
 

@@ -35,6 +35,7 @@ from clusterbench.data import StoredArray, load
 from clusterbench.errors import DataError
 from clusterbench.evaluate import evaluate_run
 from clusterbench.fsutil import disk_full_error, is_disk_full
+from clusterbench.plugins import load_ref
 from clusterbench.results.records import (
     RunRecord,
     artifacts_dir,
@@ -64,11 +65,7 @@ def resolve_method(spec: RunSpec) -> type:
         from clusterbench.methods import get_method  # lazy: as above
 
         return get_method(spec.method)
-    module, _, qual = spec.method_ref.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in qual.split("."):
-        obj = getattr(obj, part)
-    return obj
+    return load_ref(spec.method_ref)  # a ref from before methods moved into family folders still loads
 
 
 def environment(device: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ The pool is every finished run (status ok, all samples, ``model_selection = none
 D whose config has the ``--set`` values; every other option may differ, so a pool is the seeds x
 hyper-parameters that were run (e.g. ``--seeds 10`` at several ``info_weight`` values). Of several
 records of one (config, seed) the most recent counts. Each run's ``model.pt`` is reloaded
-(:func:`clusterbench.methods.infogan_cr.load_model`, weights only), the pairwise similarities and
+(:func:`clusterbench.methods.gan.infogan_cr.load_model`, weights only), the pairwise similarities and
 centralities are computed (:func:`clusterbench.metrics.model_centrality.model_centrality`), and
 the most central run is selected.
 
@@ -29,7 +29,7 @@ from typing import Any
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.methods import METHODS, make_config
 from clusterbench.methods.base import config_dict
-from clusterbench.methods.infogan_cr import DSPRITES_METHODS, load_model
+from clusterbench.methods.gan.infogan_cr import DSPRITES_METHODS, load_model
 from clusterbench.metrics.model_centrality import model_centrality
 from clusterbench.results.records import SELECTION_KEY, RunRecord, iter_records, record_path, write_record
 from clusterbench.runner.execute import environment

@@ -1,7 +1,7 @@
 """The DeepModel and Method glue shared by the GAN methods (ClusterGAN, WGAN-GP, DLS; DC3-GAN).
 
 :class:`GANModel` holds G, the critic D and (optionally) the encoder E built from a
-:class:`~clusterbench.methods.gan.nets.GANSpec`, their Adam optimisers ("d" for D, "ge" for G and
+:class:`~clusterbench.nn.gan.GANSpec`, their Adam optimisers ("d" for D, "ge" for G and
 E together: the reference code minimises one G+E loss with one optimiser), the M-critic-steps
 schedule, and the generative interface (``sample``, ``prior``/``generate`` for the generation
 artifacts and mode counting). A subclass implements :meth:`GANModel.generator_step` (and
@@ -23,10 +23,12 @@ import torch
 from torch import nn
 
 from clusterbench.errors import ConfigError
-from clusterbench.methods.gan.nets import GAN_ARCHS, Critic, Encoder, GANSpec, build_generator, resolve_gan_arch
 from clusterbench.methods.gan.prior import PRIOR_SIGMA, PriorSample, sample_prior
 from clusterbench.methods.gan.wgan import CRITIC_ITERS, GP_WEIGHT, CriticSchedule, critic_loss
-from clusterbench.methods.training import DeepConfig, DeepMethod, DeepModel, _unit_range, batch_indices
+from clusterbench.nn.gan import GAN_ARCHS, Critic, Encoder, GANSpec, build_generator, resolve_gan_arch
+from clusterbench.training.contract import DeepConfig, DeepModel
+from clusterbench.training.data import _unit_range, batch_indices
+from clusterbench.training.method import DeepMethod
 
 
 @dataclass
@@ -40,7 +42,7 @@ class GANConfig(DeepConfig):
         step; the generator step reuses the last, as Algorithm 1). None: ``epochs`` decides.
     epochs: a cap in epochs (None: as many as ``iterations`` needs); training stops at whichever
         comes first, and at least one of them must be set.
-    arch: "auto", "conv4", "conv5", "mlp" (gan/nets.py). latent_dim: d_n (None: the method's
+    arch: "auto", "conv4", "conv5", "mlp" (nn/gan.py). latent_dim: d_n (None: the method's
         table by sample shape, nearest known shape otherwise).
     weight_decay: L2 weight decay on G's weights (0: none).
     traversal_dims: z_n dimensions traversed in the PNG artifacts (Fig. 4), the first ones.
