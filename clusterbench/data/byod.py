@@ -158,8 +158,8 @@ def read_local(path: str | Path, *, label_column: str = "label") -> tuple[np.nda
         with open(path, "rb") as fh:
             head = fh.read(512)
         text = bool(head) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
-        raise DataError(f"--from {path}: the file is not an .npz archive (an .npz is a zip of .npy arrays, as numpy.savez "
-                        "writes it)" + ("; it looks like text, perhaps a CSV with the wrong suffix" if text else "") + ".",
+        raise DataError(f"{path} is not a readable .npz file: it is not an .npz archive (a zip of .npy arrays, as "
+                        "numpy.savez writes it)" + ("; it looks like text, perhaps a CSV with the wrong suffix" if text else "") + ".",
                         hint="Rename a CSV file to .csv, or save the arrays with numpy.savez(FILE, X=features, y=labels).")
     if suffix == ".npz":
         X, y = _read_npz(path)
