@@ -35,7 +35,8 @@ class UnknownNameError(ClusterbenchError):
         msg = f"Unknown {kind} {name!r}."
         if close:
             msg += " Did you mean " + " or ".join(repr(c) for c in close) + "?"
-        super().__init__(msg, hint=f"Valid {kind}s: {', '.join(valid)}.")
+        plural = kind if kind.endswith("s") else f"{kind}s"  # "weights", not "weightss"
+        super().__init__(msg, hint=f"Valid {plural}: {', '.join(valid)}.")
         self.name = name
         self.valid = valid
 

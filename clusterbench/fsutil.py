@@ -46,6 +46,23 @@ def _tag() -> str:
     return f"{host}-{os.getpid()}"
 
 
+def temp_beside(target: Path, *, suffix: str = ".part", directory: bool = False) -> Path:
+    """A new empty temporary file (or folder) beside ``target``, named for :func:`clean_stale_parts`."""
+    target = Path(target)
+    if directory:
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}.{_tag()}.", suffix=suffix, dir=target.parent))
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_tag()}.", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def named(exc: OSError, path: str | os.PathLike) -> OSError:
+    """``exc`` with ``path`` as its file name when it names none (a failed write names no file)."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, *, suffix: str = ".part") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``.
@@ -55,18 +72,18 @@ def atomic_path(target: str | os.PathLike, *, suffix: str = ".part") -> Iterator
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_tag()}.", suffix=suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_beside(target, suffix=suffix)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, umask_mode())
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(exc, OSError) and named(exc, target) is not exc:
+            raise named(exc, target) from exc  # a failed write (a full disk) names no file
         raise
 
 
@@ -80,7 +97,7 @@ def staged_dir(target: str | os.PathLike) -> Iterator[Path]:
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_tag()}.", suffix=".part", dir=target.parent))
+    tmp = temp_beside(target, directory=True)
     try:
         yield tmp
         for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:

@@ -16,11 +16,47 @@ overridden by the ``CLUSTERBENCH_HOME`` environment variable::
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
 from clusterbench.errors import ConfigError
+
+
+#: A name that becomes one component of a path (a method, data set, raw folder, table, paper,
+#: metric key or weights name): letters, digits and ``. _ + @ -``, starting with a letter or digit,
+#: at most 128 characters. So never empty, ".", "..", absolute, nor holding a separator or NUL.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}")
+
+
+def name_problem(name: Any, *, file: bool = False) -> str | None:
+    """Why ``name`` cannot be one path component (:data:`NAME_RE`), or None when it can.
+    ``file=True`` (a downloaded file's own name, e.g. 'UCI HAR Dataset.zip'): any characters but a
+    path separator or NUL, not '.' or '..', not empty."""
+    if not isinstance(name, str):
+        return f"a name must be a string, not {type(name).__name__}"
+    if "/" in name or "\\" in name or name in (".", "..", ""):
+        return "it is not a single path component (it holds a path separator or is '.' or '..')"
+    if NAME_RE.fullmatch(name) or (file and "\0" not in name and name.strip() == name):
+        return None
+    return "only letters, digits and '. _ + @ -' are allowed, starting with a letter or digit (at most 128 characters)"
+
+
+def check_name(kind: str, name: Any, *, origin: str | None = None, file: bool = False) -> str:
+    """``name`` when it can be one path component, else a :class:`ConfigError` naming ``kind``
+    (method, data set, ...), the name and where it came from. THE validator of every name read
+    from outside the code (plug-in entry points, the user's registry.toml, table files, the
+    command line) that becomes part of a path; the functions building such paths call it too."""
+    problem = name_problem(name, file=file)
+    if problem is None:
+        return name
+    where = f" (from {origin})" if origin else ""
+    raise ConfigError(
+        f"The {kind} name {name!r}{where} cannot be used: {problem}.",
+        hint=f"Rename the {kind} to a plain name such as 'my-{kind.replace(' ', '')}'.",
+    )
 
 
 _HOME_HINT = "Set CLUSTERBENCH_HOME to a folder you can write to (e.g. on a scratch disk)."
@@ -60,6 +96,7 @@ def _sub(name: str) -> Path:
 
 def raw_dir(name: str) -> Path:
     """Folder of the raw files of one data set (``raw/<name>``)."""
+    check_name("raw-file folder", name)
     return ensure_dir(_sub("raw") / name, "The raw-file folder", hint=_HOME_HINT)
 
 
@@ -69,6 +106,7 @@ def data_dir() -> Path:
 
 def dataset_file(name: str) -> Path:
     """The preprocessed HDF5 file of data set ``name``."""
+    check_name("data set", name)
     return data_dir() / f"{name}.h5"
 
 

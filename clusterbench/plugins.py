@@ -23,6 +23,8 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
+from clusterbench.paths import name_problem
+
 #: Entry-point group of each plug-in kind.
 GROUPS: dict[str, str] = {
     "methods": "clusterbench.methods",
@@ -130,6 +132,10 @@ def method_refs() -> dict[str, str]:
     """Every method id -> ``"module:Class"``: the built-ins, then installed plug-ins."""
     refs = dict(BUILTIN_METHODS)
     for name, ep in plugin_entry_points("methods").items():
+        if name_problem(name) is not None:  # the name is a folder of the results home
+            warnings.warn(f"Plug-in method {name!r} ({ep.value}) is left out: its name cannot be a folder name "
+                          f"({name_problem(name)}). Rename the entry point.", stacklevel=2)
+            continue
         if name in refs:
             warnings.warn(f"Plug-in method {name!r} ({ep.value}) has the name of a built-in method; "
                           "the built-in is used. Rename the entry point.", stacklevel=2)
@@ -143,17 +149,24 @@ def method_names() -> tuple[str, ...]:
     return tuple(method_refs())
 
 
-def load_methods() -> dict[str, type]:
-    """Import every method class (built-ins and plug-ins). A plug-in that fails to import is
-    skipped with a warning naming it and the error; a built-in that fails is a bug and raises."""
+def load_methods(base: type | None = None) -> dict[str, type]:
+    """Import every method class (built-ins and plug-ins). A plug-in that fails to import, or
+    (with ``base``, the Method contract's class) that is not a subclass of ``base``, is skipped
+    with a warning naming it and why; a built-in that fails is a bug and raises."""
     out: dict[str, type] = {}
     for name, ref in method_refs().items():
         if name in BUILTIN_METHODS:
             out[name] = load_ref(ref)
             continue
         try:
-            out[name] = load_ref(ref)
+            obj = load_ref(ref)
         except Exception as exc:  # a broken plug-in must not take the suite down
             warnings.warn(f"Plug-in method {name!r} ({ref}) could not be imported "
                           f"({type(exc).__name__}: {exc}); it is left out.", stacklevel=2)
+            continue
+        if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
+            warnings.warn(f"Plug-in method {name!r} ({ref}) is a {type(obj).__name__}, not a subclass of "
+                          f"{base.__module__}.{base.__qualname__}; it is left out.", stacklevel=2)
+            continue
+        out[name] = obj
     return out

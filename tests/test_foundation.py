@@ -81,7 +81,7 @@ def test_changed_data_is_refused_at_plan_time_and_at_load(capsys):
 
     clusterbench.load("digits")
     path = paths.dataset_file("digits")
-    assert (path.parent / VERIFIED_CACHE).exists()  # verified once, cached by (size, mtime, inode)
+    assert (path.parent / VERIFIED_CACHE).exists()  # verified once, cached by (size, mtime, ctime, inode, device)
     _tamper(path)
     with pytest.raises(DataError, match="was changed after clusterbench wrote it"):
         clusterbench.load("digits")

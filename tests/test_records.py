@@ -158,9 +158,11 @@ def test_merge_refuses_paths_outside_the_target(tmp_path, fields):
     _evil_record(evil, **fields)
     write_record(evil, _rec(K["k3"]))  # a sane record beside it still merges
     before = sorted(str(p) for p in tmp_path.rglob("*") if not str(p).startswith(str(evil)))
-    with pytest.warns(UserWarning, match="not merging the run record"):
+    # refused by merge, or (a method/data set name that is not one path component) skipped as
+    # corrupt by the record schema before merge sees it (issue 27)
+    with pytest.warns(UserWarning, match="not merging the run record|skipping corrupt run record"):
         rep = merge_homes([evil], into)
-    assert (rep.added, rep.refused) == (1, 1)
+    assert rep.added == 1 and rep.refused in (0, 1)
     assert (victim / "precious.txt").read_text() == "keep me"
     assert (tmp_path / "victim.json").read_text() == "keep me too"
     after = sorted(str(p) for p in tmp_path.rglob("*") if not str(p).startswith(str(evil)))

@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # user text (names, paths, hints) is never Rich markup
 
 from clusterbench.errors import ClusterbenchError
 
@@ -81,14 +82,20 @@ def main(argv: list[str] | None = None) -> None:
         if exc.code not in (0, None):
             raise
     except ClusterbenchError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except OSError as exc:  # a place the user named cannot be written (read-only, under a file, full)
         if exc.errno not in _USER_FS_ERRORS:
             raise  # anything else is a bug: keep the traceback
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) and exc.filename:
+            from clusterbench.fsutil import disk_full_error  # lazily: only on this error path
+
+            err_console.print(f"[bold red]Error:[/] {escape(str(disk_full_error(exc.filename)))}", highlight=False,
+                              soft_wrap=True)
+            sys.exit(1)
         where = exc.filename or "a file"
         err_console.print(
-            f"[bold red]Error:[/] Cannot write {where}: {exc.strerror or exc}. Check that the folder exists, is a "
+            f"[bold red]Error:[/] Cannot write {escape(str(where))}: {escape(str(exc.strerror or exc))}. Check that the folder exists, is a "
             "folder (not a file) and is writable, or choose another place (--out, --results, CLUSTERBENCH_HOME).",
             highlight=False, soft_wrap=True,
         )

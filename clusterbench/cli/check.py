@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from clusterbench.errors import ConfigError
@@ -48,29 +49,29 @@ def check(
     def on_done(res: dict[str, Any]) -> None:
         tag = "[green]ok[/]" if res["status"] == "ok" else "[red]failed[/]"
         t = res.get("total_s")
-        line = f"{tag} {res['method']} / {res['dataset']} / seed {res['seed']}" + (f"  {t:.1f} s" if t is not None else "")
+        line = f"{tag} {escape(res['method'])} / {escape(res['dataset'])} / seed {res['seed']}" + (f"  {t:.1f} s" if t is not None else "")
         if res["status"] != "ok":
-            line += f"  {res['error']}"
+            line += f"  {escape(str(res['error']))}"
         err.print(line, highlight=False)
 
     def on_note(note: str) -> None:
-        err.print(f"[yellow]Note:[/] {note}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]Note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
     res = run_check(g, reference=ref, results=results, update=update, methods=method, datasets=dataset, jobs=jobs,
                     on_note=on_note, on_done=on_done)
     out = _out()
 
     for w in res.warnings:
-        err.print(f"[yellow]Warning:[/] {w}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]Warning:[/] {escape(str(w))}", highlight=False, soft_wrap=True)
     # "new" rows are summed up in one line below (a new method has every metric new) unless --all
     rows = [c for c in res.changes if all_rows or c.status not in ("ok", "new")]
     if rows:
-        t = Table(title=f"Check against {res.reference}")
+        t = Table(title=f"Check against {escape(str(res.reference))}")
         for col in ("status", "method", "data set", "subset", "metric", "reference", "current", "delta", "band", "seeds"):
             t.add_column(col, no_wrap=True, justify="right" if col in ("reference", "current", "delta", "band", "seeds") else "left")
         for c in rows:
             label = "new, no reference" if c.status == "new" else c.status.upper() if c.status in ("regressed", "missing") else c.status
-            t.add_row(f"[{_STYLE[c.status]}]{label}[/]", c.method, c.dataset, "all" if c.subset is None else str(c.subset),
+            t.add_row(f"[{_STYLE[c.status]}]{label}[/]", escape(c.method), escape(c.dataset), "all" if c.subset is None else str(c.subset),
                       c.metric, _f(c.reference), _f(c.current), _f(c.delta, "+.4f"), f"±{c.tolerance:g}", str(c.n_seeds))
         out.print(t)
     if res.failures:
@@ -78,7 +79,7 @@ def check(
         for col in ("method", "data set", "seed", "reason", "record"):
             t.add_column(col, overflow="fold")
         for f in res.failures:
-            t.add_row(f.method, f.dataset, str(f.seed), f.reason, str(f.record) if f.record else "-")
+            t.add_row(escape(f.method), escape(f.dataset), str(f.seed), escape(f.reason), escape(str(f.record)) if f.record else "-")
         out.print(t)
 
     n = {s: sum(c.status == s for c in res.changes) for s in ("ok", "regressed", "missing", "improved", "new")}
@@ -90,7 +91,7 @@ def check(
         highlight=False, soft_wrap=True,
     )
     if res.updated is not None:
-        out.print(f"[green]Updated[/] {len(res.updated)} reference record(s) in {res.reference}; commit them.", highlight=False)
+        out.print(f"[green]Updated[/] {len(res.updated)} reference record(s) in {escape(str(res.reference))}; commit them.", highlight=False)
         return
     if res.new_methods:
         out.print(f"[cyan]New, no reference:[/] {', '.join(res.new_methods)} (not a failure). Run `clusterbench check --update` "

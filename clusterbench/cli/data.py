@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from clusterbench import paths
@@ -139,13 +140,13 @@ def fetch(
             cached = is_fetched(n) and not force
             info = do_fetch(n, mirror=mirror, force=force, progress=not no_progress)
         except ClusterbenchError as exc:
-            err_console.print(f"[bold red]Error ({n}):[/] {exc}", highlight=False, soft_wrap=True)
-            rows.append((n, "[red]failed[/]", "", "", ""))
+            err_console.print(f"[bold red]Error ({escape(n)}):[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            rows.append((escape(n), "[red]failed[/]", "", "", ""))
             failed.append(n)
             continue
         shape = "x".join(map(str, info.sample_shape))
         status = "cached" if cached else f"fetched in {time.perf_counter() - t0:.1f} s"
-        rows.append((n, f"[green]{status}[/]", f"{info.n_samples:,}", shape, str(info.n_clusters)))
+        rows.append((escape(n), f"[green]{status}[/]", f"{info.n_samples:,}", shape, str(info.n_clusters)))
     t = Table(title="fetch summary")
     for col in ("data set", "status", "samples", "shape", "classes"):
         t.add_column(col)
@@ -162,8 +163,8 @@ def fetch(
 def _done(info, status: str) -> None:
     shape = "x".join(map(str, info.sample_shape))
     console.print(
-        f"[green]✓[/] {info.name}: {info.n_samples:,} samples of shape {shape}, {info.n_clusters} clusters"
-        f" → {info.path} ({status})",
+        f"[green]✓[/] {escape(info.name)}: {info.n_samples:,} samples of shape {shape}, {info.n_clusters} clusters"
+        f" → {escape(str(info.path))} ({status})",
         highlight=False,
     )
 

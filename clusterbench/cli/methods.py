@@ -29,6 +29,7 @@ from clusterbench import paths
 from clusterbench.cli.output import stdout_console
 from clusterbench.fsutil import write_json_atomic
 from clusterbench.plugins import BUILTIN_METHODS, method_refs
+from rich.markup import escape
 from rich.table import Table
 
 from clusterbench.errors import UnknownNameError
@@ -156,8 +157,8 @@ def methods(
         for c in ("method", "kind", "generative", "input", "papers' tables", "what it is"):
             t.add_column(c, overflow="fold")
         for r in rows:
-            t.add_row(r["method"], r["kind"], "yes" if r["generative"] else ("only" if not r["clusters"] else "no"),
-                      ", ".join(r["inputs"]), "; ".join(r["tables"]) or "-", r["summary"])
+            t.add_row(escape(r["method"]), r["kind"], "yes" if r["generative"] else ("only" if not r["clusters"] else "no"),
+                      ", ".join(r["inputs"]), escape("; ".join(r["tables"]) or "-"), escape(r["summary"]))
         out.print(t)
         return
     if name not in cat:
@@ -168,12 +169,12 @@ def methods(
     if json_out:
         typer.echo(json.dumps({**info, "options": rows}, indent=2, default=str))
         return
-    out.print(f"[bold]{name}[/] — {info['summary']}", highlight=False)
+    out.print(f"[bold]{escape(name)}[/] — {escape(info['summary'])}", highlight=False)
     out.print(f"kind: {info['kind']}; generative: {info['generative']}; clusters: {info['clusters']}; "
-              f"input: {', '.join(info['inputs'])}; tables: {'; '.join(info['tables']) or '-'}", highlight=False)
-    t = Table(title=f"--set options of {name} (e.g. --set {name}.{rows[0]['key'] if rows else 'key'}=VALUE)")
+              f"input: {', '.join(info['inputs'])}; tables: {escape('; '.join(info['tables']) or '-')}", highlight=False)
+    t = Table(title=escape(f"--set options of {name} (e.g. --set {name}.{rows[0]['key'] if rows else 'key'}=VALUE)"))
     for c in ("key", "type", "default", "what it does"):
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(r["key"], r["type"], r["default_text"], r["doc"] or "-")
+        t.add_row(escape(r["key"]), escape(r["type"]), escape(r["default_text"]), escape(r["doc"] or "-"))
     out.print(t)

@@ -52,8 +52,19 @@ def retrieval(
     from clusterbench.results.records import RunRecord, has_ok_record, read_record, record_path, write_record
     from clusterbench.runner.execute import environment
     from clusterbench.runner.spec import SUBSET_SEED, RunSpec, code_version, parse_overrides, stratified_subset
+    from clusterbench.runner.spec import validate_seeds
     from clusterbench.runtime import resolve_device
 
+    # every option is checked before anything is loaded or trained
+    validate_seeds(seeds, seed_start)
+    validate_seeds(1, split_seed, start="--split-seed")
+    if queries < 1:
+        raise ConfigError(f"--queries must be at least 1, got {queries}.",
+                          hint="Give the number of queries (balanced over the classes; 1000 in the paper).")
+    if subset is not None and subset < 1:
+        raise ConfigError(f"--subset must be a positive number of samples, got {subset}.")
+    if any(b < 1 for b in (bits or [])):
+        raise ConfigError(f"--bits must be at least 1, got {min(bits or [])}.")
     bits = bits or [32, 64]
     per_method = parse_overrides(set_, list(methods))  # key=value (all) or METHOD.key=value, as `run`
     for m in methods:

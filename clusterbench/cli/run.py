@@ -19,6 +19,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -163,14 +164,14 @@ def run(
         counts[res["status"]] = counts.get(res["status"], 0) + 1
         progress.advance(grid_task)
         tag = "[green]ok[/]" if res["status"] == "ok" else "[red]failed[/]"
-        line = f"{tag} {res['method']} / {res['dataset']} / seed {res['seed']}"
+        line = f"{tag} {escape(res['method'])} / {escape(res['dataset'])} / seed {res['seed']}"
         t0 = next((started[k] for k in (res.get("key"),) if k in started), None)
         if t0 is not None:
             line += f" in {hms(time.time() - t0)}"
         if res["status"] == "ok":
             line += f"  acc={res['metrics'].get('acc', float('nan')):.3f} nmi={res['metrics'].get('nmi', float('nan')):.3f}"
         else:
-            line += f"  {res['error']}"
+            line += f"  {escape(str(res['error']))}"
         if res.get("warnings"):
             line += f"  ({res['warnings']} warning(s) recorded: `clusterbench runs --json`)"
         if not live:
@@ -190,10 +191,10 @@ def run(
         ckpts = checkpoints_kept(running, home)
         bare = len(running) - len(ckpts)
         err.print(
-            f"[yellow]Interrupted.[/] {len(kept)} run(s) of this grid finished and were kept in {home}"
-            + (": " + "; ".join(s.label for s in kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "")
+            f"[yellow]Interrupted.[/] {len(kept)} run(s) of this grid finished and were kept in {escape(str(home))}"
+            + (": " + "; ".join(escape(s.label) for s in kept[:10]) + (" ..." if len(kept) > 10 else "") if kept else "")
             + ". " + (f"{len(ckpts)} run(s) in progress kept a training checkpoint (the next run resumes from its "
-                      "epoch and says which): " + "; ".join(f"{s.label} ({c})" for s, c in ckpts[:5])
+                      "epoch and says which): " + "; ".join(escape(f"{s.label} ({c})") for s, c in ckpts[:5])
                       + (" ..." if len(ckpts) > 5 else "") + ". " if ckpts else "")
             + (f"{bare} run(s) in progress had no checkpoint yet and left nothing. " if bare else "")
             + "Run the same command again to continue (finished runs are skipped)."
@@ -214,17 +215,17 @@ def run(
     if not g.waited:
         err.print(
             f"Submitted {len(g.plan.to_run)} Slurm job(s) ({', '.join(ex.job_ids[:3])}{' ...' if len(ex.job_ids) > 3 else ''}); "
-            f"logs in {ex.submit_folder}. Records appear in {home} as jobs finish (`clusterbench runs`).",
+            f"logs in {escape(str(ex.submit_folder))}. Records appear in {escape(str(home))} as jobs finish (`clusterbench runs`).",
             highlight=False,
         )
         return
 
-    t = Table(title=f"Summary ({home})")
+    t = Table(title=f"Summary ({escape(str(home))})")
     for c in ("method", "data set", "ok", "skipped", "failed", "ACC mean ± std", "NMI mean ± std"):
         t.add_column(c, no_wrap=c.endswith("std"))
     for c in g.cells:
         d = c.as_dict()
-        t.add_row(c.method, c.dataset, str(c.ok), str(c.skipped), f"[red]{c.failed}[/]" if c.failed else "0",
+        t.add_row(escape(c.method), escape(c.dataset), str(c.ok), str(c.skipped), f"[red]{c.failed}[/]" if c.failed else "0",
                   _fmt(d["acc_mean"], d["acc_std"]), _fmt(d["nmi_mean"], d["nmi_std"]))
     _out().print(t)
     if not _in_a_paper_table({c.dataset for c in g.cells}):
@@ -234,8 +235,8 @@ def run(
     if g.n_failed:
         where = [f for c in g.cells for f in c.failed_records]
         err.print(
-            f"[bold red]{g.n_failed} run(s) failed.[/] Their reasons and tracebacks are in their records, e.g. {where[0]}; "
-            f"list them with `clusterbench runs --status failed --results {home}`. Rerunning the same command retries them.",
+            f"[bold red]{g.n_failed} run(s) failed.[/] Their reasons and tracebacks are in their records, e.g. {escape(str(where[0]))}; "
+            f"list them with `clusterbench runs --status failed --results {escape(str(home))}`. Rerunning the same command retries them.",
             highlight=False, soft_wrap=True,
         )
         raise typer.Exit(1)
@@ -259,7 +260,7 @@ def runs(
         warnings.simplefilter("always")
         found = list(iter_records(home))
     for w in caught:
-        err.print(f"[yellow]Warning:[/] {w.message}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]Warning:[/] {escape(str(w.message))}", highlight=False, soft_wrap=True)
     for path, r in found:
         if method and r.method not in method:
             continue
@@ -276,19 +277,19 @@ def runs(
             out.append(d)
         typer.echo(json.dumps(out, indent=2, default=str))
         return
-    t = Table(title=f"{len(rows)} run record(s) in {home}")
+    t = Table(title=f"{len(rows)} run record(s) in {escape(str(home))}")
     for c in ("key", "method", "data set", "seed", "subset", "status", "ACC", "NMI", "fit s"):
         t.add_column(c, no_wrap=True)
     t.add_column("created / reason", overflow="ellipsis", no_wrap=True, max_width=40)
     for _, r in rows:
         ok = r.status == "ok"
         t.add_row(
-            r.key[:8], r.method, r.dataset, str(r.seed), "-" if r.subset is None else str(r.subset),
+            r.key[:8], escape(r.method), escape(r.dataset), str(r.seed), "-" if r.subset is None else str(r.subset),
             "[green]ok[/]" if ok else "[red]failed[/]",
             f"{r.metrics['acc']:.3f}" if ok and "acc" in r.metrics else "-",
             f"{r.metrics['nmi']:.3f}" if ok and "nmi" in r.metrics else "-",
             f"{r.timings['fit_s']:.2f}" if "fit_s" in r.timings else "-",
-            r.created[:16].replace("T", " ") if ok else (r.error or ""),
+            escape(r.created[:16].replace("T", " ") if ok else (r.error or "")),
         )
     _out().print(t)
 
@@ -304,7 +305,7 @@ def merge(
     target = Path(into) if into is not None else paths.results_home()
     rep = merge_homes(sources, target)
     _out().print(
-        f"Merged {rep.sources} results home(s) into {target}: {rep.added} added, {rep.replaced} replaced "
+        f"Merged {rep.sources} results home(s) into {escape(str(target))}: {rep.added} added, {rep.replaced} replaced "
         f"(better or newer), {rep.kept} already present (kept)"
         + (f", {rep.refused} refused as unsafe (named in the warnings above)." if rep.refused else "."),
         highlight=False,

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from clusterbench.errors import ConfigError
 
 def simclr(
     dataset: Annotated[str, typer.Argument(help="A fetched data set of 3 x 32 x 32 images (cifar10).")],
@@ -22,10 +23,17 @@ def simclr(
     from clusterbench import data
     from clusterbench.methods.base import make_config
     from clusterbench.methods.pretrain.simclr import SimCLRConfig, pretrain
-    from clusterbench.runner.spec import parse_overrides
+    from clusterbench.runner.spec import parse_overrides, validate_seeds
 
+    # every option is checked before the data set is loaded
     overrides = parse_overrides(set_, ["simclr"])["simclr"]  # the one --set parser (as `run`)
     cfg = make_config(SimCLRConfig, overrides, method="simclr")
+    validate_seeds(1, seed, start="--seed")
+    try:
+        import torchvision  # noqa: F401  (the ResNet-18 and the augmentations)
+    except ImportError:
+        raise ConfigError("SimCLR pre-training needs torchvision, which is not installed.",
+                          hint="Install it with `pip install 'clusterbench[vision]'` (or `pip install torchvision`).") from None
     X, _, info = data.load(dataset)
     path = pretrain(X, cfg, seed=seed, device=device, data_id=info.checksum)
     if as_json:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +145,22 @@ def read_local(path: str | Path, *, label_column: str = "label") -> tuple[np.nda
     0..K-1; label_values: the original label of each class index.
     """
     path = Path(path).expanduser().resolve()
-    if not path.is_file():
-        raise ConfigError(f"--from {path}: no such file.", hint="Check the path.")
+    try:
+        if not path.is_file():
+            raise ConfigError(f"--from {path}: no such file.", hint="Check the path.")
+        with open(path, "rb"):
+            pass
+    except PermissionError:  # the file, or a folder on the way, this user may not read
+        raise DataError(f"--from {path}: the file cannot be read (permission denied on it or on a folder above it).",
+                        hint="Give a file you can read (check its permissions and its folders'), or copy it somewhere readable.") from None
     suffix = path.suffix.lower()
+    if suffix == ".npz" and not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+        text = bool(head) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+        raise DataError(f"{path} is not a readable .npz file: it is not an .npz archive (a zip of .npy arrays, as "
+                        "numpy.savez writes it)" + ("; it looks like text, perhaps a CSV with the wrong suffix" if text else "") + ".",
+                        hint="Rename a CSV file to .csv, or save the arrays with numpy.savez(FILE, X=features, y=labels).")
     if suffix == ".npz":
         X, y = _read_npz(path)
     elif suffix == ".csv":

@@ -667,9 +667,15 @@ def ensure_files_locked(
     user_path: Path | None = None
     if from_file is not None:
         user_path = Path(from_file).expanduser().resolve()
-        if not user_path.exists():
+        try:
+            exists, is_dir = user_path.exists(), user_path.is_dir()
+        except PermissionError:  # a folder on the way this user may not read
+            raise DataError(f"--from {user_path}: it cannot be read (permission denied on it or on a folder above it).",
+                            hint="Give a file you can read (check its permissions and its folders'), or copy it "
+                                 "somewhere readable.") from None
+        if not exists:
             raise ConfigError(f"--from {from_file}: no such file.", hint="Check the path.")
-        if user_path.is_dir():
+        if is_dir:
             mirror, user_path = str(user_path), None
         else:
             user_fs = _pick_user_file(spec, user_path)

@@ -28,7 +28,12 @@ Files are written to a temporary file and renamed (``fsutil.atomic_path``).
 The ``checksum`` attribute is not trusted blindly: :func:`verify_content` recomputes it from the
 arrays when a data set is opened for a run (``data.load``, ``runner.spec`` at plan time) and
 refuses a file whose arrays changed. The verification is cached in ``.verified.json`` beside the
-files, keyed by file name and valid while the file's (size, mtime_ns, inode) are unchanged.
+files, keyed by file name and valid while the file's (size, mtime_ns, ctime_ns, inode, device) are
+unchanged. The ctime is what makes the cache sound: the kernel sets it to the current time on every
+write, truncation, rename or metadata change, and no system call sets it back (``utime``, ``touch
+-r`` and ``rsync --inplace --times`` restore the mtime, never the ctime), so an in-place change
+with its mtime restored still invalidates the entry. It may also invalidate it for a harmless
+metadata change (chmod, a hard link): that costs one re-hash, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -196,7 +201,8 @@ def write_dataset(
 
 def _stamp(path: Path, checksum: str) -> dict[str, Any]:
     st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "checksum": checksum}
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino,
+            "device": st.st_dev, "checksum": checksum}
 
 
 def _verified_cache(path: Path) -> dict[str, Any]:
@@ -219,7 +225,7 @@ def _remember_verified(path: Path, checksum: str) -> None:
 def verify_content(path: str | Path, info: DatasetInfo | None = None, *, X: Any = None, y: Any = None) -> None:
     """Refuse (:class:`DataError`) a data file whose X and y no longer hash to its ``checksum``
     attribute (edited or damaged after it was written). Cheap when the file is unchanged since
-    its last verification (size, mtime_ns and inode as cached); else the arrays are hashed
+    its last verification (size, mtime_ns, ctime_ns, inode and device as cached); else the arrays are hashed
     (``X``/``y`` when the caller has read them already, else read here)."""
     path = Path(path)
     info = info or read_info(path)

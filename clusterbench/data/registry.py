@@ -38,6 +38,7 @@ from typing import Any
 
 from clusterbench import paths
 from clusterbench.errors import ConfigError, UnknownNameError
+from clusterbench.paths import check_name
 
 SOURCES = ("download", "user", "embedded", "local")
 
@@ -124,6 +125,11 @@ def _parse(table: dict[str, Any], *, origin: str, user: bool) -> dict[str, Datas
                 f"The data set registry {origin} has a malformed entry [{name}]: {exc}.",
                 hint="Fix the entry (see the schema in clusterbench/data/registry.py).",
             ) from None
+        check_name("data set", name, origin=origin)
+        if spec.raw:
+            check_name("raw-file folder", spec.raw, origin=f"[{name}] raw in {origin}")
+        for f in spec.files:
+            check_name("raw file", f.name, origin=f"[{name}] files in {origin}", file=True)
         if spec.source not in SOURCES:
             raise ConfigError(f"[{name}] in {origin}: source must be one of {SOURCES}, got {spec.source!r}.")
         specs[name] = spec

@@ -18,7 +18,7 @@ from clusterbench import paths
 from clusterbench.data import download
 from clusterbench.data.preprocessors.features import hash_prefix_from_name, sha256_of, verify_hash_prefix
 from clusterbench.data.registry import DatasetSpec, FileSpec
-from clusterbench.errors import DataError, UnknownNameError
+from clusterbench.errors import ClusterbenchError, DataError, UnknownNameError
 
 #: name -> the weights file. ``inception-fid``: the Inception-v3 of TensorFlow's FID code
 #: (2015-12-05) converted by pytorch-fid (its ``FID_WEIGHTS_URL``, release ``fid_weights``);
@@ -41,7 +41,7 @@ def _spec(name: str) -> FileSpec:
 
 def weights_dir(name: str) -> Path:
     """``<CLUSTERBENCH_HOME>/models/<name>``."""
-    return paths.models_dir() / name
+    return paths.models_dir() / paths.check_name("weights", name)
 
 
 def weights_path(name: str) -> Path:
@@ -57,8 +57,12 @@ def fetch_weights(name: str, *, mirror: str | None = None, from_file: str | Path
     spec = DatasetSpec(name=name, preprocessor="", n_clusters=0, files=(fs,))
     raw = weights_dir(name)
     with download.raw_lock(raw):
-        files = download.ensure_files_locked(spec, raw, mirror=mirror, from_file=from_file, force=force,
-                                             progress=progress)
+        try:
+            files = download.ensure_files_locked(spec, raw, mirror=mirror, from_file=from_file, force=force,
+                                                 progress=progress)
+        except ClusterbenchError as exc:  # the downloader's hints name the data set command
+            exc.hint = exc.hint and exc.hint.replace(f"clusterbench fetch {name}", f"clusterbench fetch-weights {name}")
+            raise
         path = Path(files[fs.role])
         try:
             verify_hash_prefix(path, hash_prefix_from_name(path))

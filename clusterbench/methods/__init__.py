@@ -18,7 +18,7 @@ from clusterbench.plugins import load_methods
 
 #: method id -> Method class: the built-ins of ``clusterbench.plugins.BUILTIN_METHODS`` (add a
 #: method there, one line) and installed plug-ins (entry-point group ``clusterbench.methods``).
-METHODS: dict[str, type[Method]] = load_methods()
+METHODS: dict[str, type[Method]] = load_methods(Method)
 
 
 def get_method(name: str) -> type[Method]:

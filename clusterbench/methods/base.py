@@ -124,6 +124,14 @@ class Method:
             return f"n_clusters must be >= 2, got {n_clusters}."
         return None
 
+    @classmethod
+    def config_incompatibility(cls, config: dict[str, Any], *, sample_shape: tuple[int, ...], sparse: bool,
+                               n_clusters: int) -> str | None:
+        """Why this method with the resolved ``config`` (a dict, as in the run key) cannot run on
+        data of this kind, or None: checked at plan time like :meth:`incompatibility` (no data
+        loaded), for options that need other data or a file that is missing."""
+        return None
+
     def __init__(self, config: Any | None = None) -> None:
         self.config = config if config is not None else self.Config()
 

@@ -38,6 +38,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from clusterbench.errors import UnknownNameError
+from clusterbench.paths import name_problem
 from clusterbench.plugins import load_ref, plugin_entry_points
 
 Direction = Literal["max", "min"]
@@ -206,6 +207,10 @@ def _catalogue() -> tuple[Metric, ...]:
                           f"({type(exc).__name__}: {exc}); it is left out.", stacklevel=2)
             continue
         for m in found:
+            if name_problem(m.concrete(0)) is not None:
+                warnings.warn(f"Plug-in metric {m.key!r} ({ep.value}) is left out: its key is not a plain name "
+                              f"({name_problem(m.concrete(0))}). Rename it.", stacklevel=2)
+                continue
             if m.key in keys:
                 warnings.warn(f"Plug-in metric {m.key!r} ({ep.value}) has the key of a catalogue entry; "
                               "the built-in is used. Rename it.", stacklevel=2)

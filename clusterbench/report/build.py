@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clusterbench.fsutil import staged_dir, write_text_atomic
+from clusterbench.fsutil import disk_full_error, is_disk_full, staged_dir, write_text_atomic
 from clusterbench.report.figures import FIGURE_MAKERS, FigureReport, make_figures
 from clusterbench.report.render import Results, TableResult, fill_table, render_latex, render_markdown
 from clusterbench.report.spec import load_papers
@@ -32,8 +32,17 @@ def write_all(out: Path, results: Results, *, implemented: set[str] | None = Non
     was, never half-written. Returns what was written (paths under ``out``). ``on_step(label)`` is
     called as each table and each figure family starts (:func:`n_steps` calls: progress)."""
     final = Path(out)
-    with staged_dir(final) as tmp:
-        rep = _write_into(tmp, results, implemented=implemented, on_step=on_step)
+    tmp: Path | None = None
+    try:
+        with staged_dir(final) as tmp:
+            rep = _write_into(tmp, results, implemented=implemented, on_step=on_step)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        where = Path(exc.filename) if exc.filename else final
+        if tmp is not None and where.is_relative_to(tmp):  # name the file as the user will look for it
+            where = final / where.relative_to(tmp)
+        raise disk_full_error(where, what=f"nothing was written: {final} is as it was") from None
     rep.files = [final / p.relative_to(tmp) for p in rep.files]
     rep.figures.made = [final / p.relative_to(tmp) for p in rep.figures.made]
     return rep

@@ -45,7 +45,7 @@ import numpy as np
 from clusterbench import paths
 from clusterbench.fsutil import atomic_path
 from clusterbench.metrics.catalog import REJECT_CURVE_THRESHOLDS
-from clusterbench.results.records import RunRecord
+from clusterbench.results.records import RunRecord, artifact_problem
 
 TSNE_MAX_SAMPLES = 2000
 #: Methods whose embedding (z_n) t-SNE the papers show beside the raw data's (DLS Fig. 2, DC3 Fig. 3).
@@ -402,8 +402,13 @@ def sample_grids(records: list[tuple[Path, RunRecord]], out: Path) -> FigureRepo
         for name, rel in sorted(r.artifacts.items()):
             if not str(rel).lower().endswith(".png"):
                 continue
-            src = (p.parent / rel) if not Path(rel).is_absolute() else Path(rel)
-            if not src.exists():
+            problem = artifact_problem(p, name, rel)
+            if problem is not None:  # a record names files of its own run only
+                warnings.warn(f"not copying an artifact of the run record {p}: {problem}", stacklevel=2)
+                rep.missing.append(f"samples {r.method}/{r.dataset} seed {r.seed} {name}: refused ({problem})")
+                continue
+            src = p.parent / rel
+            if not src.is_file():
                 rep.missing.append(f"samples {r.method}/{r.dataset} seed {r.seed} {name}: {src} listed but absent")
                 continue
             safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).removesuffix(".png")

@@ -87,6 +87,7 @@ from clusterbench.data.registry import load_registry
 from clusterbench.errors import ConfigError, UnknownNameError
 from clusterbench.evaluate import FID_NETWORKS, evaluator_names
 from clusterbench.metrics.catalog import lookup as metric_lookup
+from clusterbench.paths import name_problem
 from clusterbench.plugins import dataset_settings, plugin_entry_points
 
 TABLES_DIR = Path(__file__).with_name("tables")
@@ -364,12 +365,16 @@ def load_paper_file(path: Path) -> PaperSpec:
     p = doc.get("paper")
     if not p or "id" not in p:
         raise _bad(path, "[paper]", "missing [paper] id")
+    if name_problem(p["id"]) is not None:  # report --all writes <out>/<paper id>/table-<n>.md
+        raise _bad(path, "[paper]", f"paper id {p['id']!r}: {name_problem(p['id'])}")
     defaults = {m: dict(v) for m, v in p.get("method_defaults", {}).items()}
     tables: dict[str, TableSpec] = {}
     for t in doc.get("table", []):
         spec = _parse_table(path, p["id"], t, defaults)
         if spec.number in tables:
             raise _bad(path, f"table {spec.number}", "duplicate table number")
+        if name_problem(spec.number) is not None:
+            raise _bad(path, f"table {spec.number!r}", f"table number: {name_problem(spec.number)}")
         tables[spec.number] = spec
     return PaperSpec(p["id"], str(p.get("number", "")), p.get("title", ""), p.get("source", ""), tables)
 

@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,7 +38,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal
 import numpy as np
 
 from clusterbench.errors import DataError
-from clusterbench.fsutil import atomic_path, write_json_atomic
+from clusterbench.fsutil import atomic_path, disk_full_error, is_disk_full, named, temp_beside, write_json_atomic
+from clusterbench.paths import check_name, name_problem
 
 if TYPE_CHECKING:  # pandas is imported by records_frame only: `clusterbench runs` starts without it
     import pandas as pd
@@ -118,8 +118,8 @@ def _is_num(v: Any) -> bool:
 #: dataclass default, except the required ones.
 _SCHEMA: dict[str, tuple[Any, str]] = {
     "key": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "method": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "dataset": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "method": (lambda v: name_problem(v) is None, "a plain name (one path component)"),
+    "dataset": (lambda v: name_problem(v) is None, "a plain name (one path component)"),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
     "status": (lambda v: v in ("ok", "failed"), '"ok" or "failed"'),
     "config": (lambda v: isinstance(v, dict), "an object"),
@@ -168,6 +168,12 @@ def record_problem(d: Any) -> str | None:
 
 
 def record_path(home: Path, method: str, dataset: str, key: str) -> Path:
+    """``<home>/<method>/<dataset>/<key>.json``; names that are not one plain path component are
+    refused (:func:`clusterbench.paths.check_name`), so a record never lands outside ``home``."""
+    check_name("method", method)
+    check_name("data set", dataset)
+    if not isinstance(key, str) or name_problem(key) is not None:
+        raise DataError(f"The run key {key!r} cannot be a file name.", hint="This is a bug; please report it.")
     return Path(home) / method / dataset / f"{key}.json"
 
 
@@ -213,6 +219,23 @@ def write_record(home: Path, record: RunRecord) -> Path:
     return path
 
 
+#: The deepest nesting of lists/objects a record may have (the suite's own are under 10 deep).
+MAX_DEPTH = 64
+
+
+def _depth(obj: Any) -> int:
+    """Nesting depth of a JSON value (iterative: no recursion on hostile input)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, (dict, list)):
+            deepest = max(deepest, d)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack.extend((v, d + 1) for v in (o.values() if isinstance(o, dict) else o))
+    return deepest
+
+
 def read_record(path: Path) -> RunRecord:
     """Read and validate one record; :class:`InvalidRecord` (a ValueError) names the file and the
     problem for unparsable JSON or a record that does not follow the schema."""
@@ -221,6 +244,10 @@ def read_record(path: Path) -> RunRecord:
             d = json.load(fh)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise InvalidRecord(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # hostile nesting ([[[[...]]]]) overflows the parser's stack
+        raise InvalidRecord(f"{path}: nested deeper than the JSON parser can follow") from None
+    if _depth(d) > MAX_DEPTH:  # would overflow later (copies, json.dumps of the config, pandas)
+        raise InvalidRecord(f"{path}: nested deeper than {MAX_DEPTH} levels; a run record is a few levels deep")
     try:
         return RunRecord.from_dict(d)
     except InvalidRecord as exc:
@@ -364,9 +391,6 @@ def recompute_metrics(record_file: Path, *, update: bool = False) -> dict[str, f
 
 #: A run key: the sha256 hex digest of the run's identity (``clusterbench.runner.spec``).
 KEY_RE = re.compile(r"[0-9a-f]{64}")
-#: A method or data set name as a folder of a results home: one path component, never "." or
-#: "..", no separator (``byod`` names and built-in/plug-in names all fit).
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
 @dataclass
@@ -397,6 +421,24 @@ def _within(path: Path, root: Path) -> bool:
     return True
 
 
+def artifact_problem(record_file: Path, name: str, rel: str) -> str | None:
+    """Why the artifact ``name -> rel`` of the record ``record_file`` must not be read, copied or
+    merged, or None. An artifact lies in the run's own folder, the record's ``<method>/<dataset>/``
+    (its ``<key>/`` folder; a ``model-centrality`` record names the selected run's ``model.pt``
+    beside it): ``rel`` is relative, has no ``..`` that leaves that folder, and does not resolve
+    outside it through a symbolic link."""
+    folder = Path(record_file).parent
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        return f"its artifact {name!r} is not a file name"
+    if os.path.isabs(rel):
+        return f"its artifact {name!r} is an absolute path ({rel})"
+    if os.path.normpath(rel).split(os.sep)[0] == "..":
+        return f"its artifact {name!r} ({rel}) points outside the run's folder {folder}"
+    if not _within(folder / rel, folder):
+        return f"its artifact {name!r} ({rel}) resolves outside the run's folder {folder} (a symbolic link)"
+    return None
+
+
 def merge_problem(src_home: Path, path: Path, rec: RunRecord, into: Path) -> str | None:
     """Why the record ``path`` of ``src_home`` must not be merged into ``into``, or None.
 
@@ -408,7 +450,7 @@ def merge_problem(src_home: Path, path: Path, rec: RunRecord, into: Path) -> str
     if not isinstance(rec.key, str) or not KEY_RE.fullmatch(rec.key):
         return f"its key {rec.key!r} is not a 64-character hex run key"
     for what, v in (("method", rec.method), ("data set", rec.dataset)):
-        if not isinstance(v, str) or not NAME_RE.fullmatch(v):
+        if name_problem(v) is not None:
             return f"its {what} name {v!r} is not a plain name"
     rel = path.relative_to(src_home)
     if rel.parts != (rec.method, rec.dataset, f"{rec.key}.json"):
@@ -418,6 +460,10 @@ def merge_problem(src_home: Path, path: Path, rec: RunRecord, into: Path) -> str
             return f"{p} is a symbolic link"
     if not _within(path, src_home):
         return "it lies outside its results home"
+    for name, rel in rec.artifacts.items():
+        problem = artifact_problem(path, name, rel)
+        if problem is not None:
+            return problem
     dst = record_path(into, rec.method, rec.dataset, rec.key)
     for p in (dst, outputs_path(dst), artifacts_dir(dst)):
         if not _within(p, into):
@@ -427,39 +473,74 @@ def merge_problem(src_home: Path, path: Path, rec: RunRecord, into: Path) -> str
     return None
 
 
-def _no_links(src: str, names: list[str]) -> list[str]:
-    """``copytree`` ignore function: never copy symbolic links (they could point anywhere)."""
-    return [n for n in names if os.path.islink(os.path.join(src, n))]
+def _copy_file(src: Path, dst: Path) -> None:
+    try:
+        shutil.copyfile(src, dst)
+    except OSError as exc:
+        raise named(exc, dst) from None
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Copy the folder ``src`` into the existing empty folder ``dst``; symbolic links (they could
+    point anywhere) are never copied; the first error stops the copy (no error list)."""
+    for entry in sorted(src.iterdir()):
+        if entry.is_symlink():
+            continue
+        if entry.is_dir():
+            (dst / entry.name).mkdir()
+            _copy_tree(entry, dst / entry.name)
+        elif entry.is_file():
+            _copy_file(entry, dst / entry.name)
 
 
 def _copy_run(src_file: Path, dst_file: Path) -> None:
-    """Copy a record with its sidecar and artifact folder; every file lands atomically.
+    """Copy a record with its sidecar and artifact folder, all or nothing.
 
-    Only the suite's own files are ever removed: the sidecar ``<key>.h5`` and artifact folder
-    ``<key>/`` of the run being replaced, at paths :func:`merge_problem` checked to lie in the
-    target (a symlink there is refused before, so nothing outside is followed).
+    Everything is first copied to temporaries beside the destination; only when all copies are
+    complete are they renamed into place (sidecar, artifacts, record last: a record is never
+    visible before its outputs). A failed copy (a full disk) removes the temporaries and leaves
+    the destination as it was. Only the suite's own files are ever removed: the sidecar
+    ``<key>.h5`` and artifact folder ``<key>/`` of the run being replaced, at paths
+    :func:`merge_problem` checked to lie in the target (a symlink there is refused before).
     """
     src_out, dst_out = outputs_path(src_file), outputs_path(dst_file)
-    if src_out.is_file():
-        with atomic_path(dst_out) as tmp:
-            shutil.copyfile(src_out, tmp)
+    src_art, dst_art = artifacts_dir(src_file), artifacts_dir(dst_file)
+    dst_file.parent.mkdir(parents=True, exist_ok=True)
+    staged: list[Path] = []
+    try:
+        out_tmp = art_tmp = None
+        if src_out.is_file():
+            out_tmp = temp_beside(dst_out)
+            staged.append(out_tmp)
+            _copy_file(src_out, out_tmp)
+        if src_art.is_dir():
+            art_tmp = temp_beside(dst_art, directory=True)
+            staged.append(art_tmp)
+            _copy_tree(src_art, art_tmp)
+        rec_tmp = temp_beside(dst_file)
+        staged.append(rec_tmp)
+        _copy_file(src_file, rec_tmp)
+    except BaseException:
+        for p in staged:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        raise
+    # every copy is complete: renames only from here
+    if out_tmp is not None:
+        os.replace(out_tmp, dst_out)
     elif dst_out.is_file():
         dst_out.unlink()
-    src_art, dst_art = artifacts_dir(src_file), artifacts_dir(dst_file)
-    if src_art.is_dir():
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dst_art.name}.", dir=dst_art.parent))
-        shutil.rmtree(tmp_dir)
-        shutil.copytree(src_art, tmp_dir, ignore=_no_links)
+    if art_tmp is not None:
         old = None
         if dst_art.is_dir():
             old = dst_art.with_name(f".{dst_art.name}.old-{os.getpid()}")
             dst_art.rename(old)
-        tmp_dir.rename(dst_art)
+        art_tmp.rename(dst_art)
         if old is not None:
             shutil.rmtree(old)
-    # the record last: a record is never visible before its outputs
-    with atomic_path(dst_file) as tmp:
-        shutil.copyfile(src_file, tmp)
+    os.replace(rec_tmp, dst_file)
 
 
 def merge_homes(sources: Iterable[Path], into: Path) -> MergeReport:
@@ -484,7 +565,8 @@ def merge_homes(sources: Iterable[Path], into: Path) -> MergeReport:
                 report.refused += 1
                 continue
             dst = record_path(into, rec.method, rec.dataset, rec.key)
-            if dst.exists():
+            old_exists = dst.exists()
+            if old_exists:
                 try:
                     old = read_record(dst)
                 except (OSError, ValueError, TypeError):
@@ -492,10 +574,16 @@ def merge_homes(sources: Iterable[Path], into: Path) -> MergeReport:
                 if old is not None and not _better(rec, old):
                     report.kept += 1
                     continue
+            try:
                 _copy_run(path, dst)
+            except OSError as exc:
+                if is_disk_full(exc):
+                    raise disk_full_error(Path(exc.filename or dst), what=(
+                        f"nothing of the run record {path} was merged, and the {report.added + report.replaced} "
+                        "record(s) merged before it are complete")) from None
+                raise
+            if old_exists:
                 report.replaced += 1
             else:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                _copy_run(path, dst)
                 report.added += 1
     return report

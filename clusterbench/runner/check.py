@@ -37,11 +37,12 @@ from typing import Any
 from clusterbench import paths
 from clusterbench.data.fetch import fetch, is_fetched
 from clusterbench.data.registry import get_spec
-from clusterbench.errors import ConfigError, UnknownNameError
+from clusterbench.errors import ConfigError, UnknownNameError, suggest
 from clusterbench.methods import METHODS, get_method
 from clusterbench.results.records import iter_records
 from clusterbench.runner.executors import LocalExecutor
 from clusterbench.runner.grid import GridRequest, GridResult, run_grid
+from clusterbench.runner.spec import validate_seeds
 from clusterbench.runner.regression import Change, compare, has_regression, update_references
 
 GRID_FILE = Path(__file__).with_name("check.toml")
@@ -105,6 +106,21 @@ def _floats(d: Any, where: str, source: Path | None) -> dict[str, float]:
     return {str(k): float(v) for k, v in d.items()}
 
 
+def _seeds(n: Any, where: str, source: Path | None) -> None:
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise _err(source, f"{where} must be a positive integer, got {n!r}.")
+    try:
+        validate_seeds(n, what=where)
+    except ConfigError as exc:
+        raise _err(source, exc.message) from None
+
+
+def _unknown_method(source: Path | None, m: str) -> ConfigError:
+    close = suggest(m, METHODS)
+    return _err(source, f"[methods.{m}] names no method{' (did you mean ' + ' or '.join(close) + '?)' if close else ''}; "
+                        f"valid methods: {', '.join(sorted(METHODS))}.")
+
+
 def parse_grid(data: dict[str, Any], *, source: Path | None = None) -> CheckGrid:
     """Validate the grid TOML (already parsed) into a :class:`CheckGrid`; ConfigError on a bad key."""
     known = {"seeds", "jobs", "device", "datasets", "deep", "methods", "tolerances"}
@@ -114,6 +130,7 @@ def parse_grid(data: dict[str, Any], *, source: Path | None = None) -> CheckGrid
     seeds, jobs, device = data.get("seeds", 2), data.get("jobs", 1), data.get("device", "cpu")
     if not isinstance(seeds, int) or seeds < 1 or not isinstance(jobs, int) or jobs < 1:
         raise _err(source, "seeds and jobs must be positive integers.")
+    _seeds(seeds, "seeds", source)
     if device not in ("auto", "cpu", "cuda"):
         raise _err(source, f"device must be auto, cpu or cuda, got {device!r}.")
     dsets = []
@@ -126,8 +143,12 @@ def parse_grid(data: dict[str, Any], *, source: Path | None = None) -> CheckGrid
     names = [d.name for d in dsets]
     methods = {}
     for m, o in data.get("methods", {}).items():
+        if m not in METHODS:  # a misspelt method would silently get the defaults
+            raise _unknown_method(source, m)
         if not isinstance(o, dict) or set(o) - {"set", "seeds", "datasets", "tolerances"}:
             raise _err(source, f"[methods.{m}] may only give set, seeds, datasets, tolerances.")
+        if o.get("seeds") is not None:
+            _seeds(o["seeds"], f"[methods.{m}] seeds", source)
         ds = o.get("datasets")
         if ds is not None and set(ds) - set(names):
             raise _err(source, f"[methods.{m}] datasets {sorted(set(ds) - set(names))} are not in the grid's [[datasets]].")
@@ -136,6 +157,8 @@ def parse_grid(data: dict[str, Any], *, source: Path | None = None) -> CheckGrid
     dp = data.get("deep", {})
     if not isinstance(dp, dict) or set(dp) - {"set", "datasets", "seeds", "tolerances"}:
         raise _err(source, "[deep] may only give set, datasets, seeds, tolerances.")
+    if dp.get("seeds") is not None:
+        _seeds(dp["seeds"], "[deep] seeds", source)
     ds = dp.get("datasets")
     if ds is not None and set(ds) - set(names):
         raise _err(source, f"[deep] datasets {sorted(set(ds) - set(names))} are not in the grid's [[datasets]].")

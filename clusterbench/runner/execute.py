@@ -266,7 +266,7 @@ def execute_run(spec: RunSpec, results_home: Path, *, on_epoch: EpochCallback | 
         record.status = "ok"
     except Exception as exc:  # the failure is the result: recorded, never raised
         if is_disk_full(exc):  # not the run's fault, and the next runs would fail the same way: stop
-            raise disk_full_error(rec_file, what=_DISK_FULL) from None
+            raise disk_full_error(Path(getattr(exc, "filename", None) or rec_file), what=_DISK_FULL) from None
         record.status = "failed"
         record.error = f"{type(exc).__name__}: {exc}"
         record.traceback = tb.format_exc()

@@ -29,6 +29,24 @@ from clusterbench.plugins import dataset_settings
 SUBSET_SEED = 0
 #: The largest run seed: numpy's and scikit-learn's random states take seeds in [0, 2**32 - 1].
 MAX_SEED = 2**32 - 1
+#: The most seeds one request may expand to (per method and data set): a paper's protocol uses
+#: at most a few hundred; 100,000,000 would only exhaust memory while planning.
+MAX_SEEDS = 10_000
+
+
+def validate_seeds(seeds: int, seed_start: int = 0, *, what: str = "--seeds", start: str = "--seed-start") -> None:
+    """ConfigError unless ``seed_start .. seed_start + seeds - 1`` are 1 to :data:`MAX_SEEDS` seeds
+    in [0, :data:`MAX_SEED`] (``what``/``start`` name the options in the message)."""
+    if seeds < 1:
+        raise ConfigError(f"{what} must be at least 1, got {seeds}.", hint=f"Give {what} N with N >= 1 (the number of seeds).")
+    if seeds > MAX_SEEDS:
+        raise ConfigError(f"{what} {seeds} is more seeds than one request may hold (at most {MAX_SEEDS:,}).",
+                          hint=f"Give {what} {MAX_SEEDS} or fewer; run more seeds in several requests with {start}.")
+    if seed_start < 0:
+        raise ConfigError(f"{start} must be >= 0, got {seed_start}.")
+    if seed_start + seeds - 1 > MAX_SEED:  # numpy / scikit-learn random states take 32-bit seeds
+        raise ConfigError(f"Seeds must be at most {MAX_SEED} (2**32 - 1), got up to {seed_start + seeds - 1}.",
+                          hint=f"Give a smaller {start}.")
 
 
 @dataclass(frozen=True)
@@ -310,12 +328,7 @@ def expand_grid(
         raise ConfigError("Name at least one method to run.", hint="Example: clusterbench run kmeans --dataset digits.")
     if not datasets:
         raise ConfigError("Name at least one data set with --dataset.", hint="`clusterbench datasets` lists them.")
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {seeds}.")
-    if seed_start < 0:
-        raise ConfigError(f"--seed-start must be >= 0, got {seed_start}.")
-    if seed_start + seeds - 1 > MAX_SEED:  # numpy / scikit-learn random states take 32-bit seeds
-        raise ConfigError(f"Seeds must be at most {MAX_SEED} (2**32 - 1), got up to {seed_start + seeds - 1}.")
+    validate_seeds(seeds, seed_start)
     if subset is not None and subset < 1:
         raise ConfigError(f"--subset must be a positive number of samples, got {subset}.")
     methods = list(dict.fromkeys(methods))
@@ -368,6 +381,14 @@ def expand_grid(
         per_dataset = resolve_configs(methods, overrides, d)  # the papers' settings on d, under --set
         for m, (cls, cfg) in per_dataset.items():
             if (m, d) in skip:
+                continue
+            why = cls.config_incompatibility(cfg, sample_shape=tuple(info.sample_shape), sparse=bool(info.sparse),
+                                             n_clusters=int(info.n_clusters))
+            if why:  # an option that cannot work on this data set: refused now, never a failed run
+                if incompatible is None:
+                    raise ConfigError(f"{m} on {d} cannot run with this configuration: {why}",
+                                      hint="Change the --set values, or leave this method or data set out.")
+                incompatible.append((m, d, why))
                 continue
             ref = f"{cls.__module__}:{cls.__qualname__}"
             for s in range(seed_start, seed_start + seeds):

@@ -5,6 +5,7 @@ Everything is read with ``torch.load(..., weights_only=True)`` (:func:`safe_load
 
 from __future__ import annotations
 
+import io
 import pickle
 import random
 from pathlib import Path
@@ -52,6 +53,14 @@ def _set_rng_state(st: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
+def _serialized(state: dict[str, Any]) -> bytes:
+    """``torch.save`` into memory: the file is then written with one plain write, so a full disk
+    is an OSError naming the file (torch's own writer says "unexpected pos" and names none)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
 def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict,
                     fit_seconds: float = 0.0) -> None:
     """Atomically write the full training state (``epoch_done`` counts pretrain + train epochs;
@@ -65,7 +74,7 @@ def save_checkpoint(path: Path, *, model: DeepModel, epoch_done: int, history: l
         "rng": _rng_state(),
     }
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(_serialized(state))
 
 
 def save_final_weights(path: Path, *, model: DeepModel, epoch_done: int, history: list, fingerprint: dict,
@@ -74,7 +83,7 @@ def save_final_weights(path: Path, *, model: DeepModel, epoch_done: int, history
     state = {"format": MODEL_FORMAT, "nets": model.weights(), "fingerprint": fingerprint,
              "epoch_done": epoch_done, "history": history, "fit_seconds": float(fit_seconds)}
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(_serialized(state))
 
 
 def safe_load(path: Path) -> dict[str, Any]:

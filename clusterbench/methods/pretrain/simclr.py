@@ -34,8 +34,9 @@ seeding, device, checkpoint/resume, final ``model.pt``) in a folder of the clust
 is reused. A user's own checkpoint is loaded with :func:`load_encoder` through the same
 ``weights_only`` path.
 
-Length: the batched GPU augmentation (the per-image torchvision pipeline's counterpart) lives here
-beside the one model it feeds; the rest is the cache of pre-trained encoders.
+Length: about 400 lines, one unit: the pre-training, its batched augmentations and the resolution of
+a ``simclr=`` reference to weights (cache entry, data set or file), which DC3's CIFAR-10 variant
+reads together; splitting them would scatter one contract over several modules.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ class SimCLRConfig:
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:
+        for k in ("epochs", "batch_size", "proj_hidden", "proj_dim"):  # 0 divides by zero later
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.augment not in ("v2", "batched"):
             raise ValueError(f"augment must be 'v2' (per image, torchvision.transforms.v2) or 'batched', got {self.augment!r}")
 
@@ -272,7 +278,7 @@ def pretrain(X: np.ndarray, cfg: SimCLRConfig | None = None, *, seed: int = 0, d
                           monitor_every=0, channels_last=False)
     fingerprint = {"method": "simclr", "config": {k: v for k, v in asdict(cfg).items() if k != "checkpoint_every"},
                    "data": data_id}
-    work.mkdir(parents=True, exist_ok=True)
+    # no mkdir: the loop's first checkpoint creates the folder (a failure before leaves none behind)
     res = train(lambda dev: SimCLRModel(dev, cfg, steps), X, options=options, seed=seed, device=device,
                 workdir=work, fingerprint=fingerprint)
     last = [r for r in res.history if r.get("phase") == "train"]
@@ -337,8 +343,8 @@ def resolve_weights(ref: str, *, seed: int = 0) -> dict[str, Any]:
 
     ref = str(ref).strip()
     root = paths.models_dir()
-    if "/" in ref or ref.endswith((".pt", ".pth")):
-        path = Path(ref).expanduser()
+    path = checkpoint_path(ref)
+    if path is not None:
         if not path.is_file():
             raise DataError(f"The SimCLR checkpoint {path} does not exist.",
                             hint="Give the path of a ResNet-18 (3x3 stem, no max-pool) state dict, or pre-train one "
@@ -388,6 +394,11 @@ def resolve_weights(ref: str, *, seed: int = 0) -> dict[str, Any]:
     meta = found[0]
     path = root / f"simclr-{meta['key']}" / MODEL_NAME
     return {"source": "clusterbench simclr", "dataset": ref, "path": str(path), "sha256": _sha256(path), **_facts(meta)}
+
+
+def checkpoint_path(ref: str) -> Path | None:
+    """The file of a ``simclr=`` path reference ('/' or .pt/.pth), else None (a data set or cache id)."""
+    return Path(str(ref).strip()).expanduser() if "/" in str(ref) or str(ref).strip().endswith((".pt", ".pth")) else None
 
 
 def _facts(meta: dict[str, Any]) -> dict[str, Any]:

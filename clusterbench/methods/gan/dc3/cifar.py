@@ -164,6 +164,20 @@ def check_options(cfg: Any) -> None:
         raise ValueError(f"g_channels and d_channels must be >= 1, got {cfg.g_channels}, {cfg.d_channels}")
 
 
+def plan_problem(config: dict[str, Any], sample_shape: tuple[int, ...]) -> str | None:
+    """Why variant=cifar10 with ``config`` cannot run on samples of ``sample_shape`` (plan time)."""
+    from clusterbench.methods.pretrain.simclr import checkpoint_path  # lazy, as in resolve_spec
+
+    if tuple(sample_shape) != SAMPLE_SHAPE:
+        return (f"variant=cifar10 takes 3 x 32 x 32 images (DC3 Table 12), this data set has samples of shape "
+                f"{tuple(sample_shape)}; use variant=table10 (the default) for other data sets.")
+    path = checkpoint_path(str(config.get("simclr", "")))
+    if path is not None and not path.is_file():
+        return (f"the SimCLR checkpoint simclr={path} does not exist; give the path of a ResNet-18 state dict, or "
+                "pre-train one with `clusterbench simclr cifar10-train`.")
+    return None
+
+
 def resolve_spec(cfg: Any, X: Any, n_clusters: int, unit_range: bool) -> CIFARSpec:
     """The variant's networks for data X (N x 3 x 32 x 32 in [0, 1]) and the SimCLR weights
     (resolved now, so a missing encoder stops the run before any training)."""

@@ -101,6 +101,13 @@ class DC3GAN(GANMethod, Method):
                 if getattr(self, k) < 0:
                     raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
 
+    @classmethod
+    def config_incompatibility(cls, config: dict[str, Any], *, sample_shape: tuple[int, ...], sparse: bool,
+                               n_clusters: int) -> str | None:
+        if config.get("variant") == "cifar10":
+            return dc3_gan_cifar.plan_problem(config, sample_shape)
+        return None
+
     def resolve_spec(self, X: Any, n_clusters: int) -> GANSpec:
         if self.config.variant == "cifar10":
             return dc3_gan_cifar.resolve_spec(self.config, X, n_clusters, _unit_range(X))
