@@ -278,14 +278,26 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (2 if args.quick else 50)
     minutes = args.minutes if args.minutes is not None else (0.5 if args.quick else 8.0)
     settings = dict(kv.split("=", 1) for kv in args.set)
-    want = {s.strip() for s in args.only.split(",") if s.strip()}
+    want = [s.strip() for s in args.only.split(",") if s.strip()]
+    selected = [c for c in sp.cases() if not want or c.label in want or c.method in want]
+    if want:  # in the order asked for
+        selected.sort(key=lambda c: want.index(c.label) if c.label in want else want.index(c.method))
+    quiet = os.environ.get("CLUSTERBENCH_QUIET")
     os.environ.setdefault("CLUSTERBENCH_QUIET", "1")
+    try:
+        return _run(args, device, steps, minutes, settings, selected)
+    finally:  # main() is also called in-process (tests): leave the environment as it was
+        if quiet is None:
+            os.environ.pop("CLUSTERBENCH_QUIET", None)
+        else:
+            os.environ["CLUSTERBENCH_QUIET"] = quiet
+
+
+def _run(args, device: str, steps: int, minutes: float, settings: dict, selected: list) -> int:
     t0 = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory():
-        for case in sp.cases():
-            if want and case.label not in want and case.method not in want:
-                continue
+        for case in selected:
             row = smoke(case, device, quick=args.quick, steps=steps, rtol=args.rtol, settings=settings)
             print(json.dumps({k: v for k, v in row.items() if k not in ("first_losses", "cpu_first_losses")}),
                   file=sys.stderr, flush=True)

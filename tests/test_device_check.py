@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,16 +14,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import device_check
 
 
-def test_quick_device_check_writes_its_report(tmp_path):
+def test_quick_device_check_writes_its_report(tmp_path, monkeypatch):
+    monkeypatch.delenv("CLUSTERBENCH_QUIET", raising=False)
     threads = torch.get_num_threads()
     try:
-        rc = device_check.main(["--quick", "--only", "dual-aae,wgan-gp", "--steps", "1", "--minutes", "0.02",
+        rc = device_check.main(["--quick", "--only", "wgan-gp,dual-aae", "--steps", "1", "--minutes", "0.02",
                                 "--out", str(tmp_path)])
     finally:
         torch.set_num_threads(threads)
+    # in-process: it silences the loop while it runs and leaves the environment as it was (a leaked
+    # CLUSTERBENCH_QUIET silenced later tests' progress lines in the same pytest worker)
+    assert "CLUSTERBENCH_QUIET" not in os.environ
     report = json.loads((tmp_path / "device_check.json").read_text())
     assert rc == 0
-    assert [r["case"] for r in report["methods"]] == ["dual-aae", "wgan-gp"]
+    assert [r["case"] for r in report["methods"]] == ["wgan-gp", "dual-aae"]  # the order --only asks for
     for r in report["methods"]:
         assert r["ok"] and r["finite"] and r["max_rel_diff"] == 0.0
         assert r["syncs_per_step"] == 0.0 and r["projected_paper_minutes"] > 0
