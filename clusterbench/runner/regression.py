@@ -37,6 +37,10 @@ TOLERANCES: dict[str, float] = {
 }
 DEFAULT_TOLERANCE = 0.05
 NOT_COMPARED = frozenset({"epoch_seconds", "fit_s", "total_s"})
+#: config keys that change how a run is executed, not what it computes (left out of the group key,
+#: so references made before such a key existed still match): ``capture`` (whole-step capture:
+#: the same operators replayed; tests/test_capture.py asserts equal losses).
+EXECUTION_ONLY = frozenset({"capture"})
 
 ChangeStatus = Literal["ok", "regressed", "improved", "missing", "new"]
 
@@ -73,7 +77,8 @@ def _groups(home: Path) -> tuple[dict[GroupKey, dict[int, dict[str, float]]], li
     for _, r in records:
         if r.status != "ok":
             continue
-        key = (r.method, r.dataset, r.subset, json.dumps(r.config, sort_keys=True))
+        config = {k: v for k, v in r.config.items() if k not in EXECUTION_ONLY}
+        key = (r.method, r.dataset, r.subset, json.dumps(config, sort_keys=True))
         prev = out[key].get(r.seed)
         if prev is None or r.created >= prev[0]:
             out[key][r.seed] = (r.created, {m: float(v) for m, v in r.metrics.items()

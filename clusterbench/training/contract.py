@@ -7,7 +7,7 @@ the Method contract: :mod:`clusterbench.training.method`."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from torch import nn
 
 from clusterbench.evaluate import FID_NETWORK_OPTIONS, requested
 from clusterbench.precision import DEFAULT_PRECISION, check_precision
+from clusterbench.training.capture import check_capture
 
 Monitor = Callable[[np.ndarray], dict[str, float]]
 
@@ -49,6 +50,21 @@ class DeepModel:
 
     def pretrain_step(self, x: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
         raise NotImplementedError(f"{type(self).__name__} has no pre-training phase")
+
+    # whole-step capture (clusterbench.training.capture, ``capture=graph``) ----------------------
+    #: True, or the reason this model's steps cannot be captured (e.g. a learning rate set from a
+    #: Python schedule in every step: a captured graph would keep the first value).
+    capturable: bool | str = True
+
+    def capture_key(self, phase: str, step: int) -> Hashable:
+        """The control path the next step of ``phase`` will take, known before it runs (steps with
+        the same key launch the same operators on the same tensors; one graph is captured per key).
+        Must not change the model's state. Default: one path."""
+        return None
+
+    def after_replay(self, phase: str, step: int) -> None:
+        """Advance what a step keeps on the host (counters) after a replayed step of ``phase``
+        (Python does not run on a replay; the captured step did this once when it was recorded)."""
 
     def history_extras(self) -> dict[str, float]:
         """Figures added to each epoch's history row after the epoch (e.g. a GAN's generator
@@ -181,7 +197,8 @@ class DeepConfig:
     checkpoints in the workdir. monitor_every: epochs between ACC/NMI evaluations (0: never).
     amp: precision, "fp32" (the papers'; TF32 matrix products allowed on CUDA) or "bf16" (CUDA bf16
     autocast, an opt-in: ``clusterbench.precision``). channels_last, compile: CUDA-only speed-ups
-    (CPU runs are exact float32).
+    (CPU runs are exact float32). capture: "off" or "graph" (whole-step capture,
+    ``clusterbench.training.capture``; changes how steps are launched, not what they compute).
     save_samples: write the Fig. 7/8 PNGs (image data only).
 
     Evaluator options (read by the runner's evaluators after ``fit``, ``clusterbench.evaluate``;
@@ -217,6 +234,8 @@ class DeepConfig:
     channels_last: bool = field(
         default=True, metadata={"help": "CUDA only: channels-last memory layout for convolutions"})
     compile: bool = field(default=False, metadata={"help": "CUDA only: torch.compile the networks"})
+    capture: str = field(
+        default="off", metadata={"help": "whole-step capture: off (eager) or graph (CUDA graphs; a checking emulation on CPU)"})
     save_samples: bool = field(
         default=True, metadata={"help": "write PNG grids of generated samples (image data only)"})
     evaluate: tuple[str, ...] = field(
@@ -246,6 +265,7 @@ class DeepConfig:
 
         requested({"evaluate": self.evaluate, "count_modes": self.count_modes})
         check_precision(self.amp)
+        check_capture(self.capture)
         if self.fid_network not in FID_NETWORK_OPTIONS:
             raise ValueError(f"fid_network must be one of {', '.join(FID_NETWORK_OPTIONS)}, got {self.fid_network!r}")
         for k in ("mode_samples", "fid_samples", "ssim_pairs"):

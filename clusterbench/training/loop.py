@@ -61,6 +61,7 @@ from clusterbench.device_settings import device_settings
 from clusterbench.errors import ConfigError, DataError
 from clusterbench.precision import DEFAULT_PRECISION, autocast_for, precision_of
 from clusterbench.runtime import seed_everything, torch_device
+from clusterbench.training import capture
 from clusterbench.training.checkpoints import (
     CHECKPOINT_NAME,
     MODEL_NAME,
@@ -94,6 +95,8 @@ class LoopOptions:
     monitor_every: epochs between monitor calls (0: never).
     amp: "fp32" (default; TF32 allowed on CUDA) or "bf16" (CUDA bf16 autocast; CPU stays float32).
     channels_last / compile: CUDA only (ignored on CPU, which stays exact).
+    capture: "off" (eager steps) or "graph": each step's control path captured once and replayed
+    (``clusterbench.training.capture``: CUDA graphs; on the CPU a checking emulation).
     progress: None = a Rich bar when stderr is a terminal, plain lines otherwise; False = silent.
     keep_checkpoint: keep the full ``checkpoint.pt`` (optimizers, RNG states) after training ends;
     by default only the final weights ``model.pt`` stay.
@@ -112,6 +115,7 @@ class LoopOptions:
     amp: str = DEFAULT_PRECISION
     channels_last: bool = True
     compile: bool = False
+    capture: str = "off"
     progress: bool | None = None
     deterministic: bool = True
     keep_checkpoint: bool = False
@@ -220,6 +224,7 @@ def train(
             for m in model.nets.values():
                 m.compile()
         device_settings(model, options, dev.type)  # fused optimizers on CUDA (clusterbench.device_settings)
+        backend = capture.prepare(model, options.capture, dev)  # None for capture=off
         watch = step_probe.current()
         if watch is not None:  # benchmarks and tests watch the steps (clusterbench.step_probe)
             watch.model_built(model, options, dev)
@@ -281,8 +286,11 @@ def train(
         with bar if bar is not None else contextlib.nullcontext():
             task = bar.add_task("train", total=total, completed=done, info="") if bar else None
             global_epoch = 0
+            captured: dict[str, capture.CapturedSteps] = {}
             for phase, n_epochs in phases:
                 step_fn = model.pretrain_step if phase == "pretrain" else model.training_step
+                if backend is not None:  # one wrapper per phase: its graphs live for the whole run
+                    step_fn = captured[phase] = capture.CapturedSteps(model, step_fn, phase=phase, backend=backend)
                 for epoch in range(1, n_epochs + 1):
                     global_epoch += 1
                     if global_epoch <= done:
@@ -311,6 +319,8 @@ def train(
                     row = _run_epoch(model, step_fn, data, options, seed=seed, phase=phase,
                                      epoch=epoch, global_epoch=global_epoch, cuda=cuda, limit=limit, probe=probe)
                     row.update({k: float(v) for k, v in model.history_extras().items()})
+                    if phase in captured:  # steps run eagerly / captured / replayed so far in this phase
+                        row.update({f"{k}_steps": float(v) for k, v in captured[phase].stats.items()})
                     # monitor (labels live in the runner; the model never sees them)
                     last = global_epoch == total
                     if monitor is not None and model.clusters and options.monitor_every and \

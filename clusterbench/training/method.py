@@ -86,12 +86,12 @@ class DeepMethod:
         options = LoopOptions(
             epochs=epochs, batch_size=cfg.batch_size, pretrain_epochs=cfg.pretrain_epochs,
             checkpoint_every=checkpoint_every, monitor_every=monitor_every, amp=cfg.amp,
-            channels_last=cfg.channels_last, compile=cfg.compile, keep_checkpoint=bool(self.keep_checkpoints),
+            channels_last=cfg.channels_last, compile=cfg.compile, capture=cfg.capture, keep_checkpoint=bool(self.keep_checkpoints),
             max_steps=max_steps,
         )
         # what determines the result (bookkeeping options may change between a run and its resume)
         result_config = {k: v for k, v in config_dict(cfg).items()
-                         if k not in ("checkpoint_every", "monitor_every", "save_samples", *EVAL_OPTION_KEYS)}
+                         if k not in ("checkpoint_every", "monitor_every", "save_samples", "capture", *EVAL_OPTION_KEYS)}
         fingerprint = {"method": self.name, "config": result_config, "shape": list(X.shape),
                        "n_clusters": int(n_clusters)}
         if workdir is not None:

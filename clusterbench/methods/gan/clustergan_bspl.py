@@ -199,6 +199,10 @@ class ClusterGANBSPLModel(DeepModel):
             member[s:e, k] = 1.0 / (e - s)
         self.member = member.to(device)
 
+    #: whole-step capture (clusterbench.training.capture) would freeze these host values
+    capturable = ("every step sets the learning rate and the prior's noise range from a Python schedule "
+                  "(progress t), and the pace is calibrated on the first batch")
+
     # schedule ------------------------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
         b = self.cfg.batch_size

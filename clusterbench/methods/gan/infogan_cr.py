@@ -123,6 +123,8 @@ class DSpritesGANConfig:
         default=DEFAULT_PRECISION, metadata={"help": "CUDA numerics: fp32 (default, TF32 products, as the papers) or bf16 autocast (opt-in)"})
     channels_last: bool = field(default=True, metadata={"help": "CUDA only: channels-last memory layout"})
     compile: bool = field(default=False, metadata={"help": "CUDA only: torch.compile the networks"})
+    capture: str = field(
+        default="off", metadata={"help": "whole-step capture: off (eager) or graph (CUDA graphs; a checking emulation on CPU)"})
     evaluate: tuple[str, ...] = field(default=(), metadata={"help": "evaluators after fit: disentanglement, fid"})
     disentanglement_scale: float = field(
         default=1.0, metadata={"help": "fraction of disentanglement_lib's sample sizes (1: its defaults)"})
@@ -272,6 +274,13 @@ class InfoGANCRModel(DSpritesGANModel):
         b[rows, k] = a[rows, k]
         return a, b, k
 
+    # whole-step capture: the CR term is off, then on (two control paths) -----------------------
+    def capture_key(self, phase: str, step: int) -> float:
+        return self.current_cr_weight()
+
+    def after_replay(self, phase: str, step: int) -> None:
+        self._g_steps = self.g_steps_done() + 1
+
     def current_cr_weight(self) -> float:
         on = self.CR is not None and self.g_steps_done() >= self.cfg.cr_start_step
         return float(self.cfg.cr_weight) if on else 0.0
@@ -365,7 +374,7 @@ class DSpritesGANMethod(Method):
                             hint="Scale the data set to [0, 1].")
         options = LoopOptions(epochs=cfg.epochs, batch_size=cfg.batch_size, checkpoint_every=cfg.checkpoint_every,
                               monitor_every=0, amp=cfg.amp, channels_last=cfg.channels_last, compile=cfg.compile,
-                              keep_checkpoint=bool(self.keep_checkpoints))
+                              capture=cfg.capture, keep_checkpoint=bool(self.keep_checkpoints))
         result_config = {k: v for k, v in config_dict(cfg).items() if k not in ("checkpoint_every", *EVAL_OPTION_KEYS)}
         fingerprint = {"method": self.name, "config": result_config, "shape": list(shape)}
         if workdir is not None:

@@ -134,6 +134,14 @@ class GANModel(DeepModel):
             self.schedule.generator_step_done()
         return out
 
+    # whole-step capture: two control paths, critic only and critic + generator ------------------
+    def capture_key(self, phase: str, step: int) -> bool:
+        return self.schedule.generator_due_next()
+
+    def after_replay(self, phase: str, step: int) -> None:
+        if self.schedule.critic_step_done():
+            self.schedule.generator_step_done()
+
     def generator_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One generator (and encoder) iteration on the real batch ``x``; returns its losses."""
         raise NotImplementedError

@@ -100,6 +100,10 @@ class CriticSchedule:
         self.critic_steps += 1
         return self.critic_steps % self.m == 0
 
+    def generator_due_next(self) -> bool:
+        """Whether the next critic step will be followed by a generator step (changes nothing)."""
+        return (self.critic_steps + 1) % self.m == 0
+
     def generator_step_done(self) -> None:
         self.generator_steps += 1
 

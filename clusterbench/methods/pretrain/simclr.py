@@ -208,6 +208,9 @@ class SimCLRModel(DeepModel):
         self.t = 0  # the same count as a Python int: the step's schedule reads this one
         self.transform = augmentation()
 
+    #: whole-step capture (clusterbench.training.capture) would freeze the learning rate
+    capturable = "every step sets the cosine learning rate from a Python step count"
+
     def views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Two independently augmented views of each image of x (B x 3 x 32 x 32)."""
         if self.cfg.augment == "batched":
