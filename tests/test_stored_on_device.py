@@ -23,13 +23,16 @@ MODES = ("auto", "device", "prefetch", "off")
 
 
 def _stored(tmp_path, divisor=255.0, n=50) -> StoredArray:
-    """A uint8 file written by the project's writer (values 0..255, or 0/1 like dSprites)."""
+    """A uint8 file written by the project's writer (values 0..255, or 0/1 like dSprites), or a
+    float32 one (format version 1) for ``divisor=None``."""
     rng = np.random.default_rng(0)
     raw = rng.integers(0, 256 if divisor != 1.0 else 2, (n, 1, 8, 8), dtype=np.uint8)
+    if divisor is None:
+        raw = rng.random((n, 1, 8, 8), dtype=np.float32)
     info = write_dataset(tmp_path / "s.h5", Prepared(X=raw, y=np.zeros(n, np.int64), recipe={}, x_divisor=divisor),
                          name="s", n_clusters=2)
     S = StoredArray(info.path)
-    assert S.stored_dtype == np.uint8
+    assert S.stored_dtype == (np.float32 if divisor is None else np.uint8)
     return S
 
 
@@ -47,7 +50,7 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
                                     and torch.equal(x.view(torch.int32), y.view(torch.int32)) for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("divisor", [255.0, 1.0])
+@pytest.mark.parametrize("divisor", [255.0, 1.0, None])
 @pytest.mark.parametrize("mode", MODES)
 def test_every_mode_gives_the_host_paths_batches(tmp_path, mode, divisor):
     S = _stored(tmp_path, divisor)
@@ -59,7 +62,7 @@ def test_every_mode_gives_the_host_paths_batches(tmp_path, mode, divisor):
             batches = batch_indices(len(X), 4, seed=3, epoch=epoch, drop_last=False)
             host = [torch.from_numpy(X[idx]) for idx in batches]  # today's path: StoredArray[idx]
             assert _same(_epoch_batches(data, batches), host)
-        assert _same(list(data.in_order(4)), [torch.from_numpy(X[i : i + 4]) for i in range(0, len(X), 4)])
+        assert _same(list(data.in_order(4)), [torch.from_numpy(np.array(X[i : i + 4])) for i in range(0, len(X), 4)])
     assert not _prefetch_threads()
 
 

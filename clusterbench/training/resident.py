@@ -74,13 +74,10 @@ def to_device(stored: Any, device: torch.device) -> torch.Tensor:
     row_bytes = max(1, stored_nbytes(stored) // max(1, stored.shape[0]))
     step = max(1, RESIDENT_BLOCK_BYTES // row_bytes)
     for s in range(0, stored.shape[0], step):
-        block = stored.stored_rows(s, s + step)
-        if not block.flags.writeable or not block.flags.c_contiguous:  # a read-only memory map
-            block = np.array(block, order="C")
-        src = torch.from_numpy(block)
-        if device.type == "cuda":
-            src = src.pin_memory()
-        out[s : s + step].copy_(src)  # synchronous: ``src`` is freed at the next block
+        block = stored.stored_rows(s, s + step)  # a read-only memory map's rows, or a gathered copy
+        src = torch.empty(block.shape, dtype=dtype, pin_memory=device.type == "cuda")
+        src.numpy()[...] = block  # the one host copy (into pinned memory on CUDA)
+        out[s : s + step].copy_(src)  # synchronous: ``src`` may be reused for the next block
     return out
 
 
