@@ -160,6 +160,7 @@ def measure(case: Case, *, emulate: str = "cuda", watch_steps: int | None = None
         for k_, v in (settings or {}).items():
             if hasattr(cfg, k_):
                 setattr(cfg, k_, type(getattr(cfg, k_))(v))
+        steps_cfg = paper_steps(case, simclr.SimCLRConfig(), None)  # before the run: ProbeDone ends it
         method = None
         gan_m = 1
         phases = ("train",)
@@ -194,7 +195,6 @@ def measure(case: Case, *, emulate: str = "cuda", watch_steps: int | None = None
         with step_probe.probing(probe), contextlib.suppress(step_probe.ProbeDone):
             if case.method == "simclr":
                 simclr.pretrain(X, cfg, seed=0, device=device, directory=tmp / "models")
-                steps_cfg = paper_steps(case, simclr.SimCLRConfig(), None)
             else:
                 method.fit(X, k, seed=0, device=device)
     finally:

@@ -397,14 +397,24 @@ class StoredArray:
         view.shape = (idx.size, *self.shape[1:])
         return view
 
+    def _gather(self, rows: np.ndarray) -> np.ndarray:
+        """Stored rows (file indices, any order, repeats allowed) as stored (e.g. uint8), undecoded."""
+        if isinstance(self._raw, np.ndarray):
+            return self._raw[rows]
+        uniq, inv = np.unique(rows, return_inverse=True)  # h5py needs increasing unique indices
+        return self._raw[uniq][inv] if uniq.size else self._raw[0:0]
+
     def _read(self, rows: np.ndarray) -> np.ndarray:
         """Stored rows (file indices, any order, repeats allowed) as float32."""
-        if isinstance(self._raw, np.ndarray):
-            raw = self._raw[rows]
-        else:  # h5py needs increasing unique indices
-            uniq, inv = np.unique(rows, return_inverse=True)
-            raw = self._raw[uniq][inv] if uniq.size else self._raw[0:0]
-        return decode(raw, self.divisor)
+        return decode(self._gather(rows), self.divisor)
+
+    def stored_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of this array (of the view, after :meth:`take`) as stored, undecoded
+        (``stored_dtype``; ``decode(., divisor)`` gives ``self[start:stop]``): what a reader that
+        decodes elsewhere (on the device, ``clusterbench.training.resident``) copies."""
+        if self.rows is None:
+            return np.asarray(self._raw[start:max(start, stop)])
+        return self._gather(self.rows[start:stop])
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if isinstance(key, tuple):  # rows first, then the sample axes in memory

@@ -7,6 +7,8 @@
                  describes the whole loop);
 ``data``         data feeding: the seeded shuffle ``batch_indices`` and ``_Data`` (dense, sparse,
                  out of core);
+``resident``     out of core on the device: a StoredArray's stored rows kept on the device and
+                 decoded per batch there, or a prefetch thread (pinned, double-buffered);
 ``checkpoints``  ``checkpoint.pt`` / ``model.pt`` and RNG state, read with ``weights_only``;
 ``progress``     the Rich bar / plain progress lines;
 ``method``       :class:`DeepMethod`, the glue to the Method contract (``fit``), and

@@ -13,8 +13,9 @@ an optional ``pretrain_step`` and ``predict``). :func:`train` owns everything el
   convolutions allowed on CUDA), bf16 autocast on CUDA only as the recorded opt-in ``amp=bf16``;
   CUDA-only speed-ups: channels-last, ``torch.compile``; CPU runs are exact float32,
 * batching from a float32 numpy array (or a CSR matrix, densified per batch, or a
-  :class:`~clusterbench.data.hdf5.StoredArray` -- X left in its HDF5 file, rows read and decoded
-  to float32 per batch, out-of-core) with a seeded shuffle per epoch
+  :class:`~clusterbench.data.hdf5.StoredArray` -- X left in its HDF5 file, out of core: its stored
+  rows resident on the device and decoded per batch, or read by a prefetch thread,
+  ``clusterbench.training.resident``) with a seeded shuffle per epoch
   (``numpy.random.default_rng([seed, epoch])``, so a resumed run sees the same batches),
 * epochs over two phases (``pretrain`` then ``train``), a Rich progress bar on terminals; between
   them the model's ``start_training`` hook runs once (e.g. k-means initialisation of a cluster
@@ -229,6 +230,8 @@ def train(
         if watch is not None:  # benchmarks and tests watch the steps (clusterbench.step_probe)
             watch.model_built(model, options, dev)
         data = _Data(X, dev, channels_last)
+        if data.mode is not None and options.progress is not False:
+            progress.say(data.describe())  # out of core: which way its rows reach the device
 
         # 2. resume from the workdir's checkpoint when there is one
         per_epoch = len(batch_indices(data.n, options.batch_size, seed=seed, epoch=1, drop_last=options.drop_last))
@@ -376,16 +379,17 @@ def _run_epoch(model, step_fn, data: _Data, options: LoopOptions, *, seed: int, 
     batches = batch_indices(data.n, options.batch_size, seed=seed, epoch=global_epoch, drop_last=options.drop_last)
     if limit is not None:
         batches = batches[: max(int(limit), 0)]
-    batches = data.on_device(batches)  # one host -> device copy per epoch, none per step
-    for step, idx in enumerate(batches):
-        with step_probe.step_scope(phase):
-            losses = step_fn(data.batch(idx), step)
-            for k, v in losses.items():
-                v = v.detach().float() if isinstance(v, torch.Tensor) else float(v)
-                sums[k] = sums[k] + v if k in sums else v
-                counts[k] = counts.get(k, 0) + 1
-        if probe is not None and probe():  # the session's first steps, timed for the estimate
-            probe = None
+    # indices: one host -> device copy per epoch, none per step (or a prefetch thread: out of core)
+    with data.epoch(batches) as feed:
+        for step, idx in enumerate(feed):
+            with step_probe.step_scope(phase):
+                losses = step_fn(data.batch(idx), step)
+                for k, v in losses.items():
+                    v = v.detach().float() if isinstance(v, torch.Tensor) else float(v)
+                    sums[k] = sums[k] + v if k in sums else v
+                    counts[k] = counts.get(k, 0) + 1
+            if probe is not None and probe():  # the session's first steps, timed for the estimate
+                probe = None
     if cuda:
         torch.cuda.synchronize()
     row: dict[str, Any] = {"phase": phase, "epoch": epoch}
