@@ -13,7 +13,10 @@
    warnings counted (on the CPU: ``clusterbench.step_probe``'s sync watch).
 3. **Steps per second** (eager; ``--steps`` steps after warm-up, CUDA synchronised at the ends of
    the window) and the **projected paper-length minutes** (the paper's step count / steps/s;
-   training steps only).
+   training steps only); then the same with whole-step capture (``capture=graph``,
+   ``clusterbench.training.capture``: the window starts after :data:`CAPTURE_SKIP` steps, when
+   every control path has been captured; on the CPU this is the replay-tape emulation, slower
+   than eager by design). A method that cannot be captured says why.
 4. **Dual-AAE on real MNIST** for the minutes left (``--minutes``, default 8, minus what 1-3
    took): the paper's setting (50 pre-training + 300 training epochs of 70,000 images, batch 100)
    when it fits, otherwise both phases scaled down by the same factor; ACC (Hungarian) printed
@@ -47,10 +50,14 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from clusterbench import step_probe
+from clusterbench.training import capture
 
 #: quick mode: (sample shape, batch) per paper data set, and extra overrides that shrink the nets
 QUICK_SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "dsprites": (1, 64, 64)}
 QUICK_SIMCLR = {"proj_hidden": 16, "proj_dim": 8, "augment": "batched"}
+#: steps of each phase before the captured timing window: WARMUP eager steps + the capture of each
+#: control path; a GAN's generator path comes every critic_iters-th (5) step
+CAPTURE_SKIP = (capture.WARMUP + 1) * 5 + 1
 
 
 class CPURandom(TorchFunctionMode):
@@ -116,23 +123,29 @@ def _first_losses(case: sp.Case, device: str, *, shape, extra, settings) -> dict
     return got
 
 
-def _timed(case: sp.Case, device: str, *, steps: int, shape, extra, settings, cuda: bool) -> dict[str, Any]:
-    """steps/s over ``steps`` watched steps (after one warm-up step) and host syncs per step."""
+def _timed(case: sp.Case, device: str, *, steps: int, shape, extra, settings, cuda: bool,
+           skip: int = 1) -> dict[str, Any]:
+    """steps/s over ``steps`` watched steps (after ``skip`` warm-up steps) and host syncs per step."""
     if cuda:
         torch.cuda.set_sync_debug_mode("warn")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             row = sp.measure(case, emulate="none", count=False, timing=True, watch_steps=steps, device=device,
-                             shape=shape, extra=extra, settings=settings)
+                             shape=shape, extra=extra, settings=settings, skip=skip)
         torch.cuda.set_sync_debug_mode("default")
         syncs = sum("synchroniz" in str(w.message) for w in caught)
         n = sum(p["steps_watched"] for p in row["phases"].values())
         row["syncs_per_step"] = syncs / max(n, 1)
         return row
+    if settings.get("capture", "off") != "off":  # the tape records the steps itself: no counting modes
+        row = sp.measure(case, emulate="none", count=False, timing=True, watch_steps=steps, device=device,
+                         shape=shape, extra=extra, settings=settings, skip=skip)
+        row["syncs_per_step"] = 0.0  # a captured step that synced would have been refused
+        return row
     row = sp.measure(case, emulate="none", count=True, timing=False, watch_steps=steps, device=device, shape=shape,
-                     extra=extra, settings=settings)
+                     extra=extra, settings=settings, skip=skip)
     timing = sp.measure(case, emulate="none", count=False, timing=True, watch_steps=steps, device=device,
-                        shape=shape, extra=extra, settings=settings)
+                        shape=shape, extra=extra, settings=settings, skip=skip)
     for ph, p in row["phases"].items():
         p["steps_per_second"] = timing["phases"].get(ph, {}).get("steps_per_second")
     row["syncs_per_step"] = max((p["syncs_per_step"] for p in row["phases"].values()), default=0.0)
@@ -162,10 +175,32 @@ def smoke(case: sp.Case, device: str, *, quick: bool, steps: int, rtol: float, s
         minutes = sum(row["paper_steps"].get(ph, 0) / s / 60 for ph, s in sps.items() if s)
         out.update(batch=row["batch"], shape=row["shape"], paper_steps=row["paper_steps"], steps_per_second=sps,
                    syncs_per_step=row["syncs_per_step"], projected_paper_minutes=minutes)
+        out.update(_captured(case, device, steps=steps, shape=shape, extra=extra, settings=settings, cuda=cuda))
     except Exception as exc:  # noqa: BLE001 -- one failed method is a row of the report, not the end of the check
         out.update(ok=False, error=f"{type(exc).__name__}: {str(exc)[:300]}")
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def _captured(case: sp.Case, device: str, *, steps: int, shape, extra, settings, cuda: bool) -> dict[str, Any]:
+    """The captured steps/s and projected minutes (``capture=graph``), or why the method's steps
+    cannot be captured; a failure here is reported, it does not fail the smoke test."""
+    from clusterbench.methods import METHODS
+
+    cls = METHODS.get(case.method)
+    if cls is None or not hasattr(cls.Config, "capture"):
+        return {"captured": {"skipped": "no capture option (SimCLR pre-training: a per-step learning rate)"}}
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="capture=graph on the CPU")
+            row = _timed(case, device, steps=steps, shape=shape, extra=extra, settings={**settings, "capture": "graph"},
+                         cuda=cuda, skip=CAPTURE_SKIP)
+    except Exception as exc:  # noqa: BLE001 -- e.g. a model that cannot be captured: a line of the report
+        return {"captured": {"skipped": f"{type(exc).__name__}: {str(exc)[:200]}"}}
+    sps = {ph: p.get("steps_per_second") for ph, p in row["phases"].items()}
+    minutes = sum(row["paper_steps"].get(ph, 0) / s / 60 for ph, s in sps.items() if s)
+    return {"captured": {"steps_per_second": sps, "syncs_per_step": row["syncs_per_step"],
+                         "projected_paper_minutes": minutes}}
 
 
 def _acc(y: np.ndarray, proba: np.ndarray) -> float:
@@ -232,17 +267,24 @@ def dual_aae_run(device: str, minutes: float, *, quick: bool, mnist: Path | None
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"## Device check ({report['device']}, torch {report['torch']}{', quick' if report['quick'] else ''})", "",
              f"First-step tolerance: relative {report['rtol']:g} against the CPU.", "",
-             "| method | shape, batch | first step (device vs CPU) | syncs/step | steps/s | projected paper min |",
-             "|---|---|---|---:|---:|---:|"]
+             "| method | shape, batch | first step (device vs CPU) | syncs/step | steps/s | projected paper min "
+             "| captured steps/s | captured paper min |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in report["methods"]:
         if "error" in r:
-            lines.append(f"| {r['case']} | | FAILED: {r['error']} | | | |")
+            lines.append(f"| {r['case']} | | FAILED: {r['error']} | | | | | |")
             continue
         sps = ", ".join(f"{ph} {s:.1f}" for ph, s in r["steps_per_second"].items() if s)
         verdict = ("ok" if r["ok"] else "FAILED") + f" (max rel. diff {r['max_rel_diff']:.1e}" + \
             ("" if r["finite"] else ", non-finite") + ")"
+        cap = r.get("captured") or {}
+        if "skipped" in cap:
+            cap_cells = f"not captured: {cap['skipped'][:90]} | "
+        else:
+            cap_cells = (", ".join(f"{ph} {s:.1f}" for ph, s in cap.get("steps_per_second", {}).items() if s)
+                         + f" | {cap.get('projected_paper_minutes', 0):.1f}")
         lines.append(f"| {r['case']} | {'x'.join(map(str, r['shape']))}, {r['batch']} | {verdict} | "
-                     f"{r['syncs_per_step']:.2f} | {sps} | {r['projected_paper_minutes']:.1f} |")
+                     f"{r['syncs_per_step']:.2f} | {sps} | {r['projected_paper_minutes']:.1f} | {cap_cells} |")
     d = report.get("dual_aae") or {}
     lines.append("")
     if "skipped" in d:

@@ -144,8 +144,9 @@ def paper_steps(case: Case, cfg: Any, method: Any) -> dict[str, int]:
 def measure(case: Case, *, emulate: str = "cuda", watch_steps: int | None = None, timing: bool = False,
             count: bool = True, fail_on_sync: bool = False, device: str = "cpu", shape=None,
             extra: dict[str, Any] | None = None, workdir: Path | None = None,
-            settings: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``case`` through ``fit`` until the probe has watched its steps; returns the row.
+            settings: dict[str, str] | None = None, skip: int = 1) -> dict[str, Any]:
+    """Run ``case`` through ``fit`` until the probe has watched its steps (after ``skip`` unwatched
+    ones per phase); returns the row.
     ``shape``/``extra`` replace the paper's sample shape / add overrides (``--quick`` runs);
     ``settings``: ``--set`` values, applied to the methods whose config has the key (both count
     for the paper-length steps)."""
@@ -183,9 +184,9 @@ def measure(case: Case, *, emulate: str = "cuda", watch_steps: int | None = None
         phases = ("pretrain", "train") if int(getattr(cfg, "pretrain_epochs", 0) or 0) else ("train",)
     watched = watch_steps or gan_m
     b = int(cfg.batch_size)
-    n = b * (watched + 2)
+    n = b * (watched + skip + 1)
     X = _random_data(shape, n)
-    probe = step_probe.StepProbe(phases=phases, skip=1, stop_after=watched, count=count, timing=timing,
+    probe = step_probe.StepProbe(phases=phases, skip=skip, stop_after=watched, count=count, timing=timing,
                                  fail_on_sync=fail_on_sync,
                                  on_model=emulate_cuda if emulate == "cuda" and device == "cpu" else None)
     t0 = time.perf_counter()

@@ -32,6 +32,9 @@ def test_quick_device_check_writes_its_report(tmp_path, monkeypatch):
         assert r["ok"] and r["finite"] and r["max_rel_diff"] == 0.0
         assert r["syncs_per_step"] == 0.0 and r["projected_paper_minutes"] > 0
         assert all(s and s > 0 for s in r["steps_per_second"].values())
+        cap = r["captured"]  # capture=graph timed after every control path was captured (the CPU's tape)
+        assert "skipped" not in cap and all(s and s > 0 for s in cap["steps_per_second"].values())
+        assert cap["projected_paper_minutes"] > 0
     d = report["dual_aae"]
     assert d["data"] == "digits" and d["pretrain_epochs"] >= 1 and 0 <= d["final_acc"] <= 1
     assert any(h["acc"] is not None for h in d["history"])
