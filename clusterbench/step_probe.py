@@ -85,6 +85,12 @@ class _Dispatch(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         w = self.watch
+        if w.in_graph:  # a graph replay's operators: one launch in all (counted by graph_launch)
+            out = func(*args, **(kwargs or {}))
+            flop = _FLOPS.get(func._overloadpacket)
+            if flop is not None:
+                w.flops += int(flop(*args, **(kwargs or {}), out_val=out))
+            return out
         why = SYNC_OPS.get(func)
         if why is None and func in (aten.index.Tensor, aten.index_put.default, aten.index_put_.default) \
                 and _is_bool_index(args):
@@ -145,6 +151,7 @@ class SyncWatch:
             raise HostSyncError(f"host sync inside a training step: {why}")
 
     exempt: bool = False
+    in_graph: bool = False
 
     def _pre(self, opt, args, kwargs) -> None:
         d = opt.defaults
@@ -302,6 +309,22 @@ def host_side() -> Iterator[None]:
         watch.exempt = prev
 
 
+@contextlib.contextmanager
+def graph_launch() -> Iterator[None]:
+    """Mark a captured graph's replay (``clusterbench.training.capture``): a watch counts it as one
+    kernel launch, and its FLOPs, not the operators the CPU's replay tape re-runs one by one."""
+    watch = _WATCH.get()
+    if watch is None:
+        yield
+        return
+    watch.kernels += 1
+    prev, watch.in_graph = watch.in_graph, True
+    try:
+        yield
+    finally:
+        watch.in_graph = prev
+
+
 def current() -> StepProbe | None:
     return _CURRENT.get()
 
@@ -313,4 +336,4 @@ def step_scope(phase: str) -> contextlib.AbstractContextManager:
 
 
 __all__ = ["HOST_METHODS", "SYNC_OPS", "HostSyncError", "ProbeDone", "StepProbe", "StepRecord", "SyncWatch",
-           "current", "host_side", "probing", "step_scope"]
+           "current", "graph_launch", "host_side", "probing", "step_scope"]
