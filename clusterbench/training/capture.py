@@ -182,7 +182,9 @@ class _CudaGraph:
         self.pool, self.stream = pool, stream
 
     def record(self, fn: Callable[[], Any]) -> Any:
-        with torch.cuda.graph(self.graph, pool=self.pool, stream=self.stream):
+        # thread_local: a prefetch thread pinning host memory for the next batch
+        # (clusterbench.training.resident) must not invalidate this thread's capture
+        with torch.cuda.graph(self.graph, pool=self.pool, stream=self.stream, capture_error_mode="thread_local"):
             return fn()
 
     def replay(self) -> None:
