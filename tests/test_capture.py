@@ -76,24 +76,26 @@ def _fit(name: str, shape_id: str, *, mode: str, capturable: bool = False, steps
     warns = pytest.warns(UserWarning, match="emulation") if mode == "graph" else contextlib.nullcontext()
     with patch, warns, step_probe.probing(probe), contextlib.suppress(step_probe.ProbeDone):
         cls(cfg).fit(X, 3, seed=0)
-    return got, wrappers
+    return got, wrappers, probe.model
 
 
 @pytest.mark.parametrize(("name", "shape_id"), [c for c in CASES if c[0] not in NOT_CAPTURABLE])
 def test_captured_steps_give_the_eager_losses(name, shape_id, monkeypatch):
-    eager, _ = _fit(name, shape_id, mode="off", capturable=True)
-    graph, wrappers = _fit(name, shape_id, mode="graph", monkeypatch=monkeypatch)
+    eager, _, eager_model = _fit(name, shape_id, mode="off", capturable=True)
+    graph, wrappers, graph_model = _fit(name, shape_id, mode="graph", monkeypatch=monkeypatch)
     replayed = sum(w.stats["replayed"] for w in wrappers)
     assert replayed >= 3, f"{name}: only {replayed} replayed steps: the test would not test a replay"
     assert [p for p, _ in graph] == [p for p, _ in eager]
     for i, ((_, a), (_, b)) in enumerate(zip(eager, graph)):
         assert a == b, f"{name} step {i}: captured/replayed {b} != eager {a}"
+    # what the steps keep on the host (a GAN's iteration counts) advanced on replays too
+    assert graph_model.history_extras() == eager_model.history_extras()
     # and the capturable optimizers (the tape's Adam: bias correction in float32 tensors instead
     # of Python doubles; fused Adam on CUDA keeps its step on the device either way) take today's
     # first step: the run's first two losses agree to float32 rounding. Later steps drift
     # apart (Adam turns rounding in near-zero gradients into lr-sized steps: 2 % on InfoGAN's
     # info loss after 12 steps), as any two float orders of one GAN do.
-    plain, _ = _fit(name, shape_id, mode="off")
+    plain, _, _ = _fit(name, shape_id, mode="off")
     for (_, a), (_, b) in zip(plain[:2], eager[:2]):  # the run's first two steps
         for k in a:
             assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-6), k
