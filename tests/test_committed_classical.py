@@ -56,3 +56,20 @@ def test_committed_records_fill_the_classical_cells(paper, table):
         c = cells[key]
         assert c.n >= 1 and c.value is not None and c.diff is not None
         assert 0 < c.value <= (100 if get_table(paper, table).scale == 100 else 1)
+
+
+def test_a_cell_aggregates_its_tables_number_of_seeds():
+    """K-means on MNIST has 10 committed seeds (Dual-AAE Table I: mean over 10); DLS Table 3 takes
+    the best of 5 and BSPL Table 2 the mean of 5: seeds 0-4, never the best of all 10."""
+    import numpy as np
+
+    recs = [json.loads(p.read_text()) for p in (HOME / "kmeans" / "mnist").glob("*.json")]
+    acc = {r["seed"]: r["metrics"]["acc"] for r in recs}
+    assert sorted(acc) == list(range(10))
+    dual = _measured("dual-aae", "I")[("K-means", "MNIST")]
+    assert dual.n == 10 and dual.value == pytest.approx(100 * np.mean(list(acc.values())))
+    dls = _measured("dls", "3")[("K-means [30]", "MNIST ACC")]
+    assert dls.n == 5 and dls.seeds == [0, 1, 2, 3, 4]
+    assert dls.value == pytest.approx(max(acc[s] for s in range(5)))
+    bspl = _measured("clustergan-bspl", "2")[("K-means", "MNIST ACC")]
+    assert bspl.n == 5 and bspl.value == pytest.approx(np.mean([acc[s] for s in range(5)]))

@@ -21,7 +21,8 @@ a paper cell (counted in a footnote); ``fill_table(..., schedule=s)`` fills a ta
 with nothing to shorten, :func:`clusterbench.schedule.schedule_fields`).
 
 Aggregation: ``mean_std`` = mean and population std (numpy ``std``, ddof=0) over seeds;
-``best`` = best over seeds (max, or min for lower-is-better metrics such as FID, KL, time).
+``best`` = best over seeds (max, or min for lower-is-better metrics such as FID, KL, time). Both
+over the table's number of seeds: the lowest seeds recorded, when there are more.
 
 Model selection ("+ MC" rows): a cell with ``set = { model_selection = "model-centrality" }``
 reads the records ``clusterbench model-centrality`` writes (one per pool of trained runs: the
@@ -264,8 +265,12 @@ def fill_cell(spec: TableSpec, cell: CellSpec, results: Results, implemented: se
         elif cell.paper_value is None:
             res.status = "not_in_paper"
         return res
-    # one value per seed: the most recent record
+    # one value per seed: the most recent record; the table's protocol takes its number of seeds
+    # (the lowest seeds, as `--seeds N` runs them): a "best of 5" cell is never the best of the 10
+    # runs another table's protocol asked for (K-means on MNIST: Dual-AAE 10 seeds, DLS best of 5)
     per_seed = full.sort_values(["seed", "created", "key"]).groupby("seed").tail(1)
+    if not _selection(cell):
+        per_seed = per_seed.head(spec.seeds)
     vals = per_seed["value"].astype(float).to_numpy() * spec.scale
     res.status = "measured"
     res.n = len(vals)
