@@ -23,13 +23,14 @@ from clusterbench.training import capture
 torch.set_num_threads(1)
 DEEP = sorted(n for n, m in METHODS.items() if getattr(m, "deep", False))
 CASES = [(n, next(s for s, shape in SHAPES.items() if accepts(METHODS[n], shape))) for n in DEEP]
-#: refused, with the reason on the model class
-NOT_CAPTURABLE = {"clustergan-bspl"}
 BATCH = 8
 
 
-def _fit(name: str, shape_id: str, *, mode: str, capturable: bool = False, steps: int = 12, monkeypatch=None):
-    """The losses the loop received, step by step (phase, {name: value}), and the wrappers."""
+def _fit(name: str, shape_id: str, *, mode: str, warmup: int = capture.WARMUP, steps: int = 12):
+    """The losses the loop received, step by step (phase, {name: value}), the loop's wrappers and
+    the model. ``warmup``: eager steps per control path before its capture (mode "graph"; a huge
+    value runs every step eagerly through the wrapper: capturable optimizers, the step values in
+    device tensors -- the eager reference of a captured run)."""
     cls = METHODS[name]
     fields = {f.name for f in dataclasses.fields(cls.Config)}
     over = {"batch_size": BATCH, "capture": mode}
@@ -52,37 +53,37 @@ def _fit(name: str, shape_id: str, *, mode: str, capturable: bool = False, steps
         return out
 
     def hook(model, options, device):
-        if capturable:
-            capture.make_capturable(model.optims)
         if mode == "graph":
             return
         for phase, attr in (("train", "training_step"), ("pretrain", "pretrain_step")):
             fn = getattr(model, attr)
             setattr(model, attr, lambda x, step, fn=fn, phase=phase: record(phase, fn(x, step)))
 
-    if mode == "graph":  # what the wrapper hands the loop: eager, captured and replayed steps
-        call, init = capture.CapturedSteps.__call__, capture.CapturedSteps.__init__
+    call, init = capture.CapturedSteps.__call__, capture.CapturedSteps.__init__
 
-        def wrapped_init(self, *a, **k):
-            init(self, *a, **k)
-            wrappers.append(self)
+    def wrapped_init(self, *a, **k):
+        init(self, *a, **k)
+        wrappers.append(self)
 
-        monkeypatch.setattr(capture.CapturedSteps, "__init__", wrapped_init)
-        monkeypatch.setattr(capture.CapturedSteps, "__call__", lambda self, x, step: record(self.phase, call(self, x, step)))
     X = tiny_data(SHAPES[shape_id], BATCH * (steps + 1))
     phases = ("pretrain", "train") if getattr(cfg, "pretrain_epochs", 0) else ("train",)
     probe = step_probe.StepProbe(phases=phases, skip=0, stop_after=steps, count=False, on_model=hook)
-    patch = capture._cpu_capturable() if capturable else contextlib.nullcontext()
     warns = pytest.warns(UserWarning, match="emulation") if mode == "graph" else contextlib.nullcontext()
-    with patch, warns, step_probe.probing(probe), contextlib.suppress(step_probe.ProbeDone):
+    with pytest.MonkeyPatch.context() as mp, warns, step_probe.probing(probe), \
+            contextlib.suppress(step_probe.ProbeDone):
+        if mode == "graph":  # what the wrapper hands the loop: eager, captured and replayed steps
+            mp.setattr(capture, "WARMUP", warmup)
+            mp.setattr(capture.CapturedSteps, "__init__", wrapped_init)
+            mp.setattr(capture.CapturedSteps, "__call__", lambda self, x, step: record(self.phase, call(self, x, step)))
         cls(cfg).fit(X, 3, seed=0)
     return got, wrappers, probe.model
 
 
-@pytest.mark.parametrize(("name", "shape_id"), [c for c in CASES if c[0] not in NOT_CAPTURABLE])
-def test_captured_steps_give_the_eager_losses(name, shape_id, monkeypatch):
-    eager, _, eager_model = _fit(name, shape_id, mode="off", capturable=True)
-    graph, wrappers, graph_model = _fit(name, shape_id, mode="graph", monkeypatch=monkeypatch)
+@pytest.mark.parametrize(("name", "shape_id"), CASES)
+def test_captured_steps_give_the_eager_losses(name, shape_id):
+    eager, ref_wrappers, eager_model = _fit(name, shape_id, mode="graph", warmup=10**9)
+    assert sum(w.stats["replayed"] + w.stats["captured"] for w in ref_wrappers) == 0
+    graph, wrappers, graph_model = _fit(name, shape_id, mode="graph")
     replayed = sum(w.stats["replayed"] for w in wrappers)
     assert replayed >= 3, f"{name}: only {replayed} replayed steps: the test would not test a replay"
     assert [p for p, _ in graph] == [p for p, _ in eager]
@@ -90,8 +91,9 @@ def test_captured_steps_give_the_eager_losses(name, shape_id, monkeypatch):
         assert a == b, f"{name} step {i}: captured/replayed {b} != eager {a}"
     # what the steps keep on the host (a GAN's iteration counts) advanced on replays too
     assert graph_model.history_extras() == eager_model.history_extras()
-    # and the capturable optimizers (the tape's Adam: bias correction in float32 tensors instead
-    # of Python doubles; fused Adam on CUDA keeps its step on the device either way) take today's
+    # and the eager reference (capturable optimizers -- the tape's Adam: bias correction in float32
+    # tensors instead of Python doubles; fused Adam on CUDA keeps its step on the device either way
+    # -- and ClusterGAN-BSPL's schedule values in float32 device tensors) takes today's eager
     # first step: the run's first two losses agree to float32 rounding. Later steps drift
     # apart (Adam turns rounding in near-zero gradients into lr-sized steps: 2 % on InfoGAN's
     # info loss after 12 steps), as any two float orders of one GAN do.
@@ -101,11 +103,20 @@ def test_captured_steps_give_the_eager_losses(name, shape_id, monkeypatch):
             assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-6), k
 
 
-def test_a_model_with_a_host_schedule_is_refused_before_training():
+def test_a_model_that_cannot_be_captured_is_refused_before_training(monkeypatch):
+    from clusterbench.methods.gan.clustergan_bspl import ClusterGANBSPLModel
+
+    monkeypatch.setattr(ClusterGANBSPLModel, "capturable", "a host schedule not in step_values")
     cls = METHODS["clustergan-bspl"]
     cfg = make_config(cls.Config, {"batch_size": BATCH, "capture": "graph"})
-    with pytest.raises(ConfigError, match="cannot be captured: every step sets the learning rate"):
+    with pytest.raises(ConfigError, match="cannot be captured: a host schedule not in step_values"):
         cls(cfg).fit(tiny_data(SHAPES["img28"], BATCH * 3), 3, seed=0)
+
+
+def test_simclr_with_its_per_step_learning_rate_is_refused():
+    from clusterbench.methods.pretrain.simclr import SimCLRModel
+
+    assert "cosine learning rate" in SimCLRModel.capturable
 
 
 def test_capture_must_be_a_known_mode():

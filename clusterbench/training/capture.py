@@ -5,6 +5,9 @@ several hundred kernel launches.
 
 How (:class:`CapturedSteps`, which the loop wraps around ``training_step``/``pretrain_step``):
 
+* host values that change between steps of one path (a scheduled learning rate, a noise range)
+  are :meth:`DeepModel.step_values`: written into device tensors before every step, which the
+  step reads through :meth:`DeepModel.value` (a replay reads their memory);
 * a step's **control path** is :meth:`DeepModel.capture_key` (e.g. a GAN's "critic only" and
   "critic + generator" batches) plus the batch's shape; each path is captured once, after
   :data:`WARMUP` eager steps of that path (optimizer state created, cuDNN's algorithm chosen);
@@ -26,8 +29,8 @@ every deep method eagerly and through the tape and require the same losses.
 What a step must not do to be captured (each is refused with an error naming it, never silently
 replayed wrong): read a device value on the host (``.item()``, ``nonzero``, a boolean mask, ...:
 the syncs of :mod:`clusterbench.step_probe`), depend on a host value that changes between steps
-of one path (a per-step learning rate, a schedule in Python floats: such a model sets
-:attr:`DeepModel.capturable` to the reason, and ``capture=graph`` stops before training with it).
+of one path without declaring it in ``step_values`` (such a model sets :attr:`DeepModel.capturable`
+to the reason, and ``capture=graph`` stops before training with it: SimCLR's cosine learning rate).
 
 ``capture=off`` is the default: the estimate (issue 23's proxies) puts graph replay ahead of eager
 on every MNIST-size method, but no GPU has measured it yet; ``benchmarks/device_check.py`` measures
@@ -224,8 +227,19 @@ class CapturedSteps:
             yield
         torch.cuda.current_stream().wait_stream(self.stream)
 
+    def _load_values(self, step: int) -> None:
+        """The model's host values of this step into their device tensors (outside any graph)."""
+        vals = self.model.step_values(self.phase, step)
+        store = self.model._step_values
+        for k, v in vals.items():
+            t = store.get(k)
+            if t is None:
+                t = store[k] = torch.zeros((), dtype=torch.float32, device=self.model.device)
+            t.fill_(float(v))
+
     def __call__(self, x: torch.Tensor, step: int) -> dict[str, Any]:
         key = self._key(x, step)
+        self._load_values(step)
         hit = self.graphs.get(key)
         if hit is not None:
             graph, static_x, out = hit
@@ -280,6 +294,7 @@ def prepare(model: Any, capture: str, device: torch.device) -> str | None:
         warnings.warn("capture=graph on the CPU runs the CUDA-graph emulation (a replay tape): slower than "
                       "eager, for checking that the steps can be captured.", stacklevel=3)
     make_capturable(model.optims)
+    model._step_values = {}  # the step reads its scheduled host values from device tensors
     return backend
 
 

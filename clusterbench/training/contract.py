@@ -66,6 +66,21 @@ class DeepModel:
         """Advance what a step keeps on the host (counters) after a replayed step of ``phase``
         (Python does not run on a replay; the captured step did this once when it was recorded)."""
 
+    #: device tensors of :meth:`step_values` under capture=graph (None: eager steps use their floats)
+    _step_values: dict[str, torch.Tensor] | None = None
+
+    def step_values(self, phase: str, step: int) -> dict[str, float]:
+        """Host values the next step of ``phase`` reads that change between steps of one control
+        path (a scheduled learning rate), known before it runs. Under capture=graph the loop writes
+        them into float32 device tensors before every step (eager, captured or replayed: a replay
+        reads their memory); the step reads them through :meth:`value`. Default: none."""
+        return {}
+
+    def value(self, name: str, host: float) -> float | torch.Tensor:
+        """The step's own float ``host``, or under capture=graph the device tensor of ``name`` (one of
+        :meth:`step_values`, holding the same value in float32)."""
+        return host if self._step_values is None else self._step_values[name]
+
     def history_extras(self) -> dict[str, float]:
         """Figures added to each epoch's history row after the epoch (e.g. a GAN's generator
         iterations so far); counters, not means."""

@@ -92,19 +92,22 @@ class DevicePace:
         margin = 1e-6 * spread
         self._state = (lam0, torch.maximum(lam0, t[-1] + margin), gamma)
 
-    def lam(self, t: float) -> torch.Tensor | float:
+    def lam(self, t: float, t_value: float | torch.Tensor | None = None) -> torch.Tensor | float:
+        """λν(t); ``t`` decides the branch, ``t_value`` (default ``t``; a device tensor under
+        whole-step capture) is what the arithmetic reads."""
         if self._state is None:
             raise RuntimeError("DevicePace.calibrate() must run first")
         if t >= self.full_at:
             return math.inf
         lam0, lam_end, _ = self._state
-        return lam0 + (lam_end - lam0) * (t / self.full_at)
+        return lam0 + (lam_end - lam0) * ((t if t_value is None else t_value) / self.full_at)
 
-    def weights(self, losses: torch.Tensor, groups: torch.Tensor, t: float, n_groups: int) -> torch.Tensor:
+    def weights(self, losses: torch.Tensor, groups: torch.Tensor, t: float, n_groups: int,
+                t_value: float | torch.Tensor | None = None) -> torch.Tensor:
         """ν of one batch at progress t (``PaceSchedule.weights``): (B,) float64 on the device."""
         if self.calibrate_on == "batch" and t < self.full_at:
             self.calibrate(losses, groups, n_groups)
-        lam = self.lam(t)
+        lam = self.lam(t, t_value)
         if not isinstance(lam, torch.Tensor):  # from full_at on: every weight 1
             return torch.ones_like(losses, dtype=torch.float64)
         return bspl_weights(losses, groups, lam, self._state[2], n_groups)

@@ -199,9 +199,18 @@ class ClusterGANBSPLModel(DeepModel):
             member[s:e, k] = 1.0 / (e - s)
         self.member = member.to(device)
 
-    #: whole-step capture (clusterbench.training.capture) would freeze these host values
-    capturable = ("every step sets the learning rate and the prior's noise range from a Python schedule "
-                  "(progress t), and the pace is calibrated on the first batch")
+    # whole-step capture (clusterbench.training.capture): progress t, the learning rate and the
+    # prior's noise range change every step (device tensors under capture); the control paths are
+    # "pace calibrated yet" and "t past full_at" (every weight 1 from there on)
+    def capture_key(self, phase: str, step: int) -> tuple[bool, bool]:
+        return self.pace.ready, self.progress() >= self.cfg.full_at
+
+    def step_values(self, phase: str, step: int) -> dict[str, float]:
+        t = self.progress()
+        return {"t": t, "lr": self.cfg.lr + (self.cfg.lr_end - self.cfg.lr) * t, "noise": self.noise_range(t)}
+
+    def after_replay(self, phase: str, step: int) -> None:
+        self.step_count += 1
 
     # schedule ------------------------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
@@ -223,7 +232,7 @@ class ClusterGANBSPLModel(DeepModel):
     def to_model_range(self, x: torch.Tensor) -> torch.Tensor:
         return x * 2 - 1 if self.tanh else x
 
-    def prior(self, n: int, *, noise: float, cluster: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def prior(self, n: int, *, noise: float | torch.Tensor, cluster: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(labels (n,), codes n x m): |block bits − U[0, noise]| (module docstring)."""
         if cluster is None:
             labels = torch.randint(0, self.c, (n,), device=self.device)
@@ -260,7 +269,7 @@ class ClusterGANBSPLModel(DeepModel):
         if self.n_samples == 0:  # start_training not run (cannot happen through train())
             self.n_samples = int(x.shape[0])
         t = self.progress()
-        lr = cfg.lr + (cfg.lr_end - cfg.lr) * t
+        lr = self.value("lr", cfg.lr + (cfg.lr_end - cfg.lr) * t)  # a device tensor under capture=graph
         for o in self.optims.values():
             for g in o.param_groups:
                 g["lr"] = lr
@@ -268,7 +277,7 @@ class ClusterGANBSPLModel(DeepModel):
         n = x.shape[0]
         out: dict[str, torch.Tensor | float] = {"lr": lr}
         if cfg.gan:
-            _, z = self.prior(n, noise=self.noise_range(t))
+            _, z = self.prior(n, noise=self.value("noise", self.noise_range(t)))
             ones = torch.ones(n, 1, device=self.device)
             zeros = torch.zeros(n, 1, device=self.device)
             with self.optimizing("d") as opt:
@@ -313,7 +322,7 @@ class ClusterGANBSPLModel(DeepModel):
         groups = self.cluster_of(z_hat).argmax(1)  # on the device (bspl_device): no host sync
         if not self.pace.ready:
             self.pace.calibrate(l, groups, self.c)
-        return self.pace.weights(l, groups, t, self.c).to(l.dtype)
+        return self.pace.weights(l, groups, t, self.c, t_value=self.value("t", t)).to(l.dtype)
 
     # outputs -------------------------------------------------------------------------------------
     @torch.no_grad()
