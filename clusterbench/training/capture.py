@@ -53,8 +53,9 @@ from clusterbench import step_probe
 from clusterbench.errors import ConfigError
 from clusterbench.step_probe import NO_KERNEL, SYNC_OPS, _is_bool_index
 
-#: what ``capture`` accepts: "off" (eager steps) or "graph" (whole-step capture, this module).
-CAPTURE_MODES = ("off", "graph")
+#: what ``capture`` accepts: "off" (eager steps), "graph" (whole-step capture as CUDA graphs) or
+#: "compile" (the whole step under torch.compile, :class:`CompiledSteps`).
+CAPTURE_MODES = ("off", "graph", "compile")
 #: eager steps of a control path before it is captured (optimizer state exists, cuDNN autotuned;
 #: PyTorch's CUDA-graph notes warm up 3 iterations).
 WARMUP = 3
@@ -194,7 +195,19 @@ class _CudaGraph:
         self.graph.replay()
 
 
-# --- the wrapper the loop uses ---------------------------------------------------------------------
+# --- the wrappers the loop uses --------------------------------------------------------------------
+
+
+def _load_values(model: Any, phase: str, step: int) -> None:
+    """The model's host values of this step (``step_values``) into their device tensors, outside
+    any graph: a fill per value, no sync."""
+    store = model._step_values
+    for k, v in model.step_values(phase, step).items():
+        t = store.get(k)
+        if t is None:
+            t = store[k] = torch.zeros((), dtype=torch.float32, device=model.device)
+        t.fill_(float(v))
+
 
 
 class CapturedSteps:
@@ -227,19 +240,9 @@ class CapturedSteps:
             yield
         torch.cuda.current_stream().wait_stream(self.stream)
 
-    def _load_values(self, step: int) -> None:
-        """The model's host values of this step into their device tensors (outside any graph)."""
-        vals = self.model.step_values(self.phase, step)
-        store = self.model._step_values
-        for k, v in vals.items():
-            t = store.get(k)
-            if t is None:
-                t = store[k] = torch.zeros((), dtype=torch.float32, device=self.model.device)
-            t.fill_(float(v))
-
     def __call__(self, x: torch.Tensor, step: int) -> dict[str, Any]:
         key = self._key(x, step)
-        self._load_values(step)
+        _load_values(self.model, self.phase, step)
         hit = self.graphs.get(key)
         if hit is not None:
             graph, static_x, out = hit
@@ -274,29 +277,60 @@ class CapturedSteps:
         return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
 
 
+class CompiledSteps:
+    """``capture=compile``: the whole step function under ``torch.compile`` (inductor on CUDA;
+    ``aot_eager`` on the CPU, which runs the same operators: a check, not a speed-up). Unlike a
+    CUDA graph, Python still runs (dynamo replays its side effects; a new control path recompiles),
+    so no ``capture_key``/``after_replay`` is needed; the model's :meth:`DeepModel.step_values`
+    are still read from device tensors, so that a scheduled learning rate does not recompile every
+    step. A step breaks into several graphs where dynamo cannot trace: the optimizers' steps, and
+    the gradient penalty (``methods/gan/wgan.py``: aot_autograd has no double backward), which
+    runs eagerly."""
+
+    def __init__(self, model: Any, step_fn: _StepFn, *, phase: str, backend: str) -> None:
+        self.model, self.phase, self.backend = model, phase, backend
+        self.fn = torch.compile(step_fn, backend=backend)
+        self.stats = {"compiled": 0}
+
+    def __call__(self, x: torch.Tensor, step: int) -> dict[str, Any]:
+        _load_values(self.model, self.phase, step)
+        with _cpu_capturable() if self.backend != "inductor" else contextlib.nullcontext():
+            out = self.fn(x, step)
+        self.stats["compiled"] += 1
+        return out
+
+
 def capture_backend(device: torch.device) -> str:
     """"cuda" on a CUDA device, else "tape" (the CPU emulation; slower than eager, for checking)."""
     return "cuda" if device.type == "cuda" else "tape"
 
 
-def prepare(model: Any, capture: str, device: torch.device) -> str | None:
-    """Before the first step: refuse a model that cannot be captured (its reason), make its
-    optimizers capturable; returns the backend ("cuda"/"tape") or None for ``capture=off``."""
+def prepare(model: Any, capture: str, device: torch.device) -> Callable[[_StepFn, str], Any] | None:
+    """Before the first step: refuse a model whose steps cannot be captured as a graph (its
+    reason), make its optimizers capturable, give it device tensors for its step values; returns
+    the wrapper of a phase's step function (``wrap(step_fn, phase)``), or None for ``capture=off``."""
     check_capture(capture)
     if capture == "off":
         return None
-    reason = getattr(model, "capturable", True)
-    if reason is not True:
-        raise ConfigError(f"capture=graph: {type(model).__name__}'s steps cannot be captured: {reason}.",
-                          hint="Run it with --set capture=off (eager steps).")
-    backend = capture_backend(device)
-    if backend == "tape":
-        warnings.warn("capture=graph on the CPU runs the CUDA-graph emulation (a replay tape): slower than "
-                      "eager, for checking that the steps can be captured.", stacklevel=3)
+    if capture == "graph":
+        reason = getattr(model, "capturable", True)
+        if reason is not True:
+            raise ConfigError(f"capture=graph: {type(model).__name__}'s steps cannot be captured: {reason}.",
+                              hint="Run it with --set capture=compile or capture=off.")
+        backend = capture_backend(device)
+        if backend == "tape":
+            warnings.warn("capture=graph on the CPU runs the CUDA-graph emulation (a replay tape): slower than "
+                          "eager, for checking that the steps can be captured.", stacklevel=3)
+    else:
+        backend = "inductor" if device.type == "cuda" else "aot_eager"
+        if backend == "aot_eager":
+            warnings.warn("capture=compile on the CPU compiles with aot_eager (the same operators, no fusion): "
+                          "for checking the compiled step, not faster than eager.", stacklevel=3)
     make_capturable(model.optims)
     model._step_values = {}  # the step reads its scheduled host values from device tensors
-    return backend
+    cls = CompiledSteps if capture == "compile" else CapturedSteps
+    return lambda step_fn, phase: cls(model, step_fn, phase=phase, backend=backend)
 
 
-__all__ = ["CAPTURE_MODES", "WARMUP", "CaptureError", "CapturedSteps", "Tape", "capture_backend", "check_capture",
-           "make_capturable", "prepare"]
+__all__ = ["CAPTURE_MODES", "WARMUP", "CaptureError", "CapturedSteps", "CompiledSteps", "Tape", "capture_backend",
+           "check_capture", "make_capturable", "prepare"]

@@ -212,7 +212,7 @@ class DeepConfig:
     checkpoints in the workdir. monitor_every: epochs between ACC/NMI evaluations (0: never).
     amp: precision, "fp32" (the papers'; TF32 matrix products allowed on CUDA) or "bf16" (CUDA bf16
     autocast, an opt-in: ``clusterbench.precision``). channels_last, compile: CUDA-only speed-ups
-    (CPU runs are exact float32). capture: "off" or "graph" (whole-step capture,
+    (CPU runs are exact float32). capture: "off", "graph" or "compile" (whole-step capture,
     ``clusterbench.training.capture``; changes how steps are launched, not what they compute).
     save_samples: write the Fig. 7/8 PNGs (image data only).
 
@@ -250,7 +250,7 @@ class DeepConfig:
         default=True, metadata={"help": "CUDA only: channels-last memory layout for convolutions"})
     compile: bool = field(default=False, metadata={"help": "CUDA only: torch.compile the networks"})
     capture: str = field(
-        default="off", metadata={"help": "whole-step capture: off (eager) or graph (CUDA graphs; a checking emulation on CPU)"})
+        default="off", metadata={"help": "whole-step capture: off (eager), graph (CUDA graphs; a checking emulation on CPU) or compile (torch.compile)"})
     save_samples: bool = field(
         default=True, metadata={"help": "write PNG grids of generated samples (image data only)"})
     evaluate: tuple[str, ...] = field(

@@ -96,8 +96,9 @@ class LoopOptions:
     monitor_every: epochs between monitor calls (0: never).
     amp: "fp32" (default; TF32 allowed on CUDA) or "bf16" (CUDA bf16 autocast; CPU stays float32).
     channels_last / compile: CUDA only (ignored on CPU, which stays exact).
-    capture: "off" (eager steps) or "graph": each step's control path captured once and replayed
-    (``clusterbench.training.capture``: CUDA graphs; on the CPU a checking emulation).
+    capture: "off" (eager steps), "graph" (each step's control path captured once and replayed as
+    a CUDA graph; on the CPU a checking emulation) or "compile" (the whole step under
+    torch.compile): ``clusterbench.training.capture``.
     progress: None = a Rich bar when stderr is a terminal, plain lines otherwise; False = silent.
     keep_checkpoint: keep the full ``checkpoint.pt`` (optimizers, RNG states) after training ends;
     by default only the final weights ``model.pt`` stay.
@@ -225,7 +226,7 @@ def train(
             for m in model.nets.values():
                 m.compile()
         device_settings(model, options, dev.type)  # fused optimizers on CUDA (clusterbench.device_settings)
-        backend = capture.prepare(model, options.capture, dev)  # None for capture=off
+        wrap = capture.prepare(model, options.capture, dev)  # None for capture=off
         watch = step_probe.current()
         if watch is not None:  # benchmarks and tests watch the steps (clusterbench.step_probe)
             watch.model_built(model, options, dev)
@@ -289,11 +290,11 @@ def train(
         with bar if bar is not None else contextlib.nullcontext():
             task = bar.add_task("train", total=total, completed=done, info="") if bar else None
             global_epoch = 0
-            captured: dict[str, capture.CapturedSteps] = {}
+            captured: dict[str, Any] = {}
             for phase, n_epochs in phases:
                 step_fn = model.pretrain_step if phase == "pretrain" else model.training_step
-                if backend is not None:  # one wrapper per phase: its graphs live for the whole run
-                    step_fn = captured[phase] = capture.CapturedSteps(model, step_fn, phase=phase, backend=backend)
+                if wrap is not None:  # one wrapper per phase: its graphs live for the whole run
+                    step_fn = captured[phase] = wrap(step_fn, phase)
                 for epoch in range(1, n_epochs + 1):
                     global_epoch += 1
                     if global_epoch <= done:

@@ -28,6 +28,7 @@ GP_WEIGHT = 10.0
 CRITIC_ITERS = 5
 
 
+@torch._disable_dynamo  # never traced by torch.compile (capture=compile): aot_autograd has no double backward
 @float32  # the critic's input gradient norms (and the critic pass on x^): float32 under any autocast
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      *, per_sample_eps: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
