@@ -114,10 +114,33 @@ def test_a_model_that_cannot_be_captured_is_refused_before_training(monkeypatch)
         cls(cfg).fit(tiny_data(SHAPES["img28"], BATCH * 3), 3, seed=0)
 
 
-def test_simclr_with_its_per_step_learning_rate_is_refused():
-    from clusterbench.methods.pretrain.simclr import SimCLRModel
+def test_simclr_steps_compile_and_refuse_a_graph(tmp_path):
+    """SimCLR pre-training (not a ``run`` method): capture=compile gives the eager losses on the
+    first two steps (rel 1e-4); capture=graph is refused (a cosine learning rate set in Python)."""
+    from clusterbench.methods.pretrain import simclr
 
-    assert "cosine learning rate" in SimCLRModel.capturable
+    X = tiny_data((3, 32, 32), 40)
+    got: dict[str, list[float]] = {}
+    for mode in ("off", "compile"):
+        torch._dynamo.reset()
+        cfg = simclr.SimCLRConfig(epochs=1, batch_size=8, augment="batched", proj_hidden=16, proj_dim=8, capture=mode)
+
+        def hook(model, options, device, mode=mode):
+            fn = model.training_step
+            got[mode] = []
+            model.training_step = lambda x, step: (lambda out: (got[mode].append(float(out["nt_xent"])), out)[1])(
+                fn(x, step))
+
+        probe = step_probe.StepProbe(skip=0, stop_after=3, count=False, on_model=hook)
+        warns = pytest.warns(UserWarning, match="aot_eager") if mode == "compile" else contextlib.nullcontext()
+        with warns, step_probe.probing(probe), contextlib.suppress(step_probe.ProbeDone):
+            simclr.pretrain(X, cfg, seed=0, directory=tmp_path / mode)
+    assert len(got["compile"]) == len(got["off"]) == 3
+    assert got["compile"][:2] == pytest.approx(got["off"][:2], rel=1e-4)
+    # the cache key is the same in both modes (capture changes how, not what)
+    assert simclr.cache_key(simclr.SimCLRConfig(capture="compile"), "d", 0) == simclr.cache_key(simclr.SimCLRConfig(), "d", 0)
+    with pytest.raises(ValueError, match="capture must be off or compile for SimCLR"):
+        simclr.SimCLRConfig(capture="graph")
 
 
 #: capture=compile in the default (CI) set: a gradient penalty (DLS), pre-training + training

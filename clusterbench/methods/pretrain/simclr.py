@@ -64,12 +64,20 @@ from clusterbench.training.contract import DeepModel
 from clusterbench.training.loop import LoopOptions, train
 
 
+#: SimCLRConfig fields that change how the pre-training runs, not what it computes (out of the
+#: cache key, the checkpoint fingerprint and the default-config match)
+EXECUTION_ONLY = frozenset({"checkpoint_every", "capture"})
+
+
 @dataclass
 class SimCLRConfig:
     """SimCLR pre-training. Defaults: the DC3 authors' README (ResNet-18, batch 512, 1000 epochs,
     temperature 0.5); projection 512 -> 2048 -> 128; SGD lr = ``lr_per_256`` x batch / 256 with
     cosine decay, momentum 0.9, weight decay 1e-6 (our choice in place of LARS, see the module
-    docstring). checkpoint_every: epochs between checkpoints (bookkeeping, not in the hash)."""
+    docstring). checkpoint_every: epochs between checkpoints; capture: "off" or "compile" (the
+    whole step under torch.compile, ``clusterbench.training.capture``; "graph" is refused: the
+    cosine learning rate is set in Python every step). Both are bookkeeping, not in the hash
+    (:data:`EXECUTION_ONLY`)."""
 
     epochs: int = 1000
     batch_size: int = 512
@@ -81,8 +89,12 @@ class SimCLRConfig:
     weight_decay: float = 1e-6
     augment: str = "v2"
     checkpoint_every: int = 10
+    capture: str = "off"
 
     def __post_init__(self) -> None:
+        if self.capture not in ("off", "compile"):
+            raise ValueError(f"capture must be off or compile for SimCLR (its cosine learning rate is set in Python "
+                             f"every step, which a CUDA graph would freeze), got {self.capture!r}")
         for k in ("epochs", "batch_size", "proj_hidden", "proj_dim"):  # 0 divides by zero later
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be at least 1, got {getattr(self, k)}")
@@ -252,7 +264,7 @@ def _data_id(X: np.ndarray) -> str:
 
 def cache_key(cfg: SimCLRConfig, data_id: str, seed: int) -> str:
     """16 hex digits of sha256 over the config (bookkeeping excluded), the data id and the seed."""
-    conf = {k: v for k, v in asdict(cfg).items() if k != "checkpoint_every"}
+    conf = {k: v for k, v in asdict(cfg).items() if k not in EXECUTION_ONLY}
     blob = json.dumps({"config": conf, "data": data_id, "seed": int(seed)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -278,8 +290,8 @@ def pretrain(X: np.ndarray, cfg: SimCLRConfig | None = None, *, seed: int = 0, d
         return final
     steps = max(1, X.shape[0] // cfg.batch_size) if X.shape[0] > cfg.batch_size else 1
     options = LoopOptions(epochs=cfg.epochs, batch_size=cfg.batch_size, checkpoint_every=cfg.checkpoint_every,
-                          monitor_every=0, channels_last=False)
-    fingerprint = {"method": "simclr", "config": {k: v for k, v in asdict(cfg).items() if k != "checkpoint_every"},
+                          monitor_every=0, channels_last=False, capture=cfg.capture)
+    fingerprint = {"method": "simclr", "config": {k: v for k, v in asdict(cfg).items() if k not in EXECUTION_ONLY},
                    "data": data_id}
     # no mkdir: the loop's first checkpoint creates the folder (a failure before leaves none behind)
     res = train(lambda dev: SimCLRModel(dev, cfg, steps), X, options=options, seed=seed, device=device,
@@ -380,8 +392,8 @@ def resolve_weights(ref: str, *, seed: int = 0) -> dict[str, Any]:
                 and (meta_file.with_suffix("") / MODEL_NAME).is_file():
             found.append(meta)
     if len(found) > 1:
-        default = {k: v for k, v in asdict(SimCLRConfig()).items() if k != "checkpoint_every"}
-        plain = [m for m in found if {k: v for k, v in m.get("config", {}).items() if k != "checkpoint_every"} == default]
+        default = {k: v for k, v in asdict(SimCLRConfig()).items() if k not in EXECUTION_ONLY}
+        plain = [m for m in found if {k: v for k, v in m.get("config", {}).items() if k not in EXECUTION_ONLY} == default]
         if len(plain) != 1:
             raise DataError(f"Several SimCLR pre-trainings on {ref} (seed {seed}) are cached: "
                             f"{', '.join('simclr-' + m['key'] for m in found)}.",
