@@ -18,8 +18,8 @@ How (:class:`CapturedSteps`, which the loop wraps around ``training_step``/``pre
   correction on the device: a host counter would be frozen into the graph);
 * losses come back as copies of the graph's static outputs (what the loop averages).
 
-Backends: on CUDA a ``torch.cuda.CUDAGraph`` per path, all in one memory pool, captured on a side
-stream (warm-up included). On the CPU (:class:`Tape`) the same rules are emulated: every aten
+Backends: on CUDA a ``torch.cuda.CUDAGraph`` per path, each with its own memory pool, captured on a
+side stream (warm-up included). On the CPU (:class:`Tape`) the same rules are emulated: every aten
 operator of the captured step is recorded with its tensors, and a replay re-runs the recorded
 operators on those same tensors, writing into the recorded outputs -- Python not re-run, host
 values frozen at capture, random numbers drawn again, as a CUDA graph does. It is slower than
@@ -177,18 +177,21 @@ class Tape:
 
 
 class _CudaGraph:
-    """One ``torch.cuda.CUDAGraph`` sharing the pool and side stream of its :class:`CapturedSteps`."""
+    """One ``torch.cuda.CUDAGraph`` on the side stream of its :class:`CapturedSteps`, with its own
+    memory pool: a GAN replays its two paths in any interleaving (critic-only steps M-1 times, then
+    the generator path), which a pool shared between graphs allows only when replays follow the
+    capture order. The cost is one step's activations per path, small for these networks."""
 
     runs_on_capture = False
 
-    def __init__(self, pool: Any, stream: torch.cuda.Stream) -> None:
+    def __init__(self, stream: torch.cuda.Stream) -> None:
         self.graph = torch.cuda.CUDAGraph()
-        self.pool, self.stream = pool, stream
+        self.stream = stream
 
     def record(self, fn: Callable[[], Any]) -> Any:
         # thread_local: a prefetch thread pinning host memory for the next batch
         # (clusterbench.training.resident) must not invalidate this thread's capture
-        with torch.cuda.graph(self.graph, pool=self.pool, stream=self.stream, capture_error_mode="thread_local"):
+        with torch.cuda.graph(self.graph, stream=self.stream, capture_error_mode="thread_local"):
             return fn()
 
     def replay(self) -> None:
@@ -223,7 +226,6 @@ class CapturedSteps:
         self.seen: dict[Hashable, int] = {}
         self.stats = {"eager": 0, "captured": 0, "replayed": 0}
         if backend == "cuda":
-            self.pool = torch.cuda.graph_pool_handle()
             self.stream = torch.cuda.Stream()
 
     def _key(self, x: torch.Tensor, step: int) -> Hashable:
@@ -259,7 +261,7 @@ class CapturedSteps:
                 out = self.step_fn(x, step)
             self.stats["eager"] += 1
             return out
-        graph = Tape() if self.backend == "tape" else _CudaGraph(self.pool, self.stream)
+        graph = Tape() if self.backend == "tape" else _CudaGraph(self.stream)
         static_x = x.clone()
         try:
             with _cpu_capturable() if self.backend == "tape" else contextlib.nullcontext():
