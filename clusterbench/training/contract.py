@@ -250,7 +250,7 @@ class DeepConfig:
         default=True, metadata={"help": "CUDA only: channels-last memory layout for convolutions"})
     compile: bool = field(default=False, metadata={"help": "CUDA only: torch.compile the networks"})
     capture: str = field(
-        default="off", metadata={"help": "whole-step capture: off (eager), graph (CUDA graphs; a checking emulation on CPU) or compile (torch.compile)"})
+        default="off", metadata={"help": "whole-step capture: off (eager), graph (CUDA graphs; CPU: a checking emulation) or compile"})
     save_samples: bool = field(
         default=True, metadata={"help": "write PNG grids of generated samples (image data only)"})
     evaluate: tuple[str, ...] = field(

@@ -124,7 +124,7 @@ class DSpritesGANConfig:
     channels_last: bool = field(default=True, metadata={"help": "CUDA only: channels-last memory layout"})
     compile: bool = field(default=False, metadata={"help": "CUDA only: torch.compile the networks"})
     capture: str = field(
-        default="off", metadata={"help": "whole-step capture: off (eager), graph (CUDA graphs; a checking emulation on CPU) or compile (torch.compile)"})
+        default="off", metadata={"help": "whole-step capture: off (eager), graph (CUDA graphs; CPU: a checking emulation) or compile"})
     evaluate: tuple[str, ...] = field(default=(), metadata={"help": "evaluators after fit: disentanglement, fid"})
     disentanglement_scale: float = field(
         default=1.0, metadata={"help": "fraction of disentanglement_lib's sample sizes (1: its defaults)"})
